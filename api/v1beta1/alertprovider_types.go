@@ -1,0 +1,84 @@
+package v1beta1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// AlertProvider is a chat or webhook target for release notifications.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ap,categories=sluice
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type AlertProvider struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec AlertProviderSpec `json:"spec"`
+	// +optional
+	Status AlertProviderStatus `json:"status,omitempty"`
+}
+
+// AlertProviderList is a list of AlertProviders.
+//
+// +kubebuilder:object:root=true
+type AlertProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AlertProvider `json:"items"`
+}
+
+// AlertProviderSpec is the desired state of an AlertProvider.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.address) || has(self.secretRef)",message="an AlertProvider needs spec.address or spec.secretRef (a Secret whose key address holds the webhook URL)"
+type AlertProviderSpec struct {
+	// Type of the provider.
+	// +kubebuilder:validation:Enum=slack;msteams;discord;rocket;gchat
+	// +required
+	Type string `json:"type"`
+
+	// Channel to post to. Defaults to general.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Channel string `json:"channel,omitempty"`
+
+	// Username the messages are posted as. Defaults to sluice.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Username string `json:"username,omitempty"`
+
+	// Address is the webhook URL. Prefer secretRef: a webhook URL is a credential.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.address must be an http:// or https:// URL"
+	// +optional
+	Address string `json:"address,omitempty"`
+
+	// Proxy is the HTTP(S) proxy used to reach the provider.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.proxy must be an http:// or https:// URL"
+	// +optional
+	Proxy string `json:"proxy,omitempty"`
+
+	// SecretRef names a Secret in the provider's namespace whose key address
+	// overrides spec.address and whose optional key token is sent as a bearer token.
+	// +optional
+	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
+}
+
+// AlertProviderStatus is the observed state of an AlertProvider.
+type AlertProviderStatus struct {
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+func init() {
+	SchemeBuilder.Register(&AlertProvider{}, &AlertProviderList{})
+}

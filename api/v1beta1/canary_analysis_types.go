@@ -1,0 +1,290 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Builtin metric names, measured against the Canary's Prometheus with queries
+// that depend on the provider.
+const (
+	MetricRequestSuccessRate = "request-success-rate"
+	MetricRequestDuration    = "request-duration"
+)
+
+// Webhook types, called at the points of a release that their names give.
+const (
+	WebhookConfirmRollout         = "confirm-rollout"
+	WebhookPreRollout             = "pre-rollout"
+	WebhookRollout                = "rollout"
+	WebhookConfirmTrafficIncrease = "confirm-traffic-increase"
+	WebhookConfirmPromotion       = "confirm-promotion"
+	WebhookPostRollout            = "post-rollout"
+	WebhookRollback               = "rollback"
+	WebhookEvent                  = "event"
+)
+
+// CanaryAnalysis is the validation run for each new revision. Its shape picks
+// the strategy, as in Flagger: iterations with match is A/B testing,
+// iterations alone is blue/green (mirrored when mirror is set), and
+// stepWeight or stepWeights is a progressive canary.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.iterations) && self.iterations > 0) || has(self.stepWeight) || has(self.stepWeights)",message="spec.analysis needs a strategy: set iterations (blue/green, or A/B with match) or stepWeight/stepWeights (progressive canary)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.stepWeight) && has(self.stepWeights))",message="spec.analysis takes stepWeight or stepWeights, not both"
+// +kubebuilder:validation:XValidation:rule="!(has(self.iterations) && self.iterations > 0 && (has(self.stepWeight) || has(self.stepWeights)))",message="spec.analysis.iterations (blue/green, A/B) and stepWeight/stepWeights (progressive canary) select different strategies: set one of them"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.maxWeight >= self.stepWeight",message="spec.analysis.maxWeight must be greater than or equal to stepWeight"
+// +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="spec.analysis.match (A/B testing) requires spec.analysis.iterations greater than 0"
+type CanaryAnalysis struct {
+	// Interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Iterations is the number of analysis steps of a blue/green or A/B release.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	Iterations int32 `json:"iterations,omitempty"`
+
+	// Threshold is the number of failed checks before rollback. Defaults to 1.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Threshold int32 `json:"threshold,omitempty"`
+
+	// MaxWeight is the canary weight at which promotion starts. Defaults to 100.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxWeight int32 `json:"maxWeight,omitempty"`
+
+	// StepWeight is the weight added to the canary at each step.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	StepWeight int32 `json:"stepWeight,omitempty"`
+
+	// StepWeights is an explicit, strictly ascending ladder of canary weights;
+	// its last element is the maximum weight.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=100
+	// +kubebuilder:validation:XValidation:rule="self.isSorted() && self.all(w, self.filter(v, v == w).size() == 1)",message="spec.analysis.stepWeights must be strictly ascending, e.g. [1, 5, 10, 50]"
+	// +optional
+	StepWeights []int32 `json:"stepWeights,omitempty"`
+
+	// StepWeightPromotion is the weight moved back to the primary at each
+	// promotion step; 0 moves it all at once.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
+
+	// Mirror mirrors traffic to the canary: for the whole analysis with
+	// iterations (blue/green), or for one step before the first weight shift.
+	// +optional
+	Mirror bool `json:"mirror,omitempty"`
+
+	// MirrorWeight is the percentage of traffic mirrored. Defaults to 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MirrorWeight int32 `json:"mirrorWeight,omitempty"`
+
+	// PrimaryReadyThreshold is the percentage of primary pods that must be
+	// available for the primary to be ready. Defaults to 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	PrimaryReadyThreshold *int32 `json:"primaryReadyThreshold,omitempty"`
+
+	// CanaryReadyThreshold is the percentage of canary pods that must be
+	// available for the canary to be ready. Defaults to 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	CanaryReadyThreshold *int32 `json:"canaryReadyThreshold,omitempty"`
+
+	// Match are the A/B testing conditions: matching requests go to the canary.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Match []HTTPMatchRequest `json:"match,omitempty"`
+
+	// SessionAffinity keeps users who reached the canary on it, by cookie.
+	// +optional
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+
+	// Metrics are the checks run at each step.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Metrics []CanaryMetric `json:"metrics,omitempty"`
+
+	// Webhooks are called before, during and after the release.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
+
+	// Alerts send release notifications through AlertProviders.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Alerts []CanaryAlert `json:"alerts,omitempty"`
+}
+
+// SessionAffinity configures cookie-based stickiness to the canary.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.primaryCookieName) || self.primaryCookieName != self.cookieName",message="spec.analysis.sessionAffinity.primaryCookieName must differ from cookieName"
+type SessionAffinity struct {
+	// CookieName is the name of the cookie that pins a user to the canary.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
+	// +required
+	CookieName string `json:"cookieName"`
+	// PrimaryCookieName is the name of the cookie that pins a user to the primary.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
+	// +optional
+	PrimaryCookieName string `json:"primaryCookieName,omitempty"`
+	// MaxAge of the cookie in seconds.
+	// +kubebuilder:default=86400
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxAge int32 `json:"maxAge,omitempty"`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Domain string `json:"domain,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Path string `json:"path,omitempty"`
+	// +optional
+	HTTPOnly bool `json:"httpOnly,omitempty"`
+	// +optional
+	Secure bool `json:"secure,omitempty"`
+	// +kubebuilder:validation:Enum=Strict;Lax;None
+	// +optional
+	SameSite string `json:"sameSite,omitempty"`
+	// +optional
+	Partitioned bool `json:"partitioned,omitempty"`
+}
+
+// CanaryMetric is one check of the analysis: a builtin metric, a
+// MetricTemplate, or an inline Prometheus query, compared with a range.
+//
+// +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.templateRef) || has(self.query)",message="a metric must name a builtin (request-success-rate, request-duration) or set templateRef or query"
+// +kubebuilder:validation:XValidation:rule="!(has(self.templateRef) && has(self.query))",message="a metric takes templateRef or query, not both"
+type CanaryMetric struct {
+	// Name of the metric; request-success-rate and request-duration are builtins.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// Interval is the range of the query, e.g. 1m. Defaults to 1m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Threshold is the maximum accepted value (deprecated: use thresholdRange).
+	// +optional
+	Threshold float64 `json:"threshold,omitempty"`
+
+	// ThresholdRange is the accepted range of the value.
+	// +optional
+	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
+
+	// Query is an inline Prometheus query (deprecated: use templateRef).
+	// +kubebuilder:validation:MaxLength=16384
+	// +optional
+	Query string `json:"query,omitempty"`
+
+	// TemplateRef names a MetricTemplate; the namespace defaults to the Canary's.
+	// +optional
+	TemplateRef *CrossNamespaceReference `json:"templateRef,omitempty"`
+
+	// TemplateVariables are passed to the template as {{ variables.<key> }}.
+	// +optional
+	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+}
+
+// CanaryThresholdRange is an inclusive range of accepted values.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must be less than or equal to thresholdRange.max"
+type CanaryThresholdRange struct {
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+}
+
+// CrossNamespaceReference names an object, optionally in another namespace.
+type CrossNamespaceReference struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// CanaryWebhook is an HTTP call made at a point of the release.
+type CanaryWebhook struct {
+	// Type is when the webhook is called; empty means rollout.
+	// +kubebuilder:validation:Enum="";confirm-rollout;pre-rollout;rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
+	// +optional
+	Type string `json:"type,omitempty"`
+
+	// Name of the webhook.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// URL of the webhook (http or https).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="webhook url must be an http:// or https:// URL, e.g. http://loadtester.test/"
+	// +required
+	URL string `json:"url"`
+
+	// MuteAlert keeps failures of this webhook out of the alerts.
+	// +optional
+	MuteAlert bool `json:"muteAlert,omitempty"`
+
+	// Timeout of one call, e.g. 30s. Defaults to 10s.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+
+	// Retries on connection errors, 5xx and 429.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	Retries int32 `json:"retries,omitempty"`
+
+	// DisableTLS skips verification of the server certificate.
+	// +optional
+	DisableTLS bool `json:"disableTLS,omitempty"`
+
+	// Metadata is sent in the payload.
+	// +optional
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// CanaryAlert sends notifications to an AlertProvider.
+type CanaryAlert struct {
+	// Name of the alert.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+	// Severity is the lowest severity sent: info (default), warn or error.
+	// +kubebuilder:validation:Enum="";info;warn;error
+	// +optional
+	Severity string `json:"severity,omitempty"`
+	// ProviderRef names the AlertProvider; the namespace defaults to the Canary's.
+	// +required
+	ProviderRef CrossNamespaceReference `json:"providerRef"`
+}

@@ -1,0 +1,301 @@
+package v1beta1
+
+import (
+	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// CanaryService describes the generated Services and the routing objects.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.delegation) || !self.delegation || ((!has(self.hosts) || size(self.hosts) == 0) && (!has(self.gateways) || size(self.gateways) == 0))",message="spec.service.delegation generates a VirtualService without hosts or gateways: remove spec.service.hosts and spec.service.gateways, or set delegation to false"
+type CanaryService struct {
+	// Name of the apex Service; defaults to targetRef.name. The primary and
+	// canary Services are <name>-primary and <name>-canary.
+	// +kubebuilder:validation:MaxLength=55
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Port is the Service port.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +required
+	Port int32 `json:"port"`
+
+	// PortName is the name of the Service port. Defaults to http.
+	// +kubebuilder:validation:MaxLength=15
+	// +optional
+	PortName string `json:"portName,omitempty"`
+
+	// TargetPort is the container port (number or name). Defaults to port.
+	// +optional
+	TargetPort intstr.IntOrString `json:"targetPort,omitempty"`
+
+	// PortDiscovery adds every port of the target's containers to the generated Services.
+	// +optional
+	PortDiscovery bool `json:"portDiscovery,omitempty"`
+
+	// AppProtocol of the Service port. With Istio, tcp selects TCP routes.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	AppProtocol string `json:"appProtocol,omitempty"`
+
+	// TrafficDistribution of the generated Services.
+	// +kubebuilder:validation:Enum=PreferClose;PreferSameZone;PreferSameNode
+	// +optional
+	TrafficDistribution string `json:"trafficDistribution,omitempty"`
+
+	// Headless generates headless Services (clusterIP None).
+	// +optional
+	Headless bool `json:"headless,omitempty"`
+
+	// Timeout of HTTP or gRPC requests on the generated route, e.g. 30s.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+
+	// BackendTimeout is the per-backend request timeout (Gateway API only).
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	BackendTimeout string `json:"backendTimeout,omitempty"`
+
+	// MeshName is the App Mesh mesh name.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	MeshName string `json:"meshName,omitempty"`
+
+	// Backends are App Mesh virtual service backends.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Backends []string `json:"backends,omitempty"`
+
+	// Hosts are the host names of the route (Istio VirtualService hosts,
+	// Gateway API hostnames). The apex Service name is added for Istio.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Hosts []string `json:"hosts,omitempty"`
+
+	// Delegation generates an Istio delegate VirtualService (no hosts, no gateways).
+	// +optional
+	Delegation bool `json:"delegation,omitempty"`
+
+	// Match conditions of the generated route.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Match []HTTPMatchRequest `json:"match,omitempty"`
+
+	// Retries is the retry policy of the generated route.
+	// +optional
+	Retries *HTTPRetry `json:"retries,omitempty"`
+
+	// Rewrite rewrites the URI or authority of matched requests.
+	// +optional
+	Rewrite *HTTPRewrite `json:"rewrite,omitempty"`
+
+	// Mirror adds permanent request-mirror filters to the generated HTTPRoute
+	// (Gateway API only; unrelated to mirroring during analysis).
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	Mirror []gatewayv1.HTTPRequestMirrorFilter `json:"mirror,omitempty"`
+
+	// Headers are request and response header operations.
+	// +optional
+	Headers *HeadersOperations `json:"headers,omitempty"`
+
+	// Gateways of the Istio VirtualService; defaults to mesh.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Gateways []string `json:"gateways,omitempty"`
+
+	// GatewayRefs are the parent Gateways of the generated HTTPRoute (Gateway API).
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	GatewayRefs []gatewayv1.ParentReference `json:"gatewayRefs,omitempty"`
+
+	// CorsPolicy is the Cross-Origin Resource Sharing policy of the route.
+	// +optional
+	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`
+
+	// TrafficPolicy is applied to the primary and canary Istio DestinationRules.
+	// +optional
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+
+	// Apex is metadata added to the apex Service and the routing objects.
+	// +optional
+	Apex *CustomMetadata `json:"apex,omitempty"`
+
+	// Primary is metadata added to the primary Service.
+	// +optional
+	Primary *CustomMetadata `json:"primary,omitempty"`
+
+	// Canary is metadata added to the canary Service.
+	// +optional
+	Canary *CustomMetadata `json:"canary,omitempty"`
+
+	// UnmanagedMetadata lists label and annotation keys on the generated
+	// Services that Sluice must leave alone.
+	// +optional
+	UnmanagedMetadata *UnmanagedMetadata `json:"unmanagedMetadata,omitempty"`
+}
+
+// CustomMetadata are labels and annotations to add to a generated object.
+type CustomMetadata struct {
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// UnmanagedMetadata lists metadata keys that Sluice does not manage.
+type UnmanagedMetadata struct {
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Labels []string `json:"labels,omitempty"`
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Annotations []string `json:"annotations,omitempty"`
+}
+
+// StringMatch matches a string by at most one of exact, prefix, suffix or regex
+// (RE2). An empty match matches any value.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.exact), has(self.prefix), has(self.suffix), has(self.regex)].filter(x, x).size() <= 1",message="a string match takes at most one of exact, prefix, suffix or regex"
+type StringMatch struct {
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Exact string `json:"exact,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Suffix string `json:"suffix,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Regex string `json:"regex,omitempty"`
+}
+
+// HTTPMatchRequest is a set of conditions on an HTTP request, with Istio's
+// HTTPMatchRequest field names. All conditions must hold.
+type HTTPMatchRequest struct {
+	// Name of the match, carried into the generated route.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	URI *StringMatch `json:"uri,omitempty"`
+	// +optional
+	Scheme *StringMatch `json:"scheme,omitempty"`
+	// +optional
+	Method *StringMatch `json:"method,omitempty"`
+	// +optional
+	Authority *StringMatch `json:"authority,omitempty"`
+	// Headers to match, by lower-case header name.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	Headers map[string]StringMatch `json:"headers,omitempty"`
+	// Port on the host being addressed.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// SourceLabels restrict the rule to workloads with these labels.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
+	// Gateways where the rule applies.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Gateways []string `json:"gateways,omitempty"`
+	// QueryParams to match.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
+	// IgnoreURICase makes the URI match case-insensitive.
+	// +optional
+	IgnoreURICase bool `json:"ignoreUriCase,omitempty"`
+	// WithoutHeaders matches requests that do not carry these headers.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	WithoutHeaders map[string]StringMatch `json:"withoutHeaders,omitempty"`
+	// SourceNamespace restricts the rule to workloads in this namespace.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	SourceNamespace string `json:"sourceNamespace,omitempty"`
+}
+
+// HTTPRetry is a retry policy.
+type HTTPRetry struct {
+	// Attempts is the number of retries for a request.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// PerTryTimeout is the timeout of each attempt, e.g. 2s.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	// RetryOn lists the conditions that trigger a retry, comma-separated.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	RetryOn string `json:"retryOn,omitempty"`
+}
+
+// HTTPRewrite rewrites the URI or the authority of a request.
+type HTTPRewrite struct {
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	URI string `json:"uri,omitempty"`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Authority string `json:"authority,omitempty"`
+	// Type of the URI rewrite for Gateway API: ReplacePrefixMatch (default) or ReplaceFullPath.
+	// +kubebuilder:validation:Enum=ReplacePrefixMatch;ReplaceFullPath
+	// +optional
+	Type string `json:"type,omitempty"`
+}
+
+// HeadersOperations are header operations on requests and responses.
+type HeadersOperations struct {
+	// +optional
+	Request *HeaderOperations `json:"request,omitempty"`
+	// +optional
+	Response *HeaderOperations `json:"response,omitempty"`
+}
+
+// HeaderOperations add, set and remove headers.
+type HeaderOperations struct {
+	// +optional
+	Add map[string]string `json:"add,omitempty"`
+	// +optional
+	Set map[string]string `json:"set,omitempty"`
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Remove []string `json:"remove,omitempty"`
+}
+
+// CorsPolicy is a Cross-Origin Resource Sharing policy.
+type CorsPolicy struct {
+	// AllowOrigin lists exact origins (deprecated in Istio; use allowOrigins).
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	AllowOrigin []string `json:"allowOrigin,omitempty"`
+	// AllowOrigins are patterns of allowed origins.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	AllowMethods []string `json:"allowMethods,omitempty"`
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	AllowHeaders []string `json:"allowHeaders,omitempty"`
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	ExposeHeaders []string `json:"exposeHeaders,omitempty"`
+	// MaxAge of the preflight response cache, e.g. 24h.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	MaxAge string `json:"maxAge,omitempty"`
+	// +optional
+	AllowCredentials *bool `json:"allowCredentials,omitempty"`
+}

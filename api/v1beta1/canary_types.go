@@ -1,0 +1,210 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provider names accepted in spec.provider. Flagger's list is kept whole so that
+// a Flagger manifest is accepted unchanged; which of them this controller can
+// drive is decided by the router registry, and a Canary naming one it lacks is
+// Stalled with a reason that lists the supported providers.
+const (
+	ProviderIstio            = "istio"
+	ProviderGatewayAPI       = "gatewayapi"
+	ProviderGatewayAPIV1     = "gatewayapi:v1"
+	ProviderGatewayAPIV1Beta = "gatewayapi:v1beta1"
+	ProviderTraefik          = "traefik"
+	ProviderKubernetes       = "kubernetes"
+)
+
+// Canary describes how a workload is released: the target, the Services and
+// routes generated for it, and the analysis that decides promotion or rollback.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cnry,categories=all;sluice
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
+// +kubebuilder:printcolumn:name="FailedChecks",type=integer,JSONPath=`.status.failedChecks`,priority=1
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.analysis.interval`,priority=1
+// +kubebuilder:printcolumn:name="Mirror",type=boolean,JSONPath=`.spec.analysis.mirror`,priority=1
+// +kubebuilder:printcolumn:name="StepWeight",type=integer,JSONPath=`.spec.analysis.stepWeight`,priority=1
+// +kubebuilder:printcolumn:name="StepWeights",type=string,JSONPath=`.spec.analysis.stepWeights`,priority=1
+// +kubebuilder:printcolumn:name="MaxWeight",type=integer,JSONPath=`.spec.analysis.maxWeight`,priority=1
+// +kubebuilder:printcolumn:name="LastTransitionTime",type=string,JSONPath=`.status.lastTransitionTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`,priority=1
+type Canary struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec CanarySpec `json:"spec"`
+	// +optional
+	Status CanaryStatus `json:"status,omitempty"`
+}
+
+// CanaryList is a list of Canaries.
+//
+// +kubebuilder:object:root=true
+type CanaryList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Canary `json:"items"`
+}
+
+// CanarySpec is the desired state of a Canary.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.analysis.sessionAffinity) || !has(self.analysis.iterations) || self.analysis.iterations == 0",message="spec.analysis.sessionAffinity works with the progressive canary strategy only: remove analysis.iterations or analysis.sessionAffinity"
+type CanarySpec struct {
+	// Provider is the traffic management provider for this Canary (istio,
+	// gatewayapi, traefik, kubernetes, ...). It overrides the controller's
+	// --default-provider. The kubernetes provider has no router and releases by
+	// blue/green through the apex Service selector.
+	// +kubebuilder:validation:Enum=apisix;appmesh;"appmesh:v1beta2";contour;gatewayapi;"gatewayapi:v1";"gatewayapi:v1beta1";gloo;istio;knative;kubernetes;kuma;linkerd;nginx;osm;skipper;"smi:v1alpha1";"smi:v1alpha2";"smi:v1alpha3";traefik
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// MetricsServer is the address of the Prometheus server used by the builtin
+	// metrics; it overrides the controller's --metrics-server.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.metricsServer must be an http:// or https:// URL, e.g. http://prometheus.monitoring:9090"
+	// +optional
+	MetricsServer string `json:"metricsServer,omitempty"`
+
+	// TargetRef is the workload being released: a Deployment or a DaemonSet in
+	// the Canary's namespace (kind Service is accepted for compatibility).
+	// +required
+	TargetRef TargetReference `json:"targetRef"`
+
+	// AutoscalerRef is the HorizontalPodAutoscaler or KEDA ScaledObject of the
+	// target; a copy is made for the primary.
+	// +optional
+	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
+
+	// IngressRef is the Ingress cloned for ingress-based providers (nginx, skipper).
+	// +kubebuilder:validation:XValidation:rule="self.kind == 'Ingress'",message="spec.ingressRef.kind must be Ingress"
+	// +optional
+	IngressRef *ObjectReference `json:"ingressRef,omitempty"`
+
+	// RouteRef is the APISIX route cloned for the apisix provider.
+	// +kubebuilder:validation:XValidation:rule="self.kind == 'ApisixRoute'",message="spec.routeRef.kind must be ApisixRoute"
+	// +optional
+	RouteRef *ObjectReference `json:"routeRef,omitempty"`
+
+	// UpstreamRef is the Gloo Upstream whose settings are copied for the gloo provider.
+	// +kubebuilder:validation:XValidation:rule="self.kind == 'Upstream'",message="spec.upstreamRef.kind must be Upstream"
+	// +optional
+	UpstreamRef *ObjectReference `json:"upstreamRef,omitempty"`
+
+	// Service describes the Services (<name>, <name>-primary, <name>-canary)
+	// and the routing objects generated for the target.
+	// +required
+	Service CanaryService `json:"service"`
+
+	// Analysis is the validation process run for each new revision.
+	// +required
+	Analysis *CanaryAnalysis `json:"analysis"`
+
+	// ProgressDeadlineSeconds is how long the canary or the primary may go
+	// without becoming ready before the release fails. Defaults to 600.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+
+	// SkipAnalysis promotes a new revision as soon as it is ready, without analysis.
+	// +optional
+	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
+
+	// RevertOnDeletion restores the target, the apex Service and the routing
+	// objects to their pre-Sluice state when the Canary is deleted.
+	// +optional
+	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
+
+	// Suspend pauses all releases of this Canary.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// TargetReference names the workload a Canary releases.
+type TargetReference struct {
+	// APIVersion of the target, e.g. apps/v1.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	APIVersion string `json:"apiVersion"`
+	// Kind of the target: Deployment or DaemonSet (Service for compatibility).
+	// +kubebuilder:validation:Enum=Deployment;DaemonSet;Service
+	// +required
+	Kind string `json:"kind"`
+	// Name of the target in the Canary's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=245
+	// +required
+	Name string `json:"name"`
+}
+
+// ObjectReference names an object of a given kind, optionally in another namespace.
+type ObjectReference struct {
+	// APIVersion of the referent.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	APIVersion string `json:"apiVersion"`
+	// Kind of the referent.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Kind string `json:"kind"`
+	// Name of the referent.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+	// Namespace of the referent; defaults to the Canary's namespace.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// AutoscalerReference names the autoscaler of the target.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.primaryScalerReplicas) || !has(self.primaryScalerReplicas.minReplicas) || !has(self.primaryScalerReplicas.maxReplicas) || self.primaryScalerReplicas.minReplicas <= self.primaryScalerReplicas.maxReplicas",message="spec.autoscalerRef.primaryScalerReplicas.minReplicas must not exceed maxReplicas"
+type AutoscalerReference struct {
+	// APIVersion of the autoscaler, e.g. autoscaling/v2 or keda.sh/v1alpha1.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	APIVersion string `json:"apiVersion"`
+	// Kind of the autoscaler.
+	// +kubebuilder:validation:Enum=HorizontalPodAutoscaler;ScaledObject
+	// +required
+	Kind string `json:"kind"`
+	// Name of the autoscaler in the Canary's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=245
+	// +required
+	Name string `json:"name"`
+	// PrimaryScalerQueries replaces, for the primary's ScaledObject, the query
+	// of the KEDA trigger with the given name.
+	// +optional
+	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
+	// PrimaryScalerReplicas overrides the primary autoscaler's bounds.
+	// +optional
+	PrimaryScalerReplicas *ScalerReplicas `json:"primaryScalerReplicas,omitempty"`
+}
+
+// ScalerReplicas are autoscaler bounds.
+type ScalerReplicas struct {
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Canary{}, &CanaryList{})
+}

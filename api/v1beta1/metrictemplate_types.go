@@ -1,0 +1,96 @@
+package v1beta1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MetricTemplate is a reusable metric query and the connection to the metrics
+// provider that answers it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=mt,categories=sluice
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider.type`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MetricTemplate struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec MetricTemplateSpec `json:"spec"`
+	// +optional
+	Status MetricTemplateStatus `json:"status,omitempty"`
+}
+
+// MetricTemplateList is a list of MetricTemplates.
+//
+// +kubebuilder:object:root=true
+type MetricTemplateList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MetricTemplate `json:"items"`
+}
+
+// MetricTemplateSpec is the desired state of a MetricTemplate.
+type MetricTemplateSpec struct {
+	// Provider answers the query.
+	// +required
+	Provider MetricTemplateProvider `json:"provider"`
+
+	// Query is a Go text/template rendered with the functions name, namespace,
+	// target, service, ingress, route, interval and variables.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16384
+	// +required
+	Query string `json:"query"`
+}
+
+// MetricTemplateProvider is the metrics backend and how to reach it.
+type MetricTemplateProvider struct {
+	// Type of the provider. Flagger's names are all accepted; a Canary using a
+	// type this controller cannot query is Stalled with a reason.
+	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk
+	// +required
+	Type string `json:"type"`
+
+	// Address of the provider's API, e.g. http://prometheus.monitoring:9090.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.provider.address must be an http:// or https:// URL"
+	// +optional
+	Address string `json:"address,omitempty"`
+
+	// Headers are added to every request to the provider. Credentials belong
+	// in secretRef, not here.
+	// +optional
+	Headers map[string][]string `json:"headers,omitempty"`
+
+	// SecretRef names a Secret in the template's namespace with the
+	// credentials (for Prometheus: token, or username and password).
+	// +optional
+	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
+
+	// Region of the provider (CloudWatch).
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Region string `json:"region,omitempty"`
+
+	// InsecureSkipVerify disables verification of the provider's certificate.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// MetricTemplateStatus is the observed state of a MetricTemplate.
+type MetricTemplateStatus struct {
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MetricTemplate{}, &MetricTemplateList{})
+}

@@ -1,0 +1,139 @@
+// Command sluice is the Sluice controller manager: it runs the canary engine
+// and the Git sync loop under one leader-elected controller-runtime manager.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/go-logr/logr"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// RBAC of the manager itself; each reconciler declares its own next to it.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+func main() {
+	opts := DefaultOptions()
+	fs := flag.NewFlagSet("sluice", flag.ExitOnError)
+	opts.BindFlags(fs)
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits on a bad flag
+	if opts.ShowVersion {
+		fmt.Println(version) //nolint:forbidigo // --version prints to stdout by design
+		return
+	}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(newLogger(opts))
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		ctrl.Log.Error(err, "Unable to load the Kubernetes client configuration")
+		os.Exit(1)
+	}
+	if err := run(ctrl.SetupSignalHandler(), opts, cfg); err != nil {
+		ctrl.Log.Error(err, "Manager stopped with an error")
+		os.Exit(1)
+	}
+}
+
+// newLogger builds the zap logger behind logr from validated options.
+func newLogger(opts Options) logr.Logger {
+	level, _ := opts.zapLevel() // validated before
+	zopts := []zap.Opts{zap.Level(level), zap.StacktraceLevel(zapcore.PanicLevel)}
+	if opts.LogEncoding == "console" {
+		zopts = append(zopts, zap.ConsoleEncoder())
+	} else {
+		zopts = append(zopts, zap.JSONEncoder())
+	}
+	return zap.New(zopts...)
+}
+
+// Scheme returns the scheme with the Kubernetes and Sluice types.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(sluicev1beta1.AddToScheme(s))
+	return s
+}
+
+// run starts the manager and blocks until ctx is done and the manager has
+// shut down gracefully.
+func run(ctx context.Context, opts Options, cfg *rest.Config) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS = float32(opts.KubeAPIQPS)
+	cfg.Burst = opts.KubeAPIBurst
+	cfg.UserAgent = "sluice/" + version
+
+	metricsOpts := metricsserver.Options{BindAddress: opts.MetricsAddr, SecureServing: opts.MetricsSecure}
+	if opts.MetricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	cacheOpts := cache.Options{}
+	if opts.WatchNamespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        Scheme(),
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        opts.ProbeAddr,
+		LeaderElection:                opts.LeaderElect,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &opts.LeaseDuration,
+		RenewDeadline:                 &opts.RenewDeadline,
+		RetryPeriod:                   &opts.RetryPeriod,
+		GracefulShutdownTimeout:       &opts.GracefulShutdownTimeout,
+		Cache:                         cacheOpts,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("failed to add the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", readyCheck(mgr)); err != nil {
+		return fmt.Errorf("failed to add the readiness check: %w", err)
+	}
+	ctrl.Log.Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager failed: %w", err)
+	}
+	return nil
+}
+
+// readyCheck reports ready once the informer caches have synced.
+func readyCheck(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	}
+}

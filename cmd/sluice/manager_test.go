@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-cd/sluice/pkg/testenv"
+)
+
+var env *testenv.Environment
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start(Scheme())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url) //nolint:gosec // test URL on loopback
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(body), err
+}
+
+// TestRun_ServesProbesAndMetricsHoldsTheLeaseAndShutsDown starts the manager
+// against a real API server with the default options (leader election on),
+// checks its endpoints and the Lease, then stops it and checks that it
+// returned cleanly and released the Lease.
+func TestRun_ServesProbesAndMetricsHoldsTheLeaseAndShutsDown(t *testing.T) {
+	g := NewWithT(t)
+	ns, err := env.Namespace(context.Background(), "manager")
+	g.Expect(err).NotTo(HaveOccurred())
+
+	opts := DefaultOptions()
+	opts.MetricsAddr = freeAddr(t)
+	opts.ProbeAddr = freeAddr(t)
+	opts.LeaderElectionNamespace = ns
+	opts.GracefulShutdownTimeout = 5 * time.Second
+	g.Expect(opts.LeaderElect).To(BeTrue())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, opts, env.Config) }()
+	defer cancel()
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		g.Eventually(func() (int, error) {
+			code, _, err := get("http://" + opts.ProbeAddr + path)
+			return code, err
+		}, 20*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK), path)
+	}
+
+	lease := &coordinationv1.Lease{}
+	g.Eventually(func() (string, error) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, lease); err != nil {
+			return "", err
+		}
+		if lease.Spec.HolderIdentity == nil {
+			return "", nil
+		}
+		return *lease.Spec.HolderIdentity, nil
+	}, 30*time.Second, 200*time.Millisecond).ShouldNot(BeEmpty(), "the manager did not acquire the leader election Lease")
+
+	g.Eventually(func() (string, error) {
+		_, body, err := get("http://" + opts.MetricsAddr + "/metrics")
+		return body, err
+	}, 10*time.Second, 100*time.Millisecond).Should(ContainSubstring(`leader_election_master_status{name="sluice-leader-election"} 1`))
+
+	cancel()
+	g.Eventually(done, 15*time.Second).Should(Receive(BeNil()), "the manager did not shut down cleanly")
+
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, lease)).To(Succeed())
+	holder := ""
+	if lease.Spec.HolderIdentity != nil {
+		holder = *lease.Spec.HolderIdentity
+	}
+	g.Expect(holder).To(BeEmpty(), "the Lease was not released on shutdown")
+
+	_, _, err = get("http://" + opts.ProbeAddr + "/healthz")
+	g.Expect(err).To(HaveOccurred(), "the probe endpoint still answers after shutdown")
+}
+
+// TestRun_WithGeneratedRBAC runs the manager as a user that holds only the
+// generated ClusterRole (config/rbac/generated), proving the role is enough
+// for the manager's own needs (leader election, probes, metrics).
+func TestRun_WithGeneratedRBAC(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.Namespace(ctx, "rbac")
+	g.Expect(err).NotTo(HaveOccurred())
+
+	role := &rbacv1.ClusterRole{}
+	data, err := os.ReadFile(filepath.Join(env.Root, "config", "rbac", "generated", "role.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(yaml.Unmarshal(data, role)).To(Succeed())
+	role.Name = "sluice-manager-" + ns
+	g.Expect(env.Client.Create(ctx, role)).To(Succeed())
+	user := "system:serviceaccount:" + ns + ":sluice"
+	g.Expect(env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user}},
+	})).To(Succeed())
+	cfg, err := env.AddUser(user)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	// The role is narrow: it cannot read Secrets.
+	limited, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	err = limited.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "expected Forbidden listing Secrets, got %v", err)
+
+	opts := DefaultOptions()
+	opts.MetricsAddr = freeAddr(t)
+	opts.ProbeAddr = freeAddr(t)
+	opts.LeaderElectionNamespace = ns
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, opts, cfg) }()
+
+	g.Eventually(func() (string, error) {
+		_, body, err := get("http://" + opts.MetricsAddr + "/metrics")
+		return body, err
+	}, 30*time.Second, 200*time.Millisecond).Should(ContainSubstring(`leader_election_master_status{name="sluice-leader-election"} 1`))
+	code, _, err := get("http://" + opts.ProbeAddr + "/readyz")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(http.StatusOK))
+	cancel()
+	g.Eventually(done, 15*time.Second).Should(Receive(BeNil()))
+}

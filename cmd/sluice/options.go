@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// Options are the manager's settings, bound to command-line flags. No
+// credential is ever taken from a flag: metrics-provider and notifier
+// credentials come from Secrets referenced by the API objects.
+type Options struct {
+	MetricsAddr             string
+	MetricsSecure           bool
+	ProbeAddr               string
+	LeaderElect             bool
+	LeaderElectionID        string
+	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+	LogLevel                string
+	LogEncoding             string
+	MetricsServer           string
+	DefaultProvider         string
+	WatchNamespace          string
+	KubeAPIQPS              float64
+	KubeAPIBurst            int
+	GracefulShutdownTimeout time.Duration
+	ShowVersion             bool
+}
+
+// DefaultOptions returns the options a manager starts with when no flag is given.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:             ":8080",
+		ProbeAddr:               ":8081",
+		LeaderElect:             true,
+		LeaderElectionID:        "sluice-leader-election",
+		LeaseDuration:           15 * time.Second,
+		RenewDeadline:           10 * time.Second,
+		RetryPeriod:             2 * time.Second,
+		LogLevel:                "info",
+		LogEncoding:             "json",
+		MetricsServer:           "http://prometheus:9090",
+		DefaultProvider:         "kubernetes",
+		KubeAPIQPS:              50,
+		KubeAPIBurst:            100,
+		GracefulShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// BindFlags registers every option on fs, with the receiver's values as defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure, "Serve metrics over HTTPS, authenticated and authorized through the Kubernetes API.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address the /healthz and /readyz endpoints bind to.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica drives releases. On by default; turn off only for a single replica.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the Lease used for leader election.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", o.LeaseDuration, "How long a non-leader waits before taking over an expired lease.")
+	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", o.RenewDeadline, "How long the leader keeps trying to renew before giving up.")
+	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", o.RetryPeriod, "How often leader election actions are retried.")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: debug, info or error.")
+	fs.StringVar(&o.LogEncoding, "log-encoding", o.LogEncoding, "Log encoding: json or console.")
+	fs.StringVar(&o.MetricsServer, "metrics-server", o.MetricsServer, "Default Prometheus URL for the builtin metrics (no credentials: use a MetricTemplate's secretRef).")
+	fs.StringVar(&o.DefaultProvider, "default-provider", o.DefaultProvider, "Traffic provider of Canaries that do not set spec.provider.")
+	fs.StringVar(&o.WatchNamespace, "watch-namespace", o.WatchNamespace, "Restrict the controller to one namespace; empty watches all.")
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Queries per second allowed to the Kubernetes API.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst of queries allowed to the Kubernetes API.")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long to wait for running reconciles on shutdown.")
+	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
+}
+
+// Validate reports every invalid option at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if _, err := o.zapLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.LogEncoding != "json" && o.LogEncoding != "console" {
+		errs = append(errs, fmt.Errorf("--log-encoding must be json or console, not %q", o.LogEncoding))
+	}
+	if o.MetricsServer != "" {
+		u, err := url.Parse(o.MetricsServer)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("--metrics-server must be an http:// or https:// URL, e.g. http://prometheus.monitoring:9090"))
+		case u.User != nil:
+			errs = append(errs, errors.New("--metrics-server must not carry credentials: put them in a Secret referenced by a MetricTemplate"))
+		}
+	}
+	if o.DefaultProvider == "" {
+		errs = append(errs, errors.New("--default-provider must not be empty"))
+	}
+	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
+		errs = append(errs, errors.New("leader election needs lease-duration > renew-deadline > retry-period > 0"))
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
+		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) zapLevel() (zapcore.Level, error) {
+	switch strings.ToLower(o.LogLevel) {
+	case "debug":
+		return zapcore.DebugLevel, nil
+	case "info":
+		return zapcore.InfoLevel, nil
+	case "error":
+		return zapcore.ErrorLevel, nil
+	default:
+		return 0, fmt.Errorf("--log-level must be debug, info or error, not %q", o.LogLevel)
+	}
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+func TestOptions_DefaultsAreValid(t *testing.T) {
+	g := NewWithT(t)
+	o := DefaultOptions()
+	g.Expect(o.Validate()).To(Succeed())
+	g.Expect(o.LeaderElect).To(BeTrue(), "leader election must be on by default")
+}
+
+func TestOptions_BindFlags(t *testing.T) {
+	g := NewWithT(t)
+	o := DefaultOptions()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.BindFlags(fs)
+	g.Expect(fs.Parse([]string{
+		"--leader-elect=false", "--log-level=debug", "--log-encoding=console",
+		"--metrics-server=https://thanos:9090", "--default-provider=istio",
+		"--watch-namespace=apps", "--leader-election-lease-duration=30s",
+	})).To(Succeed())
+	g.Expect(o.LeaderElect).To(BeFalse())
+	g.Expect(o.LogLevel).To(Equal("debug"))
+	g.Expect(o.LogEncoding).To(Equal("console"))
+	g.Expect(o.MetricsServer).To(Equal("https://thanos:9090"))
+	g.Expect(o.DefaultProvider).To(Equal("istio"))
+	g.Expect(o.WatchNamespace).To(Equal("apps"))
+	g.Expect(o.LeaseDuration).To(Equal(30 * time.Second))
+	g.Expect(o.Validate()).To(Succeed())
+}
+
+func TestOptions_Validate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Options)
+		wantErr string
+	}{
+		{name: "unknown log level", change: func(o *Options) { o.LogLevel = "loud" }, wantErr: "--log-level must be debug, info or error"},
+		{name: "unknown log encoding", change: func(o *Options) { o.LogEncoding = "xml" }, wantErr: "--log-encoding must be json or console"},
+		{name: "metrics server not a URL", change: func(o *Options) { o.MetricsServer = "prometheus:9090" }, wantErr: "--metrics-server must be an http:// or https:// URL"},
+		{name: "metrics server with credentials", change: func(o *Options) { o.MetricsServer = "https://admin:hunter2@prometheus:9090" }, wantErr: "must not carry credentials"},
+		{name: "empty default provider", change: func(o *Options) { o.DefaultProvider = "" }, wantErr: "--default-provider must not be empty"},
+		{name: "lease shorter than renew deadline", change: func(o *Options) { o.LeaseDuration = 5 * time.Second }, wantErr: "lease-duration > renew-deadline"},
+		{name: "zero QPS", change: func(o *Options) { o.KubeAPIQPS = 0 }, wantErr: "--kube-api-qps"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			o := DefaultOptions()
+			tt.change(&o)
+			err := o.Validate()
+			g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+			g.Expect(err.Error()).NotTo(ContainSubstring("hunter2"), "errors must not echo credentials")
+		})
+	}
+}
+
+func TestOptions_ValidateReportsEveryError(t *testing.T) {
+	g := NewWithT(t)
+	o := DefaultOptions()
+	o.LogLevel, o.LogEncoding = "loud", "xml"
+	err := o.Validate()
+	g.Expect(err).To(MatchError(ContainSubstring("--log-level")))
+	g.Expect(err).To(MatchError(ContainSubstring("--log-encoding")))
+}
