@@ -28,6 +28,11 @@ gen)
 cluster)
   mod_dir="$root/hack/tools/cluster"
   tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+  # kwok needs Stage documents; they ship in its module (Apache-2.0) and are
+  # copied next to the binary: nodes initialize and heartbeat, pods become
+  # ready, complete and delete. (Sluice's own stages are in pkg/testenv/stages.)
+  stages=(node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml)
   # Version stamps: without them the servers report v0.0.0-master.
   stamp=""
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -51,12 +56,14 @@ pkg_of() {
   esac
 }
 
-key=$( { cat "$mod_dir/go.mod" "$mod_dir/go.sum"; go version; echo "$ldflags"; echo "${tools[*]}"; } | sha256sum | cut -c1-16)
+stages=(${stages[@]+"${stages[@]}"})
+key=$( { cat "$mod_dir/go.mod" "$mod_dir/go.sum"; go version; echo "$ldflags"; echo "${tools[*]}"; echo "${stages[*]}"; } | sha256sum | cut -c1-16)
 dest="$cache_root/tools/$set_name-$key"
 
 link() {
   mkdir -p "$bin_dir"
   for t in "${tools[@]}"; do ln -sfn "$dest/$t" "$bin_dir/$t"; done
+  if [ ${#stages[@]} -gt 0 ]; then ln -sfn "$dest/kwok-stages" "$bin_dir/kwok-stages"; fi
 }
 
 if [ -x "$dest/${tools[-1]}" ]; then
@@ -75,6 +82,12 @@ if [ ! -x "$dest/${tools[-1]}" ]; then
   for t in "${tools[@]}"; do
     (cd "$mod_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/$t" "$(pkg_of "$t")")
   done
+  if [ ${#stages[@]} -gt 0 ]; then
+    kwok_dir=$(cd "$mod_dir" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+    mkdir -p "$tmp/kwok-stages"
+    for st in "${stages[@]}"; do cp "$kwok_dir/kustomize/stage/$st" "$tmp/kwok-stages/$(basename "$st")"; done
+    chmod -R u+w "$tmp/kwok-stages"
+  fi
   mv "$tmp" "$dest"
   trap - EXIT
   echo "Built ${tools[*]} in $((SECONDS - start))s" >&2

@@ -31,8 +31,8 @@ const (
 	// release is running, so `kubectl wait --for=condition=Ready` means
 	// "my revision is live".
 	ReadyCondition = "Ready"
-	// ReconcilingCondition is True while a release is in progress.
-	ReconcilingCondition = "Reconciling"
+	// ProgressingCondition is True while a release is in progress.
+	ProgressingCondition = "Progressing"
 	// StalledCondition is True when the Canary cannot make progress until its
 	// spec or the cluster is fixed (bad reference, unknown provider, ...).
 	StalledCondition = "Stalled"
@@ -44,7 +44,7 @@ const (
 // CanaryStatus is the observed state of a Canary. All release progress lives
 // here, so a restarted controller continues where the last one stopped.
 type CanaryStatus struct {
-	// Conditions are Ready, Reconciling, Stalled and Promoted.
+	// Conditions are Ready, Progressing, Stalled and Promoted.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
@@ -104,6 +104,107 @@ type CanaryStatus struct {
 	// release, expired on the clients after promotion.
 	// +optional
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
+
+	// Revision identifies the revision under release: a hash of the pod
+	// template hash and the tracked config checksums.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+
+	// LastStepTime is when the last analysis step ran; the next one is due
+	// one analysis interval later.
+	// +optional
+	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+
+	// NotReadySince is when the workload being waited for (the canary during
+	// analysis, the primary during initialization and promotion) was first
+	// seen not ready; progressDeadlineSeconds counts from here.
+	// +optional
+	NotReadySince *metav1.Time `json:"notReadySince,omitempty"`
+
+	// Mirrored is true while traffic is mirrored to the canary.
+	// +optional
+	Mirrored bool `json:"mirrored,omitempty"`
+
+	// TrackedConfigVersions are the resourceVersions of the tracked
+	// ConfigMaps and Secrets whose checksums are in trackedConfigs, so that
+	// their data is read only when they change.
+	// +optional
+	TrackedConfigVersions map[string]string `json:"trackedConfigVersions,omitempty"`
+
+	// HandledRequests are the values of the manual-control annotations
+	// (sluice.dev/promote, abort, retry) already acted upon.
+	// +optional
+	HandledRequests *HandledRequests `json:"handledRequests,omitempty"`
+
+	// History is a bounded list of the last analysis steps, newest last.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	History []CanaryStep `json:"history,omitempty"`
+}
+
+// HandledRequests records the manual requests already handled.
+type HandledRequests struct {
+	// +optional
+	Promote string `json:"promote,omitempty"`
+	// +optional
+	Abort string `json:"abort,omitempty"`
+	// +optional
+	Retry string `json:"retry,omitempty"`
+}
+
+// CanaryStep is one analysis step: when it ran, where traffic stood, and the
+// outcome of every check.
+type CanaryStep struct {
+	// Time of the step.
+	Time metav1.Time `json:"time"`
+	// Phase after the step.
+	Phase CanaryPhase `json:"phase"`
+	// Weight routed to the canary after the step.
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+	// Iteration reached by the step (blue/green, A/B).
+	// +optional
+	Iteration int32 `json:"iteration,omitempty"`
+	// Checks are the outcomes of the webhooks and metrics of the step.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Checks []CheckResult `json:"checks,omitempty"`
+	// Message summarises the step.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// CheckOutcome is how a check ended.
+//
+// +kubebuilder:validation:Enum=Passed;Failed;Error;NoData;Skipped
+type CheckOutcome string
+
+// Check outcomes. Error and NoData count as a failure unless the metric says otherwise.
+const (
+	CheckPassed  CheckOutcome = "Passed"
+	CheckFailed  CheckOutcome = "Failed"
+	CheckError   CheckOutcome = "Error"
+	CheckNoData  CheckOutcome = "NoData"
+	CheckSkipped CheckOutcome = "Skipped"
+)
+
+// CheckResult is the outcome of one webhook or metric check.
+type CheckResult struct {
+	// Name of the metric or webhook.
+	Name string `json:"name"`
+	// Kind is metric or webhook.
+	// +kubebuilder:validation:Enum=metric;webhook
+	Kind string `json:"kind"`
+	// Outcome of the check.
+	Outcome CheckOutcome `json:"outcome"`
+	// Value measured, for metrics.
+	// +optional
+	Value *string `json:"value,omitempty"`
+	// Message explains the outcome (the range, the HTTP status, the error).
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // GetConditions returns the status conditions.

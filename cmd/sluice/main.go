@@ -25,6 +25,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/canary"
+	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/router"
+	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
+	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -121,9 +126,39 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err := mgr.AddReadyzCheck("readyz", readyCheck(mgr)); err != nil {
 		return fmt.Errorf("failed to add the readiness check: %w", err)
 	}
+	if err := setupControllers(ctx, mgr, opts); err != nil {
+		return err
+	}
 	ctrl.Log.Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager failed: %w", err)
+	}
+	return nil
+}
+
+// setupControllers builds the registries and registers the reconcilers.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	routers := router.NewRegistry()
+	kubernetesrouter.Register(routers)
+	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
+		return fmt.Errorf("--default-provider: %w", err)
+	}
+	r := &canary.CanaryReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("sluice"),
+		Routers:                 routers,
+		Webhooks:                webhooks.New(),
+		Metrics:                 metrics.NewChecker(),
+		DefaultProvider:         opts.DefaultProvider,
+		MaxConcurrentRollouts:   opts.MaxConcurrentRollouts,
+		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		DisableConfigTracking:   !opts.EnableConfigTracking,
+		SkipNameValidation:      opts.skipNameValidation,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the canary controller: %w", err)
 	}
 	return nil
 }

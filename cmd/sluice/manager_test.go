@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -67,6 +68,7 @@ func TestRun_ServesProbesAndMetricsHoldsTheLeaseAndShutsDown(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	opts := DefaultOptions()
+	opts.skipNameValidation = true
 	opts.MetricsAddr = freeAddr(t)
 	opts.ProbeAddr = freeAddr(t)
 	opts.LeaderElectionNamespace = ns
@@ -140,13 +142,18 @@ func TestRun_WithGeneratedRBAC(t *testing.T) {
 	cfg, err := env.AddUser(user)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	// The role is narrow: it cannot read Secrets.
+	// The role is narrow: it cannot read Nodes, delete Deployments or grant RBAC.
 	limited, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
-	err = limited.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
-	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "expected Forbidden listing Secrets, got %v", err)
+	err = limited.List(ctx, &corev1.NodeList{})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "expected Forbidden listing Nodes, got %v", err)
+	err = limited.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(ns))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "expected Forbidden deleting Deployments, got %v", err)
+	err = limited.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "escalate-" + ns}})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "expected Forbidden creating a ClusterRole, got %v", err)
 
 	opts := DefaultOptions()
+	opts.skipNameValidation = true
 	opts.MetricsAddr = freeAddr(t)
 	opts.ProbeAddr = freeAddr(t)
 	opts.LeaderElectionNamespace = ns
@@ -154,9 +161,19 @@ func TestRun_WithGeneratedRBAC(t *testing.T) {
 	go func() { done <- run(ctx, opts, cfg) }()
 
 	g.Eventually(func() (string, error) {
+		select {
+		case err := <-done:
+			return "", StopTrying("the manager stopped").Wrap(err)
+		default:
+		}
 		_, body, err := get("http://" + opts.MetricsAddr + "/metrics")
 		return body, err
 	}, 30*time.Second, 200*time.Millisecond).Should(ContainSubstring(`leader_election_master_status{name="sluice-leader-election"} 1`))
+	// The informers of the canary controller synced: every list and watch was allowed.
+	g.Eventually(func() (int, error) {
+		code, _, err := get("http://" + opts.ProbeAddr + "/readyz")
+		return code, err
+	}, 30*time.Second, 200*time.Millisecond).Should(Equal(http.StatusOK))
 	code, _, err := get("http://" + opts.ProbeAddr + "/readyz")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(http.StatusOK))

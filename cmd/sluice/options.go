@@ -32,7 +32,13 @@ type Options struct {
 	KubeAPIQPS              float64
 	KubeAPIBurst            int
 	GracefulShutdownTimeout time.Duration
+	MaxConcurrentRollouts   int
+	MaxConcurrentReconciles int
+	EnableConfigTracking    bool
 	ShowVersion             bool
+
+	// skipNameValidation lets tests run several managers in one process.
+	skipNameValidation bool
 }
 
 // DefaultOptions returns the options a manager starts with when no flag is given.
@@ -52,6 +58,8 @@ func DefaultOptions() Options {
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
 		GracefulShutdownTimeout: 30 * time.Second,
+		MaxConcurrentReconciles: 4,
+		EnableConfigTracking:    true,
 	}
 }
 
@@ -74,6 +82,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Queries per second allowed to the Kubernetes API.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst of queries allowed to the Kubernetes API.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long to wait for running reconciles on shutdown.")
+	fs.IntVar(&o.MaxConcurrentRollouts, "max-concurrent-rollouts", o.MaxConcurrentRollouts, "Releases that may progress at once; others wait in phase Waiting (reason ConcurrencyLimit), oldest first. 0 is no limit.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel.")
+	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
 
@@ -100,6 +111,12 @@ func (o *Options) Validate() error {
 	}
 	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
 		errs = append(errs, errors.New("leader election needs lease-duration > renew-deadline > retry-period > 0"))
+	}
+	if o.MaxConcurrentRollouts < 0 {
+		errs = append(errs, errors.New("--max-concurrent-rollouts must be 0 (no limit) or more"))
+	}
+	if o.MaxConcurrentReconciles < 1 {
+		errs = append(errs, errors.New("--max-concurrent-reconciles must be at least 1"))
 	}
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))

@@ -26,16 +26,32 @@ type Environment struct {
 	Config *rest.Config
 	Client client.Client
 	Root   string
+
+	procs []process
+	dir   string
+}
+
+// settings are what the options set.
+type settings struct {
+	env         *envtest.Environment
+	controllers bool
 }
 
 // Option changes how the environment starts.
-type Option func(*envtest.Environment)
+type Option func(*settings)
+
+// WithControllers also runs kube-controller-manager, kube-scheduler and kwok
+// with a fake node, so workloads get pods that become ready, and owned
+// objects are garbage-collected.
+func WithControllers() Option {
+	return func(s *settings) { s.controllers = true }
+}
 
 // WithCRDPaths installs the CRDs found in these files or directories too
 // (relative paths are taken from the repository root).
 func WithCRDPaths(paths ...string) Option {
-	return func(e *envtest.Environment) {
-		e.CRDDirectoryPaths = append(e.CRDDirectoryPaths, paths...)
+	return func(s *settings) {
+		s.env.CRDDirectoryPaths = append(s.env.CRDDirectoryPaths, paths...)
 	}
 }
 
@@ -50,7 +66,7 @@ func Start(scheme *runtime.Scheme, opts ...Option) (*Environment, error) {
 	if assets == "" {
 		assets = filepath.Join(root, "bin")
 	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
 		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
 			return nil, fmt.Errorf("control plane binary %s not found in %s: run `make tools` (or `make test`, which builds them): %w", b, assets, err)
 		}
@@ -61,8 +77,9 @@ func Start(scheme *runtime.Scheme, opts ...Option) (*Environment, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}
+	s := &settings{env: env}
 	for _, o := range opts {
-		o(env)
+		o(s)
 	}
 	for i, p := range env.CRDDirectoryPaths {
 		if !filepath.IsAbs(p) {
@@ -78,11 +95,21 @@ func Start(scheme *runtime.Scheme, opts ...Option) (*Environment, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("failed to create a client: %w", err)
 	}
-	return &Environment{env: env, Config: cfg, Client: c, Root: root}, nil
+	e := &Environment{env: env, Config: cfg, Client: c, Root: root}
+	if s.controllers {
+		if err := e.startControllers(assets); err != nil {
+			_ = e.Stop()
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
-// Stop stops the control plane.
-func (e *Environment) Stop() error { return e.env.Stop() }
+// Stop stops the controllers, then the API server, then etcd.
+func (e *Environment) Stop() error {
+	e.stopControllers()
+	return e.env.Stop()
+}
 
 // AddUser adds a user to the control plane and returns a config that
 // authenticates as it (used to test RBAC through impersonation-free clients).
@@ -121,3 +148,5 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }

@@ -1,0 +1,143 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+)
+
+// apply carries out the actions in order; the first failure stops them and
+// the status is not advanced, so the next reconcile decides them again
+// (every action is idempotent).
+func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) error {
+	for _, a := range d.Actions {
+		var err error
+		switch a.Kind {
+		case EnsureObjects:
+			err = r.ensureObjects(ctx, s)
+		case SetRoutes:
+			err = s.router.SetRoutes(ctx, s.canary, a.Routes)
+		case ScaleTargetUp:
+			err = r.scaleTarget(ctx, s, false)
+		case ScaleTargetToZero:
+			err = r.scaleTarget(ctx, s, true)
+		case PromotePrimary:
+			err = r.promotePrimary(ctx, s)
+		case RunPostRollout:
+			c := s.canary.DeepCopy()
+			c.Status = d.Status
+			r.runPostRollout(ctx, &scope{canary: c}, d.Status.Phase)
+		case RestoreApex:
+			err = r.restoreApex(ctx, s)
+		case FinalizeRoutes:
+			err = s.router.Finalize(ctx, s.canary)
+		default:
+			err = fmt.Errorf("unknown action %s", a.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.Kind, err)
+		}
+	}
+	return nil
+}
+
+// ensureObjects creates what is missing: the primary's config copies, the
+// primary, the Services, the primary autoscaler and the routing objects.
+func (r *CanaryReconciler) ensureObjects(ctx context.Context, s *scope) error {
+	if err := r.syncConfigCopies(ctx, s.canary, s.configs, false); err != nil {
+		return err
+	}
+	if s.primary == nil {
+		p, err := newPrimary(s.canary, s.target, s.label, s.value, s.configs.renames())
+		if err != nil {
+			return err
+		}
+		if err := controllerutil.SetControllerReference(s.canary, p, r.Scheme); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, p); err != nil {
+			return fmt.Errorf("failed to create the primary %s: %w", p.GetName(), err)
+		}
+	}
+	if err := r.ensureServices(ctx, s); err != nil {
+		return err
+	}
+	if err := r.ensurePrimaryAutoscaler(ctx, s); err != nil {
+		return err
+	}
+	return s.router.Reconcile(ctx, s.canary)
+}
+
+// promotePrimary gives the primary the target's template and configs.
+func (r *CanaryReconciler) promotePrimary(ctx context.Context, s *scope) error {
+	if err := r.syncConfigCopies(ctx, s.canary, s.configs, true); err != nil {
+		return err
+	}
+	if err := r.ensurePrimaryAutoscaler(ctx, s); err != nil {
+		return err
+	}
+	if s.primary == nil {
+		return fmt.Errorf("the primary %s does not exist", s.canary.PrimaryName())
+	}
+	if s.primary.GetAnnotations()[sluicev1beta1.TemplateHashAnnotation] == templateHash(s.target.podTemplate()) {
+		return nil
+	}
+	base := s.primary.DeepCopyObject().(client.Object)
+	setPrimaryTemplate(s.primary, s.target, s.label, s.value, s.configs.renames())
+	if err := r.Client.Patch(ctx, s.primary.object(), client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("failed to promote the template to %s: %w", s.primary.GetName(), err)
+	}
+	return nil
+}
+
+// scaleTarget takes the target's pods away (toZero) or gives them back: a
+// Deployment gets the primary's replicas, a DaemonSet loses the node
+// selector that kept it off every node.
+func (r *CanaryReconciler) scaleTarget(ctx context.Context, s *scope, toZero bool) error {
+	if s.target == nil {
+		return nil
+	}
+	base := s.target.DeepCopyObject().(client.Object)
+	switch t := s.target.(type) {
+	case deployment:
+		want := int32(0)
+		if !toZero {
+			want = 1
+			if s.primary != nil {
+				want = max(replicasOf(s.primary), 1)
+			}
+		}
+		if ptr.Deref(t.Spec.Replicas, 1) == want {
+			return nil
+		}
+		t.Spec.Replicas = &want
+	case daemonSet:
+		if t.scaledToZero() == toZero {
+			return nil
+		}
+		setScaleToZero(t.DaemonSet, toZero)
+	}
+	if err := r.Client.Patch(ctx, s.target.object(), client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("failed to scale %s: %w", s.target.GetName(), err)
+	}
+	return nil
+}
+
+func setScaleToZero(d *appsv1.DaemonSet, on bool) {
+	ns := d.Spec.Template.Spec.NodeSelector
+	if on {
+		if ns == nil {
+			ns = map[string]string{}
+		}
+		ns[sluicev1beta1.ScaleToZeroNodeSelector] = "true"
+	} else {
+		delete(ns, sluicev1beta1.ScaleToZeroNodeSelector)
+	}
+	d.Spec.Template.Spec.NodeSelector = ns
+}

@@ -1,0 +1,173 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/router"
+)
+
+// CanaryReconciler drives the releases of Canaries.
+type CanaryReconciler struct {
+	// Client reads from the manager's caches and writes to the API server.
+	Client client.Client
+	// APIReader reads ConfigMap and Secret data, which are cached as metadata only.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Routers   *router.Registry
+	Webhooks  WebhookCaller
+	Metrics   MetricChecker
+	Clock     clock.PassiveClock
+
+	// DefaultProvider is used by Canaries that do not set spec.provider.
+	DefaultProvider string
+	// MaxConcurrentRollouts limits the releases in progress at once; 0 is no limit.
+	MaxConcurrentRollouts int
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+	// DisableConfigTracking turns off the tracking of ConfigMaps and Secrets.
+	DisableConfigTracking bool
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
+
+	slots *slots
+}
+
+var _ reconcile.Reconciler = (*CanaryReconciler)(nil)
+
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries/finalizers,verbs=update
+// +kubebuilder:rbac:groups=sluice.dev,resources=metrictemplates;alertproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch
+
+// Reconcile observes a Canary, decides its next step, applies it and
+// records the outcome in its status.
+func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	c := &sluicev1beta1.Canary{}
+	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !c.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(c, sluicev1beta1.CanaryFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	if c.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(c, sluicev1beta1.CanaryFinalizer) {
+		// The finalizer makes deletion restore the target first.
+		patch := client.MergeFrom(c.DeepCopy())
+		controllerutil.AddFinalizer(c, sluicev1beta1.CanaryFinalizer)
+		return ctrl.Result{}, r.Client.Patch(ctx, c, patch)
+	}
+
+	s, err := r.observe(ctx, c)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	started := false
+	defer func() { s.releaseSlot(started) }()
+
+	d := Decide(s.obs)
+	if changes(c, d) {
+		// Act only on the latest Canary: a reconcile woken by another object
+		// can read a Canary whose last status patch the cache has not seen.
+		if fresh, err := r.isFresh(ctx, c); err != nil || !fresh {
+			return ctrl.Result{RequeueAfter: staleRetry}, err
+		}
+	}
+	if d.NeedChecks != nil {
+		s.obs.Checks = r.runChecks(ctx, s, d.NeedChecks)
+		d = Decide(s.obs)
+	}
+	if err := r.apply(ctx, s, d); err != nil {
+		r.event(c, Event{Warning: true, Reason: "ReconcileFailed", Message: err.Error()})
+		return ctrl.Result{}, err
+	}
+	for _, e := range d.Events {
+		r.event(c, e)
+	}
+	if err := r.patchStatus(ctx, c, d.Status); err != nil {
+		return ctrl.Result{}, err
+	}
+	started = holdsSlot(d.Status.Phase)
+	if d.RemoveFinalizer {
+		patch := client.MergeFrom(c.DeepCopy())
+		controllerutil.RemoveFinalizer(c, sluicev1beta1.CanaryFinalizer)
+		if err := r.Client.Patch(ctx, c, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("failed to remove the finalizer: %w", err)
+		}
+	}
+	if d.Status.Phase != c.Status.Phase {
+		log.Info("Phase changed", "from", c.Status.Phase, "to", d.Status.Phase, "revision", d.Status.Revision, "weight", d.Status.CanaryWeight)
+	}
+	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// staleRetry is how soon a reconcile that read a stale Canary tries again.
+const staleRetry = 200 * time.Millisecond
+
+// changes tells whether a decision does more than ensure objects exist.
+func changes(c *sluicev1beta1.Canary, d Decision) bool {
+	if d.NeedChecks != nil || d.RemoveFinalizer {
+		return true
+	}
+	for _, a := range d.Actions {
+		if a.Kind != EnsureObjects {
+			return true
+		}
+	}
+	return c.Status.Phase != d.Status.Phase || c.Status.CanaryWeight != d.Status.CanaryWeight
+}
+
+// isFresh compares the cached Canary's resourceVersion with the API server's.
+func (r *CanaryReconciler) isFresh(ctx context.Context, c *sluicev1beta1.Canary) (bool, error) {
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(sluicev1beta1.GroupVersion.WithKind("Canary"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return live.ResourceVersion == c.ResourceVersion, nil
+}
+
+// patchStatus writes the new status in one patch, when it changed. The patch
+// carries the resourceVersion read, so a status computed from a stale read
+// is refused rather than written over a newer one.
+func (r *CanaryReconciler) patchStatus(ctx context.Context, c *sluicev1beta1.Canary, st sluicev1beta1.CanaryStatus) error {
+	if reflect.DeepEqual(c.Status, st) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	c.Status = st
+	if err := r.Client.Status().Patch(ctx, c, patch); err != nil {
+		return fmt.Errorf("failed to patch the status: %w", err)
+	}
+	return nil
+}
+
+// event records a Kubernetes event about a Canary.
+func (r *CanaryReconciler) event(c *sluicev1beta1.Canary, e Event) {
+	if r.Recorder == nil {
+		return
+	}
+	t := corev1.EventTypeNormal
+	if e.Warning {
+		t = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(c, nil, t, e.Reason, "Reconcile", "%s", truncate(e.Message, 1024))
+}

@@ -1,0 +1,302 @@
+// Package canary is the canary engine: a controller-runtime reconciler that
+// observes a Canary and its workloads from caches, decides the next step of
+// the release in the pure function Decide, applies the resulting actions
+// through small adapters, and patches the status once.
+package canary
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/router"
+)
+
+// historyLimit bounds status.history.
+const historyLimit = 10
+
+// waitRetry is how soon a waiting canary (for a rollout slot, or for a
+// workload without a watch event to wake it) looks again.
+const waitRetry = 5 * time.Second
+
+// Observation is what is true now, gathered from the caches (and, when
+// Decide asks for them, from the checks).
+type Observation struct {
+	Now      time.Time
+	Canary   *sluicev1beta1.Canary
+	Provider string
+	// Stalled, when set, is why the Canary cannot progress until its spec or
+	// the cluster is fixed (unknown provider, missing target, ...).
+	Stalled  *Reason
+	Deleting bool
+
+	Target  WorkloadState
+	Primary WorkloadState
+
+	// SlotFree tells whether a new release may start under the concurrency limit.
+	SlotFree bool
+	// NewCookie is a fresh random value for a session-affinity cookie.
+	NewCookie string
+	// Checks are the outcomes of the checks Decide asked for; nil before.
+	Checks *CheckResults
+}
+
+// Reason is a condition reason and message.
+type Reason struct {
+	Reason  string
+	Message string
+}
+
+// WorkloadState is what matters of the target or the primary workload.
+type WorkloadState struct {
+	Exists bool
+	Ready  bool
+	// NotReadyMessage says why the workload is not ready.
+	NotReadyMessage string
+	// TemplateHash is the hash of the pod template: for the target its own,
+	// for the primary the target template hash it was last given.
+	TemplateHash string
+	// Configs are the checksums of the tracked ConfigMaps and Secrets the
+	// target's pod template references (target only).
+	Configs map[string]string
+	// ScaledToZero is true when the workload runs no pods on purpose.
+	ScaledToZero bool
+}
+
+// CheckRequest asks the reconciler to run checks before Decide goes on.
+type CheckRequest struct {
+	// Gates are the confirm-* webhook types to ask.
+	Gates []string
+	// Rollback asks the rollback webhooks.
+	Rollback bool
+	// Analysis is pre-rollout or rollout (with the metrics); empty for none.
+	Analysis string
+}
+
+// CheckResults are the outcomes of a CheckRequest.
+type CheckResults struct {
+	// GatesOpen holds, per gate type asked, whether every hook of it said yes.
+	GatesOpen map[string]bool
+	// RollbackRequested is true when a rollback webhook said yes.
+	RollbackRequested bool
+	// Checks are the outcomes of the analysis webhooks and metrics.
+	Checks []sluicev1beta1.CheckResult
+}
+
+// ActionKind names something the reconciler does to the cluster.
+type ActionKind string
+
+// Actions, applied in the order Decide lists them.
+const (
+	// EnsureObjects creates what is missing (primary, config copies,
+	// Services, primary autoscaler, routing objects) without touching a
+	// primary's template or the current weights.
+	EnsureObjects ActionKind = "EnsureObjects"
+	// SetRoutes sets the weights through the router.
+	SetRoutes ActionKind = "SetRoutes"
+	// ScaleTargetUp gives the target the primary's replicas (or removes a
+	// DaemonSet's scale-to-zero node selector).
+	ScaleTargetUp ActionKind = "ScaleTargetUp"
+	// ScaleTargetToZero takes the target's pods away.
+	ScaleTargetToZero ActionKind = "ScaleTargetToZero"
+	// PromotePrimary copies the target's pod template and configs onto the
+	// primary and updates the primary autoscaler.
+	PromotePrimary ActionKind = "PromotePrimary"
+	// RunPostRollout calls the post-rollout webhooks; failures are events.
+	RunPostRollout ActionKind = "RunPostRollout"
+	// RestoreApex points the apex Service at the target and releases it
+	// from the Canary, so it outlives the Canary.
+	RestoreApex ActionKind = "RestoreApex"
+	// FinalizeRoutes restores the routing objects (revertOnDeletion).
+	FinalizeRoutes ActionKind = "FinalizeRoutes"
+)
+
+// Action is one step of work for the reconciler.
+type Action struct {
+	Kind   ActionKind
+	Routes router.Routes
+}
+
+// Event is a Kubernetes event to record.
+type Event struct {
+	Warning bool
+	Reason  string
+	Message string
+}
+
+// Decision is what Decide concluded.
+type Decision struct {
+	Status          sluicev1beta1.CanaryStatus
+	Actions         []Action
+	Events          []Event
+	NeedChecks      *CheckRequest
+	RequeueAfter    time.Duration
+	RemoveFinalizer bool
+}
+
+// decider carries one Decide call.
+type decider struct {
+	o  Observation
+	c  *sluicev1beta1.Canary
+	st *sluicev1beta1.CanaryStatus
+	d  Decision
+	// stalled and waitReason feed the conditions.
+	stalled    *Reason
+	waitReason *Reason
+}
+
+// Decide holds every transition of the release state machine. It is pure:
+// the same observation always gives the same decision.
+func Decide(o Observation) Decision {
+	x := &decider{o: o, c: o.Canary}
+	x.d.Status = *o.Canary.Status.DeepCopy()
+	x.st = &x.d.Status
+	x.st.ObservedGeneration = o.Canary.Generation
+	switch {
+	case o.Deleting:
+		x.terminate()
+	case o.Stalled != nil:
+		x.stalled = o.Stalled
+	case o.Canary.Spec.Suspend:
+		x.waitReason = &Reason{Reason: "Suspended", Message: "spec.suspend is true: releases are paused"}
+	default:
+		x.act(Action{Kind: EnsureObjects})
+		x.run()
+	}
+	if x.d.NeedChecks != nil {
+		// Nothing is applied until the checks are known.
+		return Decision{Status: *o.Canary.Status.DeepCopy(), NeedChecks: x.d.NeedChecks}
+	}
+	setConditions(x.st, x.c, x.o, x.stalled, x.waitReason)
+	return x.d
+}
+
+func (x *decider) run() {
+	switch x.st.Phase {
+	case "", sluicev1beta1.CanaryPhaseInitializing:
+		x.initialize()
+	case sluicev1beta1.CanaryPhaseProgressing, sluicev1beta1.CanaryPhaseWaitingPromotion:
+		x.analyse()
+	case sluicev1beta1.CanaryPhasePromoting:
+		x.promote()
+	case sluicev1beta1.CanaryPhaseFinalising:
+		x.finalise()
+	default: // Initialized, Waiting, Succeeded, Failed, and Terminating/Terminated after a cancelled deletion
+		x.idle()
+	}
+}
+
+func (x *decider) act(a Action) { x.d.Actions = append(x.d.Actions, a) }
+
+func (x *decider) setRoutes(primary, canary int32, mirrored bool) {
+	x.act(Action{Kind: SetRoutes, Routes: router.Routes{PrimaryWeight: primary, CanaryWeight: canary, Mirrored: mirrored}})
+	x.st.CanaryWeight = canary
+	x.st.Mirrored = mirrored
+}
+
+func (x *decider) event(warning bool, reason, msg string) {
+	x.d.Events = append(x.d.Events, Event{Warning: warning, Reason: reason, Message: msg})
+}
+
+// setPhase changes the phase, stamps the transition time and records an event.
+func (x *decider) setPhase(p sluicev1beta1.CanaryPhase, warning bool, msg string) {
+	if x.st.Phase != p {
+		now := metav1.NewTime(x.o.Now)
+		x.st.LastTransitionTime = &now
+		x.event(warning, string(p), msg)
+	}
+	x.st.Phase = p
+}
+
+// requeue asks to be called again after d at the latest.
+func (x *decider) requeue(d time.Duration) {
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	if x.d.RequeueAfter == 0 || d < x.d.RequeueAfter {
+		x.d.RequeueAfter = d
+	}
+}
+
+func (x *decider) now() *metav1.Time {
+	t := metav1.NewTime(x.o.Now)
+	return &t
+}
+
+// deadlineLeft starts the not-ready clock if needed and returns the time
+// left before progressDeadlineSeconds is exceeded.
+func (x *decider) deadlineLeft() time.Duration {
+	if x.st.NotReadySince == nil {
+		x.st.NotReadySince = x.now()
+	}
+	return x.st.NotReadySince.Add(x.c.ProgressDeadline()).Sub(x.o.Now)
+}
+
+// configsChanged compares checksums; a config no longer referenced, or a new
+// one, is a change.
+func configsChanged(now, tracked map[string]string) bool {
+	if len(now) != len(tracked) {
+		return true
+	}
+	for k, v := range now {
+		if tracked[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// newRevision tells whether the target differs from the revision in status.
+func (x *decider) newRevision() bool {
+	return x.o.Target.TemplateHash != x.st.LastAppliedSpec || configsChanged(x.o.Target.Configs, x.st.TrackedConfigs)
+}
+
+// revertedToPromoted tells whether the target is back on the promoted pod template.
+func (x *decider) revertedToPromoted() bool {
+	return x.st.LastPromotedSpec != "" && x.o.Target.TemplateHash == x.st.LastPromotedSpec &&
+		!configsChanged(x.o.Target.Configs, x.st.TrackedConfigs)
+}
+
+// request returns the value of a manual-control annotation when it is a new
+// request, and marks it handled when handle is true.
+func (x *decider) request(annotation string, handle bool) bool {
+	v := x.c.Annotations[annotation]
+	if v == "" {
+		return false
+	}
+	if x.st.HandledRequests == nil {
+		x.st.HandledRequests = &sluicev1beta1.HandledRequests{}
+	}
+	h := x.st.HandledRequests
+	field := map[string]*string{
+		sluicev1beta1.PromoteAnnotation: &h.Promote,
+		sluicev1beta1.AbortAnnotation:   &h.Abort,
+		sluicev1beta1.RetryAnnotation:   &h.Retry,
+	}[annotation]
+	if *field == v {
+		return false
+	}
+	if handle {
+		*field = v
+	}
+	return true
+}
+
+// recordStep appends a step to the bounded history.
+func (x *decider) recordStep(checks []sluicev1beta1.CheckResult, msg string) {
+	x.st.History = append(x.st.History, sluicev1beta1.CanaryStep{
+		Time: metav1.NewTime(x.o.Now), Phase: x.st.Phase, Weight: x.st.CanaryWeight,
+		Iteration: x.st.Iterations, Checks: checks, Message: truncate(msg, 1024),
+	})
+	if n := len(x.st.History); n > historyLimit {
+		x.st.History = x.st.History[n-historyLimit:]
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

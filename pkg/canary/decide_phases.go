@@ -1,0 +1,445 @@
+package canary
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+)
+
+// initialize waits for the primary (created by EnsureObjects) to be ready,
+// then takes traffic over and scales the target to zero.
+func (x *decider) initialize() {
+	x.setPhase(sluicev1beta1.CanaryPhaseInitializing, false, "Creating the primary, its Services and routes")
+	if !x.o.Primary.Exists || !x.o.Primary.Ready {
+		left := x.deadlineLeft()
+		msg := "waiting for the primary to be created"
+		if x.o.Primary.Exists {
+			msg = "waiting for the primary to be ready: " + x.o.Primary.NotReadyMessage
+		}
+		if left <= 0 {
+			// Nothing to roll back to yet: report and keep waiting.
+			x.stalled = &Reason{Reason: "PrimaryNotReady", Message: fmt.Sprintf("the primary did not become ready within %s: %s", x.c.ProgressDeadline(), x.o.Primary.NotReadyMessage)}
+			x.requeue(waitRetry)
+			return
+		}
+		x.waitReason = &Reason{Reason: "PrimaryNotReady", Message: msg}
+		x.requeue(min(left, waitRetry))
+		return
+	}
+	x.setRoutes(100, 0, false)
+	x.act(Action{Kind: ScaleTargetToZero})
+	x.st.NotReadySince = nil
+	x.st.LastAppliedSpec = x.o.Primary.TemplateHash
+	x.st.LastPromotedSpec = x.o.Primary.TemplateHash
+	x.st.TrackedConfigs = x.o.Target.Configs
+	x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
+	x.st.Iterations, x.st.FailedChecks = 0, 0
+	x.setPhase(sluicev1beta1.CanaryPhaseInitialized, false, "Initialization done: the primary serves all traffic")
+}
+
+// idle watches for a new revision (Initialized, Waiting, Succeeded, Failed).
+func (x *decider) idle() {
+	// A failed revision may be retried from Failed, or from Waiting when the
+	// retry waits for a slot or an approval.
+	failedPending := x.st.LastAppliedSpec != x.st.LastPromotedSpec
+	retryable := x.st.Phase == sluicev1beta1.CanaryPhaseFailed ||
+		(x.st.Phase == sluicev1beta1.CanaryPhaseWaiting && failedPending)
+	retry := retryable && x.request(sluicev1beta1.RetryAnnotation, false)
+	// Requests for a release that is not running are settled, not kept for later.
+	x.request(sluicev1beta1.PromoteAnnotation, true)
+	x.request(sluicev1beta1.AbortAnnotation, true)
+	if !retryable {
+		x.request(sluicev1beta1.RetryAnnotation, true)
+	}
+	// Keep the target at zero while idle, unless a failed promotion left the
+	// traffic on it (canary weight 100).
+	scaleDown := func() {
+		if !x.o.Target.ScaledToZero && x.st.CanaryWeight == 0 {
+			x.act(Action{Kind: ScaleTargetToZero})
+		}
+	}
+	if !retry && !x.newRevision() {
+		scaleDown()
+		if x.st.Phase == sluicev1beta1.CanaryPhaseWaiting {
+			if failedPending {
+				x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, "The pending revision was withdrawn: the last applied revision failed and is not promoted")
+			} else {
+				x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The pending revision was withdrawn: the target is back on the promoted revision")
+			}
+		}
+		return
+	}
+	if !retry && x.revertedToPromoted() {
+		scaleDown()
+		x.st.LastAppliedSpec = x.o.Target.TemplateHash
+		x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
+		x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The target is back on the promoted revision: nothing to release")
+		return
+	}
+	if !x.o.SlotFree {
+		scaleDown()
+		x.setPhase(sluicev1beta1.CanaryPhaseWaiting, false, "New revision waiting for a free rollout slot")
+		x.waitReason = &Reason{Reason: "ConcurrencyLimit", Message: "the number of concurrent rollouts is at --max-concurrent-rollouts; this release starts when a slot frees, oldest first"}
+		x.requeue(waitRetry)
+		return
+	}
+	if x.hasHooks(sluicev1beta1.WebhookConfirmRollout) {
+		if x.o.Checks == nil {
+			x.d.NeedChecks = &CheckRequest{Gates: []string{sluicev1beta1.WebhookConfirmRollout}}
+			return
+		}
+		if !x.o.Checks.GatesOpen[sluicev1beta1.WebhookConfirmRollout] {
+			scaleDown()
+			x.setPhase(sluicev1beta1.CanaryPhaseWaiting, false, "New revision waiting for confirm-rollout approval")
+			x.waitReason = &Reason{Reason: "ConfirmRollout", Message: "a confirm-rollout webhook has not approved the release yet"}
+			x.requeue(x.c.AnalysisInterval())
+			return
+		}
+	}
+	if retry {
+		x.request(sluicev1beta1.RetryAnnotation, true)
+	}
+	x.start(retry)
+}
+
+// start begins the analysis of the target's revision.
+func (x *decider) start(retry bool) {
+	restart := x.st.Phase == sluicev1beta1.CanaryPhaseProgressing || x.st.Phase == sluicev1beta1.CanaryPhaseWaitingPromotion
+	x.act(Action{Kind: ScaleTargetUp})
+	x.setRoutes(100, 0, false)
+	x.st.LastAppliedSpec = x.o.Target.TemplateHash
+	x.st.TrackedConfigs = x.o.Target.Configs
+	x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
+	x.st.Iterations, x.st.FailedChecks = 0, 0
+	x.st.LastStepTime = x.now()
+	x.st.NotReadySince = x.now()
+	x.st.History = nil
+	if x.c.Spec.Analysis != nil && x.c.Spec.Analysis.SessionAffinity != nil && x.o.NewCookie != "" {
+		if x.st.SessionAffinityCookie != "" {
+			x.st.PreviousSessionAffinityCookie = x.st.SessionAffinityCookie
+		}
+		x.st.SessionAffinityCookie = x.o.NewCookie
+	}
+	msg := fmt.Sprintf("New revision %s detected: starting the analysis", x.st.Revision)
+	switch {
+	case retry:
+		msg = fmt.Sprintf("Retrying revision %s as requested by %s", x.st.Revision, sluicev1beta1.RetryAnnotation)
+	case restart:
+		msg = fmt.Sprintf("New revision %s detected during the analysis: restarting it", x.st.Revision)
+		x.event(false, "Restarted", msg)
+	}
+	x.setPhase(sluicev1beta1.CanaryPhaseProgressing, false, msg)
+	x.requeue(x.c.AnalysisInterval())
+}
+
+// analyse runs one analysis step when it is due (Progressing, WaitingPromotion).
+func (x *decider) analyse() {
+	if x.newRevision() {
+		if x.revertedToPromoted() {
+			x.setRoutes(100, 0, false)
+			x.act(Action{Kind: ScaleTargetToZero})
+			x.st.LastAppliedSpec = x.o.Target.TemplateHash
+			x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
+			x.st.NotReadySince = nil
+			x.st.Iterations, x.st.FailedChecks = 0, 0
+			x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The target went back to the promoted revision: analysis cancelled")
+			return
+		}
+		x.start(false)
+		return
+	}
+	x.request(sluicev1beta1.RetryAnnotation, true) // nothing to retry while a release runs
+	if x.o.Target.ScaledToZero {
+		x.act(Action{Kind: ScaleTargetUp}) // scaled down by someone else: the analysis needs it
+	}
+	if x.request(sluicev1beta1.AbortAnnotation, true) {
+		x.rollback("Aborted", fmt.Sprintf("Rolled back as requested by %s", sluicev1beta1.AbortAnnotation))
+		return
+	}
+	if !x.o.Target.Ready {
+		left := x.deadlineLeft()
+		if left <= 0 {
+			x.rollback("ProgressDeadlineExceeded", fmt.Sprintf("The canary did not become ready within %s: %s", x.c.ProgressDeadline(), x.o.Target.NotReadyMessage))
+			return
+		}
+		x.waitReason = &Reason{Reason: "CanaryNotReady", Message: x.o.Target.NotReadyMessage}
+		x.requeue(min(left, waitRetry))
+		return
+	}
+	x.st.NotReadySince = nil
+	if !x.o.Primary.Ready {
+		x.waitReason = &Reason{Reason: "PrimaryNotReady", Message: x.o.Primary.NotReadyMessage}
+		x.requeue(waitRetry)
+		return
+	}
+	if x.c.Spec.SkipAnalysis {
+		x.startPromotion("Analysis skipped (spec.skipAnalysis): promoting")
+		return
+	}
+	if x.request(sluicev1beta1.PromoteAnnotation, true) {
+		x.startPromotion(fmt.Sprintf("Promoting now as requested by %s", sluicev1beta1.PromoteAnnotation))
+		return
+	}
+	if due, ok := x.due(); !ok {
+		x.requeue(due.Sub(x.o.Now))
+		return
+	}
+	x.step()
+}
+
+// step asks for the checks of this step, then acts on their outcome.
+func (x *decider) step() {
+	strategy := x.c.Strategy(x.o.Provider)
+	atEnd := x.atEnd(strategy)
+	if x.o.Checks == nil {
+		req := &CheckRequest{Rollback: x.hasHooks(sluicev1beta1.WebhookRollback), Analysis: sluicev1beta1.WebhookRollout}
+		if x.st.CanaryWeight == 0 && x.st.Iterations == 0 && !x.st.Mirrored {
+			req.Analysis = sluicev1beta1.WebhookPreRollout
+		}
+		switch {
+		case atEnd && x.hasHooks(sluicev1beta1.WebhookConfirmPromotion):
+			req.Gates = []string{sluicev1beta1.WebhookConfirmPromotion}
+		case !atEnd && strategy == sluicev1beta1.StrategyCanary && x.hasHooks(sluicev1beta1.WebhookConfirmTrafficIncrease):
+			req.Gates = []string{sluicev1beta1.WebhookConfirmTrafficIncrease}
+		}
+		x.d.NeedChecks = req
+		return
+	}
+	res := x.o.Checks
+	if res.RollbackRequested {
+		x.rollback("RollbackRequested", "A rollback webhook requested the rollback")
+		return
+	}
+	x.st.LastStepTime = x.now()
+	x.requeue(x.c.AnalysisInterval())
+	if failed := failures(res.Checks); len(failed) > 0 {
+		x.st.FailedChecks++
+		msg := fmt.Sprintf("Halt advancement (%d/%d failed checks): %s", x.st.FailedChecks, x.c.Threshold(), strings.Join(failed, "; "))
+		x.recordStep(res.Checks, msg)
+		if x.st.FailedChecks >= x.c.Threshold() {
+			x.rollback("ThresholdReached", fmt.Sprintf("Rolling back: %d failed checks reached the threshold: %s", x.st.FailedChecks, strings.Join(failed, "; ")))
+			return
+		}
+		x.event(true, "CheckFailed", msg)
+		return
+	}
+	if atEnd {
+		if !gateOpen(res, sluicev1beta1.WebhookConfirmPromotion) {
+			x.setPhase(sluicev1beta1.CanaryPhaseWaitingPromotion, false, "Analysis complete: waiting for confirm-promotion approval")
+			x.recordStep(res.Checks, "Waiting for confirm-promotion approval")
+			return
+		}
+		x.recordStep(res.Checks, "Analysis complete")
+		if strategy != sluicev1beta1.StrategyCanary {
+			// Blue/green and A/B: all traffic to the canary while the primary is updated.
+			x.setRoutes(0, 100, false)
+		}
+		x.startPromotion("Analysis complete: promoting")
+		return
+	}
+	x.setPhase(sluicev1beta1.CanaryPhaseProgressing, false, "Analysis resumed")
+	switch strategy {
+	case sluicev1beta1.StrategyCanary:
+		x.advanceWeight(res)
+	case sluicev1beta1.StrategyABTesting:
+		x.st.Iterations++
+		x.setRoutes(0, 100, false) // the router sends matching requests only
+		x.recordStep(res.Checks, fmt.Sprintf("A/B iteration %d/%d", x.st.Iterations, x.c.Iterations(x.o.Provider)))
+	default:
+		x.st.Iterations++
+		mirror := x.c.Spec.Analysis != nil && x.c.Spec.Analysis.Mirror
+		if mirror != x.st.Mirrored {
+			x.setRoutes(100, 0, mirror)
+		}
+		x.recordStep(res.Checks, fmt.Sprintf("Blue/green iteration %d/%d", x.st.Iterations, x.c.Iterations(x.o.Provider)))
+	}
+}
+
+// advanceWeight moves the canary one step up the weight ladder.
+func (x *decider) advanceWeight(res *CheckResults) {
+	a := x.c.Spec.Analysis
+	if a != nil && a.Mirror && x.st.CanaryWeight == 0 && !x.st.Mirrored {
+		x.setRoutes(100, 0, true)
+		x.recordStep(res.Checks, "Mirroring traffic to the canary before shifting weight")
+		return
+	}
+	if !gateOpen(res, sluicev1beta1.WebhookConfirmTrafficIncrease) {
+		x.recordStep(res.Checks, "Waiting for confirm-traffic-increase approval")
+		x.event(false, "WaitingTrafficIncrease", "A confirm-traffic-increase webhook has not approved more traffic yet")
+		return
+	}
+	next := nextWeight(x.c, x.st.CanaryWeight)
+	x.setRoutes(100-next, next, false)
+	x.recordStep(res.Checks, fmt.Sprintf("Canary weight %d%%", next))
+	x.event(false, "WeightIncreased", fmt.Sprintf("Advance canary weight to %d%%", next))
+}
+
+// atEnd tells whether the analysis is complete and promotion comes next.
+func (x *decider) atEnd(strategy sluicev1beta1.DeploymentStrategy) bool {
+	if strategy == sluicev1beta1.StrategyCanary {
+		return x.st.CanaryWeight >= x.c.MaxWeight()
+	}
+	return x.st.Iterations >= x.c.Iterations(x.o.Provider)
+}
+
+// nextWeight is the next rung: the next stepWeights entry, or weight +
+// stepWeight capped at maxWeight.
+func nextWeight(c *sluicev1beta1.Canary, w int32) int32 {
+	a := c.Spec.Analysis
+	if a == nil {
+		return c.MaxWeight()
+	}
+	if len(a.StepWeights) > 0 {
+		for _, s := range a.StepWeights {
+			if s > w {
+				return s
+			}
+		}
+		return c.MaxWeight()
+	}
+	return min(w+max(a.StepWeight, 1), c.MaxWeight())
+}
+
+// startPromotion moves to Promoting: the primary gets the canary's template.
+func (x *decider) startPromotion(msg string) {
+	x.act(Action{Kind: PromotePrimary})
+	x.st.NotReadySince = x.now()
+	x.setPhase(sluicev1beta1.CanaryPhasePromoting, false, msg)
+	x.requeue(waitRetry)
+}
+
+// promote waits for the updated primary, then shifts traffic back to it.
+func (x *decider) promote() {
+	x.act(Action{Kind: PromotePrimary})
+	if x.o.Target.ScaledToZero {
+		x.act(Action{Kind: ScaleTargetUp}) // it may serve traffic until the primary is ready
+	}
+	if x.o.Primary.TemplateHash != x.st.LastAppliedSpec || !x.o.Primary.Ready {
+		left := x.deadlineLeft()
+		if left <= 0 {
+			// The canary is good and the primary is not: keep serving from the canary.
+			x.setRoutes(0, 100, false)
+			x.st.NotReadySince = nil
+			x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Promotion failed: the primary did not become ready within %s (%s); traffic stays on the canary", x.c.ProgressDeadline(), x.o.Primary.NotReadyMessage))
+			x.act(Action{Kind: RunPostRollout})
+			return
+		}
+		x.waitReason = &Reason{Reason: "PrimaryNotReady", Message: "waiting for the promoted primary to be ready: " + x.o.Primary.NotReadyMessage}
+		x.requeue(min(left, waitRetry))
+		return
+	}
+	x.st.NotReadySince = nil
+	step := int32(0)
+	if a := x.c.Spec.Analysis; a != nil && x.c.Strategy(x.o.Provider) == sluicev1beta1.StrategyCanary {
+		step = a.StepWeightPromotion
+	}
+	if step > 0 && x.st.CanaryWeight > 0 {
+		if due, ok := x.due(); !ok {
+			x.requeue(due.Sub(x.o.Now))
+			return
+		}
+		w := max(x.st.CanaryWeight-step, 0)
+		x.setRoutes(100-w, w, false)
+		x.st.LastStepTime = x.now()
+		if w > 0 {
+			x.event(false, "PromotionStep", fmt.Sprintf("Primary weight %d%%", 100-w))
+			x.requeue(x.c.AnalysisInterval())
+			return
+		}
+	} else {
+		x.setRoutes(100, 0, false)
+	}
+	x.act(Action{Kind: ScaleTargetToZero})
+	x.setPhase(sluicev1beta1.CanaryPhaseFinalising, false, "The primary serves all traffic: scaling the canary down")
+	x.requeue(waitRetry)
+}
+
+// finalise waits for the canary to be scaled down, then marks success.
+func (x *decider) finalise() {
+	if !x.o.Target.ScaledToZero {
+		x.act(Action{Kind: ScaleTargetToZero})
+		x.requeue(waitRetry)
+		return
+	}
+	x.st.LastPromotedSpec = x.st.LastAppliedSpec
+	x.st.CanaryWeight, x.st.Iterations, x.st.FailedChecks = 0, 0, 0
+	x.st.Mirrored = false
+	x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, fmt.Sprintf("Promotion of revision %s completed", x.st.Revision))
+	x.act(Action{Kind: RunPostRollout})
+}
+
+// rollback routes everything to the primary, scales the canary down and fails the release.
+func (x *decider) rollback(reason, msg string) {
+	x.setRoutes(100, 0, false)
+	x.act(Action{Kind: ScaleTargetToZero})
+	x.st.NotReadySince = nil
+	x.event(true, reason, msg)
+	x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Canary failed: %s", msg))
+	x.recordStep(nil, msg)
+	x.act(Action{Kind: RunPostRollout})
+}
+
+// terminate serves the target again before the Canary (and with it the
+// primary) goes away.
+func (x *decider) terminate() {
+	x.setPhase(sluicev1beta1.CanaryPhaseTerminating, false, "Canary deleted: restoring the target before removing the primary")
+	if x.o.Target.Exists {
+		x.act(Action{Kind: ScaleTargetUp})
+		if !x.o.Target.Ready {
+			x.waitReason = &Reason{Reason: "TargetNotReady", Message: "waiting for the target to be ready before removing the primary: " + x.o.Target.NotReadyMessage}
+			x.requeue(waitRetry)
+			return
+		}
+		x.act(Action{Kind: RestoreApex})
+	}
+	if x.c.Spec.RevertOnDeletion {
+		x.act(Action{Kind: FinalizeRoutes})
+	}
+	x.setPhase(sluicev1beta1.CanaryPhaseTerminated, false, "The target serves traffic again: removing the primary")
+	x.d.RemoveFinalizer = true
+}
+
+// due returns when the next step is due and whether it is due now.
+func (x *decider) due() (time.Time, bool) {
+	if x.st.LastStepTime == nil {
+		return x.o.Now, true
+	}
+	due := x.st.LastStepTime.Add(x.c.AnalysisInterval())
+	return due, !x.o.Now.Before(due)
+}
+
+func (x *decider) hasHooks(kind string) bool {
+	if x.c.Spec.Analysis == nil {
+		return false
+	}
+	for _, h := range x.c.Spec.Analysis.Webhooks {
+		if h.TypeOrDefault() == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// gateOpen is true when the gate was not asked (no hooks) or said yes.
+func gateOpen(res *CheckResults, kind string) bool {
+	open, asked := res.GatesOpen[kind]
+	return !asked || open
+}
+
+// failures lists the checks that failed, as messages.
+func failures(checks []sluicev1beta1.CheckResult) []string {
+	var out []string
+	for _, c := range checks {
+		if c.Outcome == sluicev1beta1.CheckPassed || c.Outcome == sluicev1beta1.CheckSkipped {
+			continue
+		}
+		msg := fmt.Sprintf("%s %s %s", c.Kind, c.Name, c.Outcome)
+		if c.Message != "" {
+			msg += ": " + c.Message
+		}
+		out = append(out, msg)
+	}
+	return out
+}

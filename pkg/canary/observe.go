@@ -1,0 +1,134 @@
+package canary
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/router"
+)
+
+// scope is what one reconcile knows about a Canary: the objects it read and
+// the observation handed to Decide.
+type scope struct {
+	canary   *sluicev1beta1.Canary
+	provider string
+	router   router.Router
+	target   workload // nil when missing
+	primary  workload // nil when missing
+	label    string
+	value    string
+	configs  trackedConfigs
+	obs      Observation
+	// releaseSlot ends the admission started by observe (concurrency limit).
+	releaseSlot func(started bool)
+}
+
+// errStalled marks an observation that makes progress impossible until the
+// spec or the cluster changes.
+type errStalled struct{ Reason }
+
+func (e errStalled) Error() string { return e.Message }
+
+func stall(reason, format string, args ...any) error {
+	return errStalled{Reason{Reason: reason, Message: fmt.Sprintf(format, args...)}}
+}
+
+// observe reads everything Decide needs, from the caches.
+func (r *CanaryReconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*scope, error) {
+	s := &scope{canary: c, releaseSlot: func(bool) {}}
+	s.obs = Observation{Now: r.Clock.Now(), Canary: c, Deleting: !c.DeletionTimestamp.IsZero()}
+	err := r.observeObjects(ctx, s)
+	var st errStalled
+	switch {
+	case errors.As(err, &st):
+		if !s.obs.Deleting {
+			s.obs.Stalled = &st.Reason
+		}
+	case err != nil:
+		return nil, err
+	}
+	s.obs.Provider = s.provider
+	if s.obs.Stalled != nil || s.obs.Deleting {
+		return s, nil
+	}
+	free, release, err := r.slots.acquire(ctx, r.Client, c, s.obs.Now)
+	if err != nil {
+		return nil, fmt.Errorf("failed to count running rollouts: %w", err)
+	}
+	s.obs.SlotFree, s.releaseSlot = free, release
+	if a := c.Spec.Analysis; a != nil && a.SessionAffinity != nil {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		s.obs.NewCookie = hex.EncodeToString(b)
+	}
+	return s, nil
+}
+
+func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
+	c := s.canary
+	s.provider = c.Spec.Provider
+	if s.provider == "" {
+		s.provider = r.DefaultProvider
+	}
+	rt, err := r.Routers.New(s.provider, r.Client)
+	if err != nil {
+		return stall("UnknownProvider", "%s", err.Error())
+	}
+	s.router = rt
+	if missing := router.Unsupported(rt, c, s.provider); len(missing) > 0 {
+		return stall("UnsupportedFeature", "%s", strings.Join(missing, "; "))
+	}
+	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
+		return stall("UnsupportedAutoscaler", "autoscalerRef kind %s is not supported yet: use an autoscaling/v2 HorizontalPodAutoscaler", ref.Kind)
+	}
+
+	target, err := newWorkload(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return stall("UnsupportedTarget", "%s", err.Error())
+	}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, target.object()); err != nil {
+		if apierrors.IsNotFound(err) {
+			return stall("TargetNotFound", "%s %s not found in namespace %s", c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name, c.Namespace)
+		}
+		return fmt.Errorf("failed to get the target: %w", err)
+	}
+	s.target = target
+	if s.label, s.value, err = selectorLabel(target); err != nil {
+		return stall("UnsupportedSelector", "%s", err.Error())
+	}
+	s.configs, err = r.observeConfigs(ctx, c, &target.podTemplate().Spec)
+	if err != nil {
+		return err
+	}
+	ready, why := target.ready(c.CanaryReadyThreshold())
+	s.obs.Target = WorkloadState{
+		Exists: true, Ready: ready, NotReadyMessage: why, TemplateHash: templateHash(target.podTemplate()),
+		Configs: s.configs.checksums, ScaledToZero: target.scaledToZero(),
+	}
+
+	primary, _ := newWorkload(c.Spec.TargetRef.Kind)
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.PrimaryName()}, primary.object())
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("failed to get the primary: %w", err)
+	default:
+		if !metav1.IsControlledBy(primary, c) {
+			return stall("PrimaryNotOwned", "%s %s exists and is not owned by this Canary: rename or delete it", c.Spec.TargetRef.Kind, c.PrimaryName())
+		}
+		s.primary = primary
+		ready, why := primary.ready(c.PrimaryReadyThreshold())
+		s.obs.Primary = WorkloadState{Exists: true, Ready: ready, NotReadyMessage: why,
+			TemplateHash: primary.GetAnnotations()[sluicev1beta1.TemplateHashAnnotation]}
+	}
+	return nil
+}

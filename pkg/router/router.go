@@ -1,0 +1,145 @@
+// Package router turns the canary engine's traffic decision (primary and
+// canary weights, mirroring) into routing objects of a mesh or ingress
+// provider. Each provider is a Router; optional capabilities are separate
+// interfaces checked by type assertion. Providers are registered explicitly
+// in a Registry built by the manager.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+)
+
+// Routes is where traffic goes: weights in percent (summing to 100) and
+// whether the canary receives a mirrored copy of the primary's traffic.
+type Routes struct {
+	PrimaryWeight int32
+	CanaryWeight  int32
+	Mirrored      bool
+}
+
+// String formats routes for messages.
+func (r Routes) String() string {
+	s := fmt.Sprintf("primary %d%%, canary %d%%", r.PrimaryWeight, r.CanaryWeight)
+	if r.Mirrored {
+		s += ", mirrored"
+	}
+	return s
+}
+
+// Router drives the routing objects of one provider for a Canary.
+type Router interface {
+	// Reconcile creates or updates the routing objects without changing
+	// the weights they currently hold (primary 100% when created).
+	Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error
+	// SetRoutes sets the weights and mirroring.
+	SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r Routes) error
+	// GetRoutes reads the weights back from the routing objects.
+	GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (Routes, error)
+	// Finalize restores the routing objects when the Canary is deleted with
+	// revertOnDeletion.
+	Finalize(ctx context.Context, c *sluicev1beta1.Canary) error
+}
+
+// WeightedRouter is a router that can split traffic by weight (progressive canary).
+type WeightedRouter interface {
+	Router
+	SupportsWeights()
+}
+
+// MatchRouter is a router that can send matching requests to the canary (A/B testing).
+type MatchRouter interface {
+	Router
+	SupportsMatch()
+}
+
+// MirrorRouter is a router that can mirror traffic to the canary.
+type MirrorRouter interface {
+	Router
+	SupportsMirror()
+}
+
+// SessionAffinityRouter is a router that can pin users to the canary by cookie.
+type SessionAffinityRouter interface {
+	Router
+	SupportsSessionAffinity()
+}
+
+// Factory builds a provider's router with the manager's client (cached reads).
+type Factory func(c client.Client) Router
+
+// Registry maps provider names to router factories.
+type Registry struct {
+	factories map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+
+// Register adds a provider under one or more names (aliases such as gatewayapi:v1).
+func (r *Registry) Register(f Factory, names ...string) {
+	for _, n := range names {
+		r.factories[n] = f
+	}
+}
+
+// Names lists the registered provider names, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.factories))
+	for n := range r.factories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ErrUnknownProvider is returned for a provider that is not registered.
+var ErrUnknownProvider = errors.New("unknown provider")
+
+// New builds the router of a provider. An unknown provider is an error that
+// names the supported ones; there is no default.
+func (r *Registry) New(provider string, c client.Client) (Router, error) {
+	f, ok := r.factories[provider]
+	if !ok {
+		return nil, fmt.Errorf("%w %q: this controller supports %s", ErrUnknownProvider, provider, strings.Join(r.Names(), ", "))
+	}
+	return f(c), nil
+}
+
+// Unsupported lists what a Canary asks of its router that the router cannot
+// do, as messages a user can act on; empty means the router fits.
+func Unsupported(rt Router, c *sluicev1beta1.Canary, provider string) []string {
+	var out []string
+	a := c.Spec.Analysis
+	if a == nil {
+		return nil
+	}
+	switch c.Strategy(provider) {
+	case sluicev1beta1.StrategyCanary:
+		if _, ok := rt.(WeightedRouter); !ok {
+			out = append(out, fmt.Sprintf("provider %s cannot split traffic by weight: use iterations (blue/green) instead of stepWeight", provider))
+		}
+	case sluicev1beta1.StrategyABTesting:
+		if _, ok := rt.(MatchRouter); !ok {
+			out = append(out, fmt.Sprintf("provider %s cannot route by request match: remove analysis.match or use a provider with A/B testing (istio, gatewayapi)", provider))
+		}
+	}
+	if a.Mirror {
+		if _, ok := rt.(MirrorRouter); !ok {
+			out = append(out, fmt.Sprintf("provider %s cannot mirror traffic: remove analysis.mirror", provider))
+		}
+	}
+	if a.SessionAffinity != nil {
+		if _, ok := rt.(SessionAffinityRouter); !ok {
+			out = append(out, fmt.Sprintf("provider %s has no session affinity: remove analysis.sessionAffinity", provider))
+		}
+	}
+	return out
+}
