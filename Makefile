@@ -17,9 +17,11 @@ help: ## Show this help.
 
 ##@ Development
 .PHONY: tools
-tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, ...) into a cache and link them in bin/.
+tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, ...) and fetch provider CRDs into a cache, linked in bin/.
 	hack/tools.sh gen
 	hack/tools.sh cluster
+	hack/crds.sh
+	hack/prometheus.sh
 
 .PHONY: generate
 generate: ## Generate deepcopy code from the API types.

@@ -206,7 +206,30 @@ type CanaryMetric struct {
 	// TemplateVariables are passed to the template as {{ variables.<key> }}.
 	// +optional
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+
+	// NoData says what a query that returns no series (or NaN) counts as:
+	// Fail (default, as in Flagger), Pass, or Skip (the metric is left out of
+	// this step).
+	// +kubebuilder:validation:Enum=Fail;Pass;Skip
+	// +optional
+	NoData string `json:"noData,omitempty"`
+
+	// OnError says what a failed query (unreachable server, timeout, bad
+	// response, several series) counts as: Fail (default) or Hold (the step
+	// is repeated at the next interval without counting a failure; the
+	// release never advances on an error).
+	// +kubebuilder:validation:Enum=Fail;Hold
+	// +optional
+	OnError string `json:"onError,omitempty"`
 }
+
+// Metric outcome policies.
+const (
+	PolicyFail = "Fail"
+	PolicyPass = "Pass"
+	PolicySkip = "Skip"
+	PolicyHold = "Hold"
+)
 
 // CanaryThresholdRange is an inclusive range of accepted values.
 //

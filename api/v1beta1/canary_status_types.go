@@ -39,6 +39,10 @@ const (
 	// PromotedCondition is True when the revision in lastAppliedSpec has been
 	// promoted to the primary.
 	PromotedCondition = "Promoted"
+	// MetricsReadyCondition is False when a metric cannot be checked because
+	// of its configuration (MetricTemplate or Secret missing, provider type
+	// unsupported, template not rendering); its message names what is wrong.
+	MetricsReadyCondition = "MetricsReady"
 )
 
 // CanaryStatus is the observed state of a Canary. All release progress lives
@@ -205,6 +209,20 @@ type CheckResult struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Reason is a machine-readable cause of an Error outcome, e.g.
+	// QueryFailed, MultipleSeries, TemplateNotFound, SecretNotFound,
+	// UnsupportedProvider, RenderFailed.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Query is the rendered query of a metric, credentials redacted.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Query string `json:"query,omitempty"`
+	// Held is true when the outcome holds the step (onError: Hold) instead
+	// of counting as a failure.
+	// +optional
+	Held bool `json:"held,omitempty"`
 }
 
 // GetConditions returns the status conditions.

@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/router"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
+	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
@@ -140,17 +141,23 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	routers := router.NewRegistry()
 	kubernetesrouter.Register(routers)
+	var traefikOpts []traefikrouter.Option
+	if opts.TraefikNativeLB {
+		traefikOpts = append(traefikOpts, traefikrouter.WithNativeLB())
+	}
+	traefikrouter.Register(routers, traefikOpts...)
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return fmt.Errorf("--default-provider: %w", err)
 	}
 	r := &canary.CanaryReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Scheme:                  mgr.GetScheme(),
-		Recorder:                mgr.GetEventRecorder("sluice"),
-		Routers:                 routers,
-		Webhooks:                webhooks.New(),
-		Metrics:                 metrics.NewChecker(),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("sluice"),
+		Routers:   routers,
+		Webhooks:  webhooks.New(),
+		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
+			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout},
 		DefaultProvider:         opts.DefaultProvider,
 		MaxConcurrentRollouts:   opts.MaxConcurrentRollouts,
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,

@@ -27,6 +27,7 @@ type Options struct {
 	LogLevel                string
 	LogEncoding             string
 	MetricsServer           string
+	MetricsQueryTimeout     time.Duration
 	DefaultProvider         string
 	WatchNamespace          string
 	KubeAPIQPS              float64
@@ -35,6 +36,7 @@ type Options struct {
 	MaxConcurrentRollouts   int
 	MaxConcurrentReconciles int
 	EnableConfigTracking    bool
+	TraefikNativeLB         bool
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -54,6 +56,7 @@ func DefaultOptions() Options {
 		LogLevel:                "info",
 		LogEncoding:             "json",
 		MetricsServer:           "http://prometheus:9090",
+		MetricsQueryTimeout:     10 * time.Second,
 		DefaultProvider:         "kubernetes",
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
@@ -77,6 +80,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: debug, info or error.")
 	fs.StringVar(&o.LogEncoding, "log-encoding", o.LogEncoding, "Log encoding: json or console.")
 	fs.StringVar(&o.MetricsServer, "metrics-server", o.MetricsServer, "Default Prometheus URL for the builtin metrics (no credentials: use a MetricTemplate's secretRef).")
+	fs.DurationVar(&o.MetricsQueryTimeout, "metrics-query-timeout", o.MetricsQueryTimeout, "Timeout of one metrics query.")
 	fs.StringVar(&o.DefaultProvider, "default-provider", o.DefaultProvider, "Traffic provider of Canaries that do not set spec.provider.")
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", o.WatchNamespace, "Restrict the controller to one namespace; empty watches all.")
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Queries per second allowed to the Kubernetes API.")
@@ -85,6 +89,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxConcurrentRollouts, "max-concurrent-rollouts", o.MaxConcurrentRollouts, "Releases that may progress at once; others wait in phase Waiting (reason ConcurrencyLimit), oldest first. 0 is no limit.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel.")
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
+	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
 
@@ -105,6 +110,9 @@ func (o *Options) Validate() error {
 		case u.User != nil:
 			errs = append(errs, errors.New("--metrics-server must not carry credentials: put them in a Secret referenced by a MetricTemplate"))
 		}
+	}
+	if o.MetricsQueryTimeout <= 0 {
+		errs = append(errs, errors.New("--metrics-query-timeout must be positive"))
 	}
 	if o.DefaultProvider == "" {
 		errs = append(errs, errors.New("--default-provider must not be empty"))

@@ -5,6 +5,7 @@
 package canary
 
 import (
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,11 +34,17 @@ type Observation struct {
 
 	Target  WorkloadState
 	Primary WorkloadState
+	// Routes are the weights read back from the routing objects; RoutesKnown
+	// is false when they could not be read (objects not created yet).
+	Routes      router.Routes
+	RoutesKnown bool
 
 	// SlotFree tells whether a new release may start under the concurrency limit.
 	SlotFree bool
-	// NewCookie is a fresh random value for a session-affinity cookie.
-	NewCookie string
+	// NewCookie and NewPrimaryCookie are fresh "<name>=<random>" values for
+	// the session-affinity cookies.
+	NewCookie        string
+	NewPrimaryCookie string
 	// Checks are the outcomes of the checks Decide asked for; nil before.
 	Checks *CheckResults
 }
@@ -163,6 +170,7 @@ func Decide(o Observation) Decision {
 	default:
 		x.act(Action{Kind: EnsureObjects})
 		x.run()
+		x.healRoutes()
 	}
 	if x.d.NeedChecks != nil {
 		// Nothing is applied until the checks are known.
@@ -188,6 +196,36 @@ func (x *decider) run() {
 }
 
 func (x *decider) act(a Action) { x.d.Actions = append(x.d.Actions, a) }
+
+// idleResync is how often an idle Canary is looked at again, so that a hand
+// edit of its routes is corrected even when nothing else changes.
+const idleResync = 5 * time.Minute
+
+// healRoutes puts back the weights the status says traffic is at when the
+// routing objects read back something else (a hand edit), unless this
+// decision already sets routes.
+func (x *decider) healRoutes() {
+	if x.d.NeedChecks != nil || !x.o.RoutesKnown {
+		return
+	}
+	for _, a := range x.d.Actions {
+		if a.Kind == SetRoutes {
+			return
+		}
+	}
+	switch x.st.Phase {
+	case "", sluicev1beta1.CanaryPhaseInitializing:
+		return
+	}
+	want := router.Routes{PrimaryWeight: 100 - x.st.CanaryWeight, CanaryWeight: x.st.CanaryWeight, Mirrored: x.st.Mirrored}
+	if x.o.Routes != want {
+		x.act(Action{Kind: SetRoutes, Routes: want})
+		x.event(true, "RoutesRestored", fmt.Sprintf("The routes read %s instead of %s: restored", x.o.Routes, want))
+	}
+	if !activePhases[x.st.Phase] {
+		x.requeue(idleResync)
+	}
+}
 
 func (x *decider) setRoutes(primary, canary int32, mirrored bool) {
 	x.act(Action{Kind: SetRoutes, Routes: router.Routes{PrimaryWeight: primary, CanaryWeight: canary, Mirrored: mirrored}})

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
@@ -121,6 +124,7 @@ func (x *decider) start(retry bool) {
 			x.st.PreviousSessionAffinityCookie = x.st.SessionAffinityCookie
 		}
 		x.st.SessionAffinityCookie = x.o.NewCookie
+		x.st.PrimarySessionAffinityCookie = x.o.NewPrimaryCookie
 	}
 	msg := fmt.Sprintf("New revision %s detected: starting the analysis", x.st.Revision)
 	switch {
@@ -208,6 +212,7 @@ func (x *decider) step() {
 		return
 	}
 	res := x.o.Checks
+	x.metricsReady(res.Checks)
 	if res.RollbackRequested {
 		x.rollback("RollbackRequested", "A rollback webhook requested the rollback")
 		return
@@ -223,6 +228,12 @@ func (x *decider) step() {
 			return
 		}
 		x.event(true, "CheckFailed", msg)
+		return
+	}
+	if held := heldChecks(res.Checks); len(held) > 0 {
+		msg := "Step held (onError: Hold): " + strings.Join(held, "; ")
+		x.recordStep(res.Checks, msg)
+		x.event(true, "CheckHeld", msg)
 		return
 	}
 	if atEnd {
@@ -428,11 +439,49 @@ func gateOpen(res *CheckResults, kind string) bool {
 	return !asked || open
 }
 
+// configReasons are the check reasons that only a configuration change fixes.
+var configReasons = map[string]bool{"TemplateNotFound": true, "SecretNotFound": true, "UnsupportedProvider": true, "RenderFailed": true}
+
+// metricsReady sets the MetricsReady condition from the metric checks of a step.
+func (x *decider) metricsReady(checks []sluicev1beta1.CheckResult) {
+	var problems []string
+	ran := false
+	for _, c := range checks {
+		if c.Kind != "metric" {
+			continue
+		}
+		ran = true
+		if configReasons[c.Reason] {
+			problems = append(problems, fmt.Sprintf("%s (%s): %s", c.Name, c.Reason, c.Message))
+		}
+	}
+	if !ran {
+		return
+	}
+	cond := metav1.Condition{Type: sluicev1beta1.MetricsReadyCondition, Status: metav1.ConditionTrue, Reason: "MetricsChecked",
+		Message: "Every metric could be queried", ObservedGeneration: x.c.Generation, LastTransitionTime: metav1.NewTime(x.o.Now)}
+	if len(problems) > 0 {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "MetricConfigurationInvalid", truncate(strings.Join(problems, "; "), 32768)
+	}
+	meta.SetStatusCondition(&x.st.Conditions, cond)
+}
+
+// heldChecks lists the checks whose error holds the step, as messages.
+func heldChecks(checks []sluicev1beta1.CheckResult) []string {
+	var out []string
+	for _, c := range checks {
+		if c.Held {
+			out = append(out, fmt.Sprintf("%s %s %s: %s", c.Kind, c.Name, c.Outcome, c.Message))
+		}
+	}
+	return out
+}
+
 // failures lists the checks that failed, as messages.
 func failures(checks []sluicev1beta1.CheckResult) []string {
 	var out []string
 	for _, c := range checks {
-		if c.Outcome == sluicev1beta1.CheckPassed || c.Outcome == sluicev1beta1.CheckSkipped {
+		if c.Outcome == sluicev1beta1.CheckPassed || c.Outcome == sluicev1beta1.CheckSkipped || c.Held {
 			continue
 		}
 		msg := fmt.Sprintf("%s %s %s", c.Kind, c.Name, c.Outcome)

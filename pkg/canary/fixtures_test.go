@@ -78,6 +78,10 @@ type fixture struct {
 
 type fixtureOption func(*canary.CanaryReconciler)
 
+func withMetrics(m canary.MetricChecker) fixtureOption {
+	return func(r *canary.CanaryReconciler) { r.Metrics = m }
+}
+
 func withMaxConcurrentRollouts(n int) fixtureOption {
 	return func(r *canary.CanaryReconciler) { r.MaxConcurrentRollouts = n }
 }

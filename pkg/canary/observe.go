@@ -66,11 +66,21 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *sluicev1beta1.Canary)
 	}
 	s.obs.SlotFree, s.releaseSlot = free, release
 	if a := c.Spec.Analysis; a != nil && a.SessionAffinity != nil {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		s.obs.NewCookie = hex.EncodeToString(b)
+		s.obs.NewCookie = a.SessionAffinity.CookieName + "=" + randomToken()
+		if a.SessionAffinity.PrimaryCookieName != "" {
+			s.obs.NewPrimaryCookie = a.SessionAffinity.PrimaryCookieName + "=" + randomToken()
+		}
+	}
+	if routes, err := s.router.GetRoutes(ctx, c); err == nil {
+		s.obs.Routes, s.obs.RoutesKnown = routes, true
 	}
 	return s, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {

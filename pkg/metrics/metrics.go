@@ -1,47 +1,303 @@
-// Package metrics runs a Canary's metric checks: it resolves each metric to a
-// provider (builtin metrics and inline queries use Prometheus, template
-// metrics their MetricTemplate's provider) and compares the measured value
-// with the metric's threshold range.
+// Package metrics runs a Canary's metric checks. Each metric resolves to a
+// query and a Prometheus server: builtin metrics and inline queries use the
+// Canary's spec.metricsServer or --metrics-server, template metrics their
+// MetricTemplate's provider. Each check ends Passed, Failed (value outside the
+// threshold range), Error (query failed) or NoData (no series, NaN), and the
+// metric's noData and onError policies say what NoData and Error count as.
 package metrics
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// Checker checks metrics through the registered providers.
+// Reasons of Error outcomes.
+const (
+	ReasonQueryFailed         = "QueryFailed"
+	ReasonMultipleSeries      = "MultipleSeries"
+	ReasonTemplateNotFound    = "TemplateNotFound"
+	ReasonSecretNotFound      = "SecretNotFound"
+	ReasonUnsupportedProvider = "UnsupportedProvider"
+	ReasonRenderFailed        = "RenderFailed"
+)
+
+// DefaultQueryTimeout bounds one query.
+const DefaultQueryTimeout = 10 * time.Second
+
+// Checker checks metrics against Prometheus. It implements the canary
+// engine's MetricChecker.
 type Checker struct {
-	providers map[string]bool
+	// Client reads MetricTemplates and Secret metadata (from caches).
+	Client client.Reader
+	// SecretReader reads Secret data (uncached).
+	SecretReader client.Reader
+	// DefaultAddress is --metrics-server.
+	DefaultAddress string
+	// Timeout bounds each query; DefaultQueryTimeout when zero.
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	clients map[string]cachedClient
 }
 
-// NewChecker returns a checker that knows the named provider types.
-func NewChecker(providers ...string) *Checker {
-	c := &Checker{providers: map[string]bool{}}
-	for _, p := range providers {
-		c.providers[p] = true
-	}
-	return c
+type cachedClient struct {
+	version string
+	prom    *Prometheus
+	secrets []string // values to redact
 }
 
-// Check runs one metric. A metric whose provider this controller does not
-// have is an Error outcome that says so, never a silent pass.
-func (c *Checker) Check(_ context.Context, _ *sluicev1beta1.Canary, _ string, m sluicev1beta1.CanaryMetric) sluicev1beta1.CheckResult {
-	provider := "prometheus"
-	names := make([]string, 0, len(c.providers))
-	for p := range c.providers {
-		names = append(names, p)
+// target is a resolved metric: the query template and where to send it.
+type target struct {
+	query     string
+	address   string
+	provider  *sluicev1beta1.MetricTemplateProvider
+	namespace string // of the template, for its Secret
+}
+
+// Check runs one metric of a Canary.
+func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) sluicev1beta1.CheckResult {
+	res := sluicev1beta1.CheckResult{Name: m.Name, Kind: "metric"}
+	fail := func(reason string, err error) sluicev1beta1.CheckResult {
+		res.Outcome, res.Reason, res.Message = sluicev1beta1.CheckError, reason, truncate(err.Error(), 1024)
+		res.Held = m.OnError == sluicev1beta1.PolicyHold && reason != ReasonUnsupportedProvider
+		return res
 	}
-	sort.Strings(names)
-	supported := strings.Join(names, ", ")
-	if supported == "" {
-		supported = "none"
+	t, reason, err := k.resolve(ctx, c, provider, m)
+	if err != nil {
+		return fail(reason, err)
 	}
-	return sluicev1beta1.CheckResult{
-		Name: m.Name, Kind: "metric", Outcome: sluicev1beta1.CheckError,
-		Message: fmt.Sprintf("metrics provider %s is not available in this controller (supported: %s)", provider, supported),
+	apex, _, _ := c.ServiceNames()
+	model := Model{Name: c.Name, Namespace: c.Namespace, Target: c.Spec.TargetRef.Name, Service: apex,
+		Route: apex, Interval: m.IntervalOrDefault(), Variables: m.TemplateVariables}
+	if c.Spec.IngressRef != nil {
+		model.Ingress = c.Spec.IngressRef.Name
 	}
+	if c.Spec.RouteRef != nil {
+		model.Route = c.Spec.RouteRef.Name
+	}
+	query, err := Render(t.query, model)
+	if err != nil {
+		return fail(ReasonRenderFailed, err)
+	}
+	prom, secrets, reason, err := k.client(ctx, t)
+	if err != nil {
+		return fail(reason, err)
+	}
+	res.Query = truncate(redact(query, secrets), 4096)
+	timeout := k.Timeout
+	if timeout <= 0 {
+		timeout = DefaultQueryTimeout
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	value, err := prom.Query(qctx, query)
+	var multi *MultipleSeriesError
+	switch {
+	case errors.Is(err, ErrNoData):
+		res.Message = "the query returned no data (is the canary receiving traffic?)"
+		switch m.NoData {
+		case sluicev1beta1.PolicyPass:
+			res.Outcome, res.Message = sluicev1beta1.CheckPassed, res.Message+"; counted as passed (noData: Pass)"
+		case sluicev1beta1.PolicySkip:
+			res.Outcome, res.Message = sluicev1beta1.CheckSkipped, res.Message+"; skipped (noData: Skip)"
+		default:
+			res.Outcome = sluicev1beta1.CheckNoData
+		}
+		return res
+	case errors.As(err, &multi):
+		return fail(ReasonMultipleSeries, err)
+	case err != nil:
+		return fail(ReasonQueryFailed, errors.New(redact(err.Error(), secrets)))
+	}
+	v := formatValue(value)
+	res.Value = &v
+	lo, hi := bounds(m)
+	if outside(value, lo, hi) {
+		res.Outcome = sluicev1beta1.CheckFailed
+		res.Message = fmt.Sprintf("%s %s is outside [%s, %s]", m.Name, v, formatValue(lo), formatValue(hi))
+	} else {
+		res.Outcome = sluicev1beta1.CheckPassed
+		res.Message = fmt.Sprintf("%s %s is within [%s, %s]", m.Name, v, formatValue(lo), formatValue(hi))
+	}
+	return res
+}
+
+// resolve finds the query template and the server of a metric.
+func (k *Checker) resolve(ctx context.Context, c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) (target, string, error) {
+	address := c.Spec.MetricsServer
+	if address == "" {
+		address = k.DefaultAddress
+	}
+	switch {
+	case m.TemplateRef != nil:
+		ns := m.TemplateRef.Namespace
+		if ns == "" {
+			ns = c.Namespace
+		}
+		mt := &sluicev1beta1.MetricTemplate{}
+		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: m.TemplateRef.Name}, mt); err != nil {
+			if apierrors.IsNotFound(err) {
+				return target{}, ReasonTemplateNotFound, fmt.Errorf("MetricTemplate %s/%s not found", ns, m.TemplateRef.Name)
+			}
+			return target{}, ReasonQueryFailed, fmt.Errorf("failed to get MetricTemplate %s/%s: %w", ns, m.TemplateRef.Name, err)
+		}
+		if mt.Spec.Provider.Type != "prometheus" {
+			return target{}, ReasonUnsupportedProvider, fmt.Errorf("MetricTemplate %s/%s uses provider type %s; this controller queries: prometheus", ns, mt.Name, mt.Spec.Provider.Type)
+		}
+		if mt.Spec.Provider.Address != "" {
+			address = mt.Spec.Provider.Address
+		}
+		p := mt.Spec.Provider
+		return target{query: mt.Spec.Query, address: address, provider: &p, namespace: ns}, "", nil
+	case m.Query != "":
+		return target{query: m.Query, address: address}, "", nil
+	default:
+		q, err := BuiltinQuery(provider, m.Name)
+		if err != nil {
+			return target{}, ReasonUnsupportedProvider, err
+		}
+		return target{query: q, address: address}, "", nil
+	}
+}
+
+// client returns the cached Prometheus client of a target, rebuilt only when
+// the address, the headers or the credentials Secret changed.
+func (k *Checker) client(ctx context.Context, t target) (*Prometheus, []string, string, error) {
+	if t.address == "" {
+		return nil, nil, ReasonQueryFailed, errors.New("no Prometheus address: set --metrics-server, spec.metricsServer or the MetricTemplate's provider.address")
+	}
+	cfg := PrometheusConfig{Address: t.address}
+	key, version := t.address, ""
+	var secretName string
+	if p := t.provider; p != nil {
+		cfg.Headers, cfg.InsecureSkipVerify = p.Headers, p.InsecureSkipVerify
+		key += fmt.Sprintf("|%s|%v", headersHash(p.Headers), p.InsecureSkipVerify)
+		if p.SecretRef != nil {
+			secretName = p.SecretRef.Name
+			meta := &metav1.PartialObjectMetadata{}
+			meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+			if err := k.Client.Get(ctx, client.ObjectKey{Namespace: t.namespace, Name: secretName}, meta); err != nil {
+				if apierrors.IsNotFound(err) {
+					return nil, nil, ReasonSecretNotFound, fmt.Errorf("Secret %s/%s of the MetricTemplate not found", t.namespace, secretName)
+				}
+				return nil, nil, ReasonQueryFailed, fmt.Errorf("failed to get Secret %s/%s: %w", t.namespace, secretName, err)
+			}
+			key += "|" + t.namespace + "/" + secretName
+			version = meta.ResourceVersion
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cc, ok := k.clients[key]; ok && cc.version == version {
+		return cc.prom, cc.secrets, "", nil
+	}
+	var secrets []string
+	if secretName != "" {
+		s := &corev1.Secret{}
+		if err := k.SecretReader.Get(ctx, client.ObjectKey{Namespace: t.namespace, Name: secretName}, s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil, ReasonSecretNotFound, fmt.Errorf("Secret %s/%s of the MetricTemplate not found", t.namespace, secretName)
+			}
+			return nil, nil, ReasonQueryFailed, fmt.Errorf("failed to read Secret %s/%s: %w", t.namespace, secretName, err)
+		}
+		cfg.Credentials = Credentials{BearerToken: string(s.Data["token"]), Username: string(s.Data["username"]), Password: string(s.Data["password"])}
+		if cfg.Credentials == (Credentials{}) {
+			return nil, nil, ReasonSecretNotFound, fmt.Errorf("Secret %s/%s has neither the key token nor username and password", t.namespace, secretName)
+		}
+		secrets = []string{cfg.Credentials.BearerToken, cfg.Credentials.Password}
+	}
+	prom, err := NewPrometheus(cfg)
+	if err != nil {
+		return nil, nil, ReasonQueryFailed, err
+	}
+	if k.clients == nil {
+		k.clients = map[string]cachedClient{}
+	}
+	k.clients[key] = cachedClient{version: version, prom: prom, secrets: secrets}
+	return prom, secrets, "", nil
+}
+
+// bounds is the accepted range: thresholdRange, or Flagger's deprecated
+// threshold (a minimum for request-success-rate, a maximum otherwise).
+func bounds(m sluicev1beta1.CanaryMetric) (lo, hi float64) {
+	lo, hi = math.Inf(-1), math.Inf(1)
+	if r := m.ThresholdRange; r != nil {
+		if r.Min != nil {
+			lo = *r.Min
+		}
+		if r.Max != nil {
+			hi = *r.Max
+		}
+		return lo, hi
+	}
+	if m.Threshold != 0 {
+		if m.Name == sluicev1beta1.MetricRequestSuccessRate {
+			return m.Threshold, hi
+		}
+		return lo, m.Threshold
+	}
+	return lo, hi
+}
+
+// outside compares with a relative tolerance, so that a ratio computed as
+// 98.99999999999999 meets a minimum of 99, as its printed value says.
+func outside(v, lo, hi float64) bool {
+	tol := func(x float64) float64 { return 1e-9 * math.Max(1, math.Abs(x)) }
+	return v < lo-tol(lo) || v > hi+tol(hi)
+}
+
+func formatValue(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return strconv.FormatFloat(f, 'g', 6, 64)
+}
+
+func headersHash(h map[string][]string) string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	sum := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(sum, "%s=%s\n", k, strings.Join(h[k], ","))
+	}
+	return hex.EncodeToString(sum.Sum(nil))[:12]
+}
+
+// redact replaces credentials in a text.
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
 }

@@ -55,6 +55,12 @@ func WithCRDPaths(paths ...string) Option {
 	}
 }
 
+// WithProviderCRDs installs the CRDs of Istio, the Gateway API and Traefik,
+// fetched from their Go modules by `make tools` (hack/crds.sh) into bin/crds.
+func WithProviderCRDs() Option {
+	return WithCRDPaths("bin/crds/istio", "bin/crds/gatewayapi", "bin/crds/traefik")
+}
+
 // Start starts etcd and kube-apiserver with the CRDs of config/crd/bases.
 // The binaries come from $KUBEBUILDER_ASSETS or the repository's bin/.
 func Start(scheme *runtime.Scheme, opts ...Option) (*Environment, error) {

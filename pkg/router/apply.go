@@ -1,0 +1,103 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// FieldManager is the server-side apply field manager of every object Sluice writes.
+const FieldManager = "sluice"
+
+// OriginalAnnotation holds, on a routing object that existed before Sluice
+// took it over, its spec as it was (JSON), so Finalize can restore it.
+const OriginalAnnotation = "sluice.dev/original-configuration"
+
+// Apply writes the fields of obj with server-side apply as field manager
+// sluice: fields that users or other tools own and obj does not name are kept.
+func Apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
+	obj.SetManagedFields(nil)
+	obj.SetResourceVersion("")
+	if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil { //nolint:staticcheck // client.Apply on unstructured
+		return fmt.Errorf("failed to apply %s %s: %w", obj.GetKind(), obj.GetName(), explain(obj.GroupVersionKind(), err))
+	}
+	return nil
+}
+
+// Get reads an object as unstructured; found is false when it does not exist.
+func Get(ctx context.Context, c client.Reader, gvk schema.GroupVersionKind, ns, name string) (obj *unstructured.Unstructured, found bool, err error) {
+	obj = &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("failed to get %s %s: %w", gvk.Kind, name, explain(gvk, err))
+	}
+	return obj, true, nil
+}
+
+// OriginalOf returns the annotation value that records live's spec before
+// the first change, or "" when live was created by Sluice (it carries the
+// owner reference of the Canary) or already records it.
+func OriginalOf(live *unstructured.Unstructured, canaryUID string) (string, error) {
+	if live == nil {
+		return "", nil
+	}
+	if v, ok := live.GetAnnotations()[OriginalAnnotation]; ok {
+		return v, nil
+	}
+	for _, o := range live.GetOwnerReferences() {
+		if string(o.UID) == canaryUID {
+			return "", nil
+		}
+	}
+	data, err := json.Marshal(live.Object["spec"])
+	if err != nil {
+		return "", err
+	}
+	return string(data), nil
+}
+
+// Restore puts back the spec recorded in OriginalAnnotation and removes the
+// annotation. An object without it was created by Sluice and is left to the
+// garbage collector.
+func Restore(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, ns, name string) error {
+	live, found, err := Get(ctx, c, gvk, ns, name)
+	if err != nil || !found {
+		return err
+	}
+	orig, ok := live.GetAnnotations()[OriginalAnnotation]
+	if !ok {
+		return nil
+	}
+	var spec any
+	if err := json.Unmarshal([]byte(orig), &spec); err != nil {
+		return fmt.Errorf("the %s annotation of %s %s is not valid JSON: %w", OriginalAnnotation, gvk.Kind, name, err)
+	}
+	live.Object["spec"] = spec
+	ann := live.GetAnnotations()
+	delete(ann, OriginalAnnotation)
+	live.SetAnnotations(ann)
+	if err := c.Update(ctx, live); err != nil {
+		return fmt.Errorf("failed to restore %s %s: %w", gvk.Kind, name, err)
+	}
+	return nil
+}
+
+// explain turns a missing CRD into an error a user can act on.
+func explain(gvk schema.GroupVersionKind, err error) error {
+	var noKind *meta.NoKindMatchError
+	if errors.As(err, &noKind) || meta.IsNoMatchError(err) {
+		return fmt.Errorf("the %s CRD (%s) is not installed in the cluster: %w", gvk.Kind, gvk.GroupVersion(), err)
+	}
+	return err
+}

@@ -1,0 +1,273 @@
+// Package conformance is the test suite every router passes: against a real
+// API server with the provider's CRDs, it drives a router through the steps a
+// release takes and checks what the router reads back.
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/router"
+)
+
+// Feature is an optional router capability.
+type Feature string
+
+// Optional features; a router lists those it lacks in Input.Unsupported.
+const (
+	Weights         Feature = "weights"
+	Match           Feature = "match"
+	Mirror          Feature = "mirror"
+	SessionAffinity Feature = "session-affinity"
+)
+
+// Input describes a router to the suite.
+type Input struct {
+	// Provider is the provider name the router is registered under.
+	Provider string
+	// Register adds the router to a registry.
+	Register func(*router.Registry)
+	// Client is a client of the test API server whose scheme knows the
+	// provider's types.
+	Client client.Client
+	// Unsupported lists the features the router lacks; the suite checks
+	// that router.Unsupported reports them and skips their steps.
+	Unsupported []Feature
+	// Canary returns a Canary for the provider in namespace ns (service,
+	// gatewayRefs, ...); the suite sets its analysis.
+	Canary func(ns string) *sluicev1beta1.Canary
+	// Objects are the routing objects the router manages for a Canary
+	// (kind and name), e.g. the VirtualService; none for kubernetes.
+	Objects func(c *sluicev1beta1.Canary) []Object
+	// Prepare creates what the router expects to exist besides its own
+	// objects (the Services, a Gateway, ...).
+	Prepare func(ctx context.Context, c client.Client, canary *sluicev1beta1.Canary) error
+	// HandEdit sets weights on the live routing objects as a person would
+	// with kubectl edit (required with Objects).
+	HandEdit func(ctx context.Context, c client.Client, canary *sluicev1beta1.Canary, r router.Routes) error
+	// Original returns a routing object as a user had it before Sluice, for
+	// the finalize step (required with Objects).
+	Original func(canary *sluicev1beta1.Canary) *unstructured.Unstructured
+	// Namespace creates a fresh namespace.
+	Namespace func(ctx context.Context) (string, error)
+}
+
+// Object names a routing object.
+type Object struct {
+	GVK  schema.GroupVersionKind
+	Name string
+}
+
+func (in Input) supports(f Feature) bool {
+	for _, u := range in.Unsupported {
+		if u == f {
+			return false
+		}
+	}
+	return true
+}
+
+// Run runs the suite.
+func Run(t *testing.T, in Input) {
+	reg := router.NewRegistry()
+	in.Register(reg)
+	newCanary := func(t *testing.T, analysis sluicev1beta1.CanaryAnalysis) (*sluicev1beta1.Canary, router.Router) {
+		g := NewWithT(t)
+		ns, err := in.Namespace(context.Background())
+		g.Expect(err).NotTo(HaveOccurred())
+		c := in.Canary(ns)
+		c.Spec.Analysis = &analysis
+		c.UID = "00000000-0000-0000-0000-000000000001"
+		rt, err := reg.New(in.Provider, in.Client)
+		g.Expect(err).NotTo(HaveOccurred())
+		if in.Prepare != nil {
+			g.Expect(in.Prepare(context.Background(), in.Client, c)).To(Succeed())
+		}
+		return c, rt
+	}
+	ctx := context.Background()
+	routes := func(p, c int32, m bool) router.Routes {
+		return router.Routes{PrimaryWeight: p, CanaryWeight: c, Mirrored: m}
+	}
+	canaryAnalysis := sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50}
+	blueGreen := sluicev1beta1.CanaryAnalysis{Iterations: 3}
+
+	t.Run("capabilities are reported", func(t *testing.T) {
+		g := NewWithT(t)
+		c, rt := newCanary(t, canaryAnalysis)
+		c.Spec.Analysis.Mirror = true
+		c.Spec.Analysis.SessionAffinity = &sluicev1beta1.SessionAffinity{CookieName: "sticky"}
+		got := router.Unsupported(rt, c, in.Provider)
+		want := 0
+		for _, f := range []Feature{Weights, Mirror, SessionAffinity} {
+			// A provider that forces blue/green (kubernetes) needs no weights.
+			if !in.supports(f) && (f != Weights || c.Strategy(in.Provider) == sluicev1beta1.StrategyCanary) {
+				want++
+			}
+		}
+		g.Expect(got).To(HaveLen(want), "%v", got)
+	})
+
+	t.Run("initialise, shift, promote and roll back", func(t *testing.T) {
+		g := NewWithT(t)
+		a := canaryAnalysis
+		if !in.supports(Weights) {
+			a = blueGreen
+		}
+		c, rt := newCanary(t, a)
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		g.Expect(rt.GetRoutes(ctx, c)).To(Equal(routes(100, 0, false)), "initialised at 100/0")
+		steps := []router.Routes{routes(0, 100, false), routes(100, 0, false)}
+		if in.supports(Weights) {
+			steps = []router.Routes{routes(90, 10, false), routes(50, 50, false), routes(0, 100, false), routes(100, 0, false), routes(50, 50, false), routes(100, 0, false)}
+		}
+		for _, r := range steps {
+			g.Expect(rt.SetRoutes(ctx, c, r)).To(Succeed(), "set %s", r)
+			g.Expect(rt.GetRoutes(ctx, c)).To(Equal(r), "read back %s", r)
+			// Reconciling the objects keeps the weights in flight.
+			g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+			g.Expect(rt.GetRoutes(ctx, c)).To(Equal(r), "weights kept by Reconcile at %s", r)
+		}
+	})
+
+	t.Run("A/B testing", func(t *testing.T) {
+		g := NewWithT(t)
+		c, rt := newCanary(t, sluicev1beta1.CanaryAnalysis{Iterations: 3, Match: []sluicev1beta1.HTTPMatchRequest{
+			{Headers: map[string]sluicev1beta1.StringMatch{"x-canary": {Exact: "insider"}}}}})
+		if !in.supports(Match) {
+			g.Expect(router.Unsupported(rt, c, in.Provider)).To(ContainElement(ContainSubstring("cannot route by request match")))
+			return
+		}
+		g.Expect(router.Unsupported(rt, c, in.Provider)).To(BeEmpty())
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		g.Expect(rt.SetRoutes(ctx, c, routes(0, 100, false))).To(Succeed())
+		g.Expect(rt.GetRoutes(ctx, c)).To(Equal(routes(0, 100, false)))
+		g.Expect(rt.SetRoutes(ctx, c, routes(100, 0, false))).To(Succeed())
+		g.Expect(rt.GetRoutes(ctx, c)).To(Equal(routes(100, 0, false)))
+	})
+
+	t.Run("mirroring", func(t *testing.T) {
+		g := NewWithT(t)
+		c, rt := newCanary(t, sluicev1beta1.CanaryAnalysis{Iterations: 3, Mirror: true, MirrorWeight: 50})
+		if !in.supports(Mirror) {
+			g.Expect(router.Unsupported(rt, c, in.Provider)).To(ContainElement(ContainSubstring("cannot mirror traffic")))
+			return
+		}
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		g.Expect(rt.SetRoutes(ctx, c, routes(100, 0, true))).To(Succeed())
+		g.Expect(rt.GetRoutes(ctx, c)).To(Equal(routes(100, 0, true)))
+		g.Expect(rt.SetRoutes(ctx, c, routes(100, 0, false))).To(Succeed())
+		g.Expect(rt.GetRoutes(ctx, c)).To(Equal(routes(100, 0, false)))
+	})
+
+	t.Run("session affinity", func(t *testing.T) {
+		g := NewWithT(t)
+		c, rt := newCanary(t, sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50,
+			SessionAffinity: &sluicev1beta1.SessionAffinity{CookieName: "sticky", MaxAge: 60}})
+		if !in.supports(SessionAffinity) {
+			g.Expect(router.Unsupported(rt, c, in.Provider)).To(ContainElement(ContainSubstring("has no session affinity")))
+			return
+		}
+		c.Status.SessionAffinityCookie = "sticky=abc123"
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		for _, r := range []router.Routes{routes(90, 10, false), routes(50, 50, false), routes(100, 0, false)} {
+			g.Expect(rt.SetRoutes(ctx, c, r)).To(Succeed())
+			g.Expect(rt.GetRoutes(ctx, c)).To(Equal(r))
+		}
+	})
+
+	// The steps below need routing objects; the kubernetes provider has none.
+	if in.Objects == nil {
+		return
+	}
+
+	t.Run("user fields survive every step", func(t *testing.T) {
+		g := NewWithT(t)
+		a := canaryAnalysis
+		if !in.supports(Weights) {
+			a = blueGreen
+		}
+		c, rt := newCanary(t, a)
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		for _, o := range in.Objects(c) {
+			u := get(g, in.Client, c.Namespace, o)
+			labels := u.GetLabels()
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels["team"] = "web"
+			u.SetLabels(labels)
+			ann := u.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann["example.com/owner"] = "web@example.com"
+			u.SetAnnotations(ann)
+			g.Expect(in.Client.Update(ctx, u)).To(Succeed())
+		}
+		for _, r := range []router.Routes{routes(90, 10, false), routes(100, 0, false)} {
+			if !in.supports(Weights) {
+				r = routes(100-r.PrimaryWeight, r.PrimaryWeight, false)
+			}
+			g.Expect(rt.SetRoutes(ctx, c, r)).To(Succeed())
+			g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+			for _, o := range in.Objects(c) {
+				u := get(g, in.Client, c.Namespace, o)
+				g.Expect(u.GetLabels()).To(HaveKeyWithValue("team", "web"), "%s %s lost a user label", o.GVK.Kind, o.Name)
+				g.Expect(u.GetAnnotations()).To(HaveKeyWithValue("example.com/owner", "web@example.com"), "%s %s lost a user annotation", o.GVK.Kind, o.Name)
+			}
+		}
+	})
+
+	t.Run("a hand edit of the weights is read back", func(t *testing.T) {
+		g := NewWithT(t)
+		c, rt := newCanary(t, canaryAnalysis)
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		g.Expect(rt.SetRoutes(ctx, c, routes(90, 10, false))).To(Succeed())
+		g.Expect(in.HandEdit(ctx, in.Client, c, routes(20, 80, false))).To(Succeed())
+		g.Eventually(func() (router.Routes, error) { return rt.GetRoutes(ctx, c) }).Should(Equal(routes(20, 80, false)))
+		g.Expect(rt.SetRoutes(ctx, c, routes(90, 10, false))).To(Succeed())
+		g.Expect(rt.GetRoutes(ctx, c)).To(Equal(routes(90, 10, false)))
+	})
+
+	t.Run("finalize restores the original", func(t *testing.T) {
+		g := NewWithT(t)
+		c, rt := newCanary(t, canaryAnalysis)
+		orig := in.Original(c)
+		orig.SetNamespace(c.Namespace)
+		g.Expect(in.Client.Create(ctx, orig)).To(Succeed())
+		want := orig.Object["spec"]
+		g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+		g.Expect(rt.SetRoutes(ctx, c, routes(50, 50, false))).To(Succeed())
+		live := get(g, in.Client, c.Namespace, Object{GVK: orig.GroupVersionKind(), Name: orig.GetName()})
+		g.Expect(live.Object["spec"]).NotTo(Equal(want), "the router did not take the object over")
+		g.Expect(rt.Finalize(ctx, c)).To(Succeed())
+		live = get(g, in.Client, c.Namespace, Object{GVK: orig.GroupVersionKind(), Name: orig.GetName()})
+		g.Expect(normalize(live.Object["spec"])).To(Equal(normalize(want)), "Finalize did not restore the original spec")
+	})
+}
+
+func get(g Gomega, c client.Client, ns string, o Object) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(o.GVK)
+	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: o.Name}, u)
+	g.Expect(apierrors.IsNotFound(err)).To(BeFalse(), "%s %s does not exist", o.GVK.Kind, o.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	return u
+}
+
+// normalize gives a value its generic JSON form, so numbers compare equal.
+func normalize(v any) any {
+	data, _ := json.Marshal(v)
+	var out any
+	_ = json.Unmarshal(data, &out)
+	return out
+}

@@ -1,0 +1,125 @@
+package traefik_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/router"
+	"github.com/sluice-cd/sluice/pkg/router/conformance"
+	"github.com/sluice-cd/sluice/pkg/router/traefik"
+	"github.com/sluice-cd/sluice/pkg/testenv"
+)
+
+var env *testenv.Environment
+
+func TestMain(m *testing.M) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	var err error
+	if env, err = testenv.Start(scheme, testenv.WithProviderCRDs()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []traefik.Option
+	}{{"default", nil}, {"nativeLB", []traefik.Option{traefik.WithNativeLB()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			conformance.Run(t, conformance.Input{
+				Provider:    traefik.Name,
+				Register:    func(r *router.Registry) { traefik.Register(r, tc.opts...) },
+				Client:      env.Client,
+				Unsupported: []conformance.Feature{conformance.Match, conformance.Mirror, conformance.SessionAffinity},
+				Namespace:   func(ctx context.Context) (string, error) { return env.Namespace(ctx, "traefik-conformance") },
+				Canary:      newCanary,
+				Prepare:     prepare,
+				Objects: func(c *sluicev1beta1.Canary) []conformance.Object {
+					apex, _, _ := c.ServiceNames()
+					return []conformance.Object{{GVK: traefik.GVK, Name: apex}}
+				},
+				HandEdit: handEdit,
+				Original: func(c *sluicev1beta1.Canary) *unstructured.Unstructured {
+					apex, primary, _ := c.ServiceNames()
+					return traefikService(apex, []any{
+						map[string]any{"name": primary, "port": int64(80), "weight": int64(1), "passHostHeader": true},
+						map[string]any{"name": "legacy", "port": int64(8080), "weight": int64(0)},
+					})
+				},
+			})
+		})
+	}
+}
+
+func newCanary(ns string) *sluicev1beta1.Canary {
+	return &sluicev1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: sluicev1beta1.CanarySpec{
+		Provider:  traefik.Name,
+		TargetRef: sluicev1beta1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "app"},
+		Service:   sluicev1beta1.CanaryService{Port: 80},
+	}}
+}
+
+// prepare creates the apex, primary and canary Services.
+func prepare(ctx context.Context, c client.Client, canary *sluicev1beta1.Canary) error {
+	apex, primary, canaryName := canary.ServiceNames()
+	for name, value := range map[string]string{apex: primary, primary: primary, canaryName: apex} {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: canary.Namespace}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": value}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+		if err := c.Create(ctx, svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handEdit sets the weights of the primary and canary entries with an
+// update, as kubectl edit would.
+func handEdit(ctx context.Context, c client.Client, canary *sluicev1beta1.Canary, r router.Routes) error {
+	apex, primary, canaryName := canary.ServiceNames()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(traefik.GVK)
+	if err := c.Get(ctx, client.ObjectKey{Namespace: canary.Namespace, Name: apex}, u); err != nil {
+		return err
+	}
+	services, _, err := unstructured.NestedSlice(u.Object, "spec", "weighted", "services")
+	if err != nil {
+		return err
+	}
+	for _, s := range services {
+		m := s.(map[string]any)
+		switch m["name"] {
+		case primary:
+			m["weight"] = int64(r.PrimaryWeight)
+		case canaryName:
+			m["weight"] = int64(r.CanaryWeight)
+		}
+	}
+	if err := unstructured.SetNestedSlice(u.Object, services, "spec", "weighted", "services"); err != nil {
+		return err
+	}
+	return c.Update(ctx, u)
+}
+
+func traefikService(name string, services []any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{"weighted": map[string]any{"services": services}},
+	}}
+	u.SetGroupVersionKind(traefik.GVK)
+	u.SetName(name)
+	return u
+}
