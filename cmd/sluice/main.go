@@ -23,11 +23,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/router"
+	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
 	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
@@ -85,6 +88,9 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(sluicev1beta1.AddToScheme(s))
+	// The Gateway API router reads typed HTTPRoutes from the cache; Istio and
+	// Traefik objects are read as unstructured.
+	utilruntime.Must(gatewayv1.Install(s))
 	return s
 }
 
@@ -146,6 +152,8 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		traefikOpts = append(traefikOpts, traefikrouter.WithNativeLB())
 	}
 	traefikrouter.Register(routers, traefikOpts...)
+	istiorouter.Register(routers)
+	gatewayapirouter.Register(routers)
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return fmt.Errorf("--default-provider: %w", err)
 	}

@@ -30,10 +30,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/router"
+	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
@@ -50,11 +52,12 @@ var (
 func TestMain(m *testing.M) {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = sluicev1beta1.AddToScheme(scheme)
+	_ = gatewayv1.Install(scheme)
 	if os.Getenv("SLUICE_TEST_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	}
 	var err error
-	env, err = testenv.Start(scheme, testenv.WithControllers())
+	env, err = testenv.Start(scheme, testenv.WithControllers(), testenv.WithProviderCRDs())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -113,6 +116,7 @@ func (f *fixture) startManager(opts ...fixtureOption) func() {
 	f.g.Expect(err).NotTo(HaveOccurred())
 	routers := router.NewRegistry()
 	kubernetesrouter.Register(routers)
+	gatewayapirouter.Register(routers)
 	// A weighted router that keeps its routes in a ConfigMap, standing in
 	// for a mesh: the engine's decisions are what these tests check.
 	routers.Register(func(client.Client) router.Router { return f.routes }, sluicev1beta1.ProviderIstio)

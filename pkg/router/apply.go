@@ -8,9 +8,13 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
 // FieldManager is the server-side apply field manager of every object Sluice writes.
@@ -91,6 +95,19 @@ func Restore(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, 
 		return fmt.Errorf("failed to restore %s %s: %w", gvk.Kind, name, err)
 	}
 	return nil
+}
+
+// OwnerReference makes the Canary the controller of an object Sluice creates,
+// so it is garbage-collected with the Canary.
+func OwnerReference(c *sluicev1beta1.Canary) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         sluicev1beta1.GroupVersion.String(),
+		Kind:               "Canary",
+		Name:               c.Name,
+		UID:                c.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
 }
 
 // explain turns a missing CRD into an error a user can act on.

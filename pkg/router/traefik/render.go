@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/router"
@@ -56,7 +55,7 @@ func render(c *sluicev1beta1.Canary, routes router.Routes, live *unstructured.Un
 	}
 	var owners []metav1.OwnerReference
 	if live == nil || ownedBy(live, c) {
-		owners = []metav1.OwnerReference{ownerRef(c)}
+		owners = []metav1.OwnerReference{router.OwnerReference(c)}
 		u.SetOwnerReferences(owners)
 	}
 	hash, err := metadataHash(labels, annotations, owners)
@@ -207,17 +206,6 @@ func toInt64(v any) (int64, bool) {
 		return i, err == nil
 	}
 	return 0, false
-}
-
-func ownerRef(c *sluicev1beta1.Canary) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion:         sluicev1beta1.GroupVersion.String(),
-		Kind:               "Canary",
-		Name:               c.Name,
-		UID:                c.UID,
-		Controller:         ptr.To(true),
-		BlockOwnerDeletion: ptr.To(true),
-	}
 }
 
 func ownedBy(live *unstructured.Unstructured, c *sluicev1beta1.Canary) bool {
