@@ -38,7 +38,7 @@ type AlertProviderList struct {
 // +kubebuilder:validation:XValidation:rule="has(self.address) || has(self.secretRef)",message="an AlertProvider needs spec.address or spec.secretRef (a Secret whose key address holds the webhook URL)"
 type AlertProviderSpec struct {
 	// Type of the provider.
-	// +kubebuilder:validation:Enum=slack;msteams;discord;rocket;gchat
+	// +kubebuilder:validation:Enum=slack;msteams;discord;rocket;gchat;generic
 	// +required
 	Type string `json:"type"`
 

@@ -1,6 +1,7 @@
 package v1beta1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -294,6 +295,12 @@ type CanaryWebhook struct {
 	// Metadata is sent in the payload.
 	// +optional
 	Metadata map[string]string `json:"metadata,omitempty"`
+
+	// SecretRef names a Secret in the Canary's namespace whose key "key"
+	// signs the payload with HMAC-SHA256 in the X-Sluice-Signature header
+	// (see docs/webhooks.md for how to verify it).
+	// +optional
+	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 }
 
 // CanaryAlert sends notifications to an AlertProvider.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -156,6 +158,18 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	gatewayapirouter.Register(routers)
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return fmt.Errorf("--default-provider: %w", err)
+	}
+	hooks := webhooks.New()
+	hooks.Secret = webhooks.SecretFromReader(mgr.GetAPIReader())
+	eventHooks := webhooks.NewEventQueue(hooks, ctrl.Log.WithName("event-webhooks"), 1000, 4)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		eventHooks.Stop(stop)
+		return nil
+	})); err != nil {
+		return fmt.Errorf("failed to add the event webhook queue: %w", err)
 	}
 	r := &canary.CanaryReconciler{
 		Client:    mgr.GetClient(),

@@ -32,6 +32,10 @@ type CanaryReconciler struct {
 	Webhooks  WebhookCaller
 	Metrics   MetricChecker
 	Clock     clock.PassiveClock
+	// EventHooks delivers every event to the Canary's event webhooks, in the background.
+	EventHooks EventSink
+	// Announcer sends the announced events to the Canary's alerts, in the background.
+	Announcer Announcer
 
 	// DefaultProvider is used by Canaries that do not set spec.provider.
 	DefaultProvider string
@@ -99,8 +103,16 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		r.event(c, Event{Warning: true, Reason: "ReconcileFailed", Message: err.Error()})
 		return ctrl.Result{}, err
 	}
+	announced := c.DeepCopy()
+	announced.Status = d.Status
 	for _, e := range d.Events {
 		r.event(c, e)
+		if r.EventHooks != nil {
+			r.EventHooks.Enqueue(announced, e.Warning, e.Message, s.obs.Now)
+		}
+		if sev, ok := announce(announced, e, s.obs.Checks); ok && r.Announcer != nil {
+			r.Announcer.Announce(announced, e, sev, failedChecks(s.obs.Checks))
+		}
 	}
 	if err := r.patchStatus(ctx, c, d.Status); err != nil {
 		return ctrl.Result{}, err

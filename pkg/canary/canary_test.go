@@ -140,6 +140,8 @@ func TestCanary_ProgressDeadline(t *testing.T) {
 	f.waitPhase("crash", sluicev1beta1.CanaryPhaseProgressing)
 	f.waitPhase("crash", sluicev1beta1.CanaryPhaseFailed)
 	f.g.Eventually(f.eventReasons("crash")).Should(ContainElement("ProgressDeadlineExceeded"))
+	// Flagger sent no alert for a canary that never became ready; Sluice does.
+	f.g.Eventually(f.alerts.list).Should(ContainElement("crash/Failed/error"))
 	f.g.Expect(f.image("crash-primary")()).To(Equal("example.com/app:1.0"))
 	f.g.Eventually(f.replicas("crash")).Should(Equal(int32(0)))
 }
@@ -255,4 +257,37 @@ func TestCanary_Suspend(t *testing.T) {
 	f.update(c, "paused", func() { c.Spec.Suspend = false })
 	f.waitPhase("paused", sluicev1beta1.CanaryPhaseSucceeded)
 	f.g.Expect(f.image("paused-primary")()).To(Equal("example.com/app:2.0"))
+}
+
+// Given webhooks of every type on a progressive canary: the event hook
+// receives the events, confirm-traffic-increase holds the weight until it
+// opens, and a rollback hook that opens rolls the release back.
+func TestCanary_WebhookTypes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.hooks.set("/traffic-gate", http.StatusForbidden)
+	f.hooks.set("/rollback", http.StatusForbidden)
+	f.deployment("hooked", "1.0", 1)
+	f.canary("hooked", "hooked", func(c *sluicev1beta1.Canary) {
+		c.Spec.Provider = sluicev1beta1.ProviderIstio
+		c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{Interval: &metav1.Duration{Duration: time.Second}, Threshold: 2, StepWeight: 20, MaxWeight: 100,
+			Webhooks: []sluicev1beta1.CanaryWebhook{
+				hook("events", "event", f.hooks.url("/events")),
+				hook("traffic-gate", "confirm-traffic-increase", f.hooks.url("/traffic-gate")),
+				hook("rollback", "rollback", f.hooks.url("/rollback")),
+			}}
+	})
+	f.waitPhase("hooked", sluicev1beta1.CanaryPhaseInitialized)
+	f.g.Eventually(f.hooks.count("/events")).Should(BeNumerically(">=", 1), "the Initialized event reached the event hook")
+	f.setImage("hooked", "2.0")
+	f.waitPhase("hooked", sluicev1beta1.CanaryPhaseProgressing)
+	f.g.Eventually(f.hooks.count("/traffic-gate")).Should(BeNumerically(">=", 2))
+	f.g.Expect(f.history("hooked")()).To(Equal(""), "the weight moved while confirm-traffic-increase was closed")
+	f.hooks.set("/traffic-gate", http.StatusOK)
+	f.g.Eventually(f.history("hooked")).Should(HavePrefix("20,40"))
+	f.hooks.set("/rollback", http.StatusOK)
+	f.waitPhase("hooked", sluicev1beta1.CanaryPhaseFailed)
+	f.g.Eventually(f.eventReasons("hooked")).Should(ContainElement("RollbackRequested"))
+	f.g.Expect(f.image("hooked-primary")()).To(Equal("example.com/app:1.0"))
+	f.g.Eventually(f.alerts.list).Should(ContainElements("hooked/Progressing/info", "hooked/Failed/error"))
 }

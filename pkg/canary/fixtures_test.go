@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -77,6 +78,25 @@ type fixture struct {
 	stop   func()
 	hooks  *hookServer
 	routes *routesRouter
+	alerts *recordingAnnouncer
+}
+
+// recordingAnnouncer records announcements (pkg/notify is tested on its own).
+type recordingAnnouncer struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (a *recordingAnnouncer) Announce(c *sluicev1beta1.Canary, e canary.Event, severity string, _ []sluicev1beta1.CheckResult) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen = append(a.seen, c.Name+"/"+e.Reason+"/"+severity)
+}
+
+func (a *recordingAnnouncer) list() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.seen...)
 }
 
 type fixtureOption func(*canary.CanaryReconciler)
@@ -97,7 +117,7 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	ns, err := env.Namespace(ctx, "canary")
 	g.Expect(err).NotTo(HaveOccurred())
-	f := &fixture{t: t, g: g, ns: ns, ctx: ctx, hooks: newHookServer(), routes: &routesRouter{c: env.Client}}
+	f := &fixture{t: t, g: g, ns: ns, ctx: ctx, hooks: newHookServer(), routes: &routesRouter{c: env.Client}, alerts: &recordingAnnouncer{}}
 	t.Cleanup(f.hooks.Close)
 	t.Cleanup(cancel)
 	f.stop = f.startManager(opts...)
@@ -125,6 +145,7 @@ func (f *fixture) startManager(opts ...fixtureOption) func() {
 		Recorder: mgr.GetEventRecorder("sluice"), Routers: routers, Webhooks: webhooks.New(),
 		Metrics: noMetrics{}, DefaultProvider: sluicev1beta1.ProviderKubernetes,
 		MaxConcurrentReconciles: 2, SkipNameValidation: true,
+		Announcer: f.alerts, EventHooks: webhooks.NewEventQueue(webhooks.New(), logr.Discard(), 100, 2),
 	}
 	for _, o := range opts {
 		o(r)

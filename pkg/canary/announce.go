@@ -1,0 +1,113 @@
+package canary
+
+import (
+	"time"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+)
+
+// EventSink receives every event of a Canary (the event webhooks). It must
+// not block.
+type EventSink interface {
+	Enqueue(c *sluicev1beta1.Canary, warning bool, message string, at time.Time)
+}
+
+// Announcer sends an event to a Canary's alerts (AlertProviders). It must
+// not block. pkg/notify implements it.
+type Announcer interface {
+	Announce(c *sluicev1beta1.Canary, e Event, severity string, failed []sluicev1beta1.CheckResult)
+}
+
+// Severities of announcements, as in analysis.alerts[].severity.
+const (
+	SeverityInfo  = "info"
+	SeverityWarn  = "warn"
+	SeverityError = "error"
+)
+
+// announce tells whether an event is announced, and with which severity:
+// every terminal and waiting transition (including rollbacks for a canary
+// that never became ready and failed pre-rollout checks), a new revision,
+// failed checks and restored routes. Failures of webhooks with muteAlert
+// are not announced.
+func announce(c *sluicev1beta1.Canary, e Event, res *CheckResults) (string, bool) {
+	switch sluicev1beta1.CanaryPhase(e.Reason) {
+	case sluicev1beta1.CanaryPhaseFailed:
+		return SeverityError, true
+	case sluicev1beta1.CanaryPhaseSucceeded, sluicev1beta1.CanaryPhaseInitialized, sluicev1beta1.CanaryPhaseProgressing:
+		return SeverityInfo, true
+	case sluicev1beta1.CanaryPhaseWaiting, sluicev1beta1.CanaryPhaseWaitingPromotion:
+		if mutedGate(c, e) {
+			return "", false
+		}
+		return SeverityInfo, true
+	}
+	switch e.Reason {
+	case "CheckFailed":
+		if res != nil && allMuted(c, failedChecks(res)) {
+			return "", false
+		}
+		return SeverityWarn, true
+	case "CheckHeld", "RoutesRestored", "Restarted":
+		return SeverityWarn, true
+	}
+	return "", false
+}
+
+// failedChecks are the checks of a step that did not pass.
+func failedChecks(res *CheckResults) []sluicev1beta1.CheckResult {
+	if res == nil {
+		return nil
+	}
+	var out []sluicev1beta1.CheckResult
+	for _, c := range res.Checks {
+		if c.Outcome != sluicev1beta1.CheckPassed && c.Outcome != sluicev1beta1.CheckSkipped {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// allMuted is true when every failed check is a webhook with muteAlert.
+func allMuted(c *sluicev1beta1.Canary, failed []sluicev1beta1.CheckResult) bool {
+	if len(failed) == 0 {
+		return false
+	}
+	for _, f := range failed {
+		if f.Kind != "webhook" || !hookMuted(c, f.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// mutedGate is true when a waiting transition comes from gates whose hooks
+// all have muteAlert.
+func mutedGate(c *sluicev1beta1.Canary, e Event) bool {
+	kind := sluicev1beta1.WebhookConfirmRollout
+	if sluicev1beta1.CanaryPhase(e.Reason) == sluicev1beta1.CanaryPhaseWaitingPromotion {
+		kind = sluicev1beta1.WebhookConfirmPromotion
+	}
+	hooks := hooksOf(c, kind)
+	if len(hooks) == 0 {
+		return false
+	}
+	for _, h := range hooks {
+		if !h.MuteAlert {
+			return false
+		}
+	}
+	return true
+}
+
+func hookMuted(c *sluicev1beta1.Canary, name string) bool {
+	if c.Spec.Analysis == nil {
+		return false
+	}
+	for _, h := range c.Spec.Analysis.Webhooks {
+		if h.Name == name {
+			return h.MuteAlert
+		}
+	}
+	return false
+}
