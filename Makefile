@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash -o pipefail
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-GO_TEST_FLAGS ?= -race -count=1
+GO_TEST_FLAGS ?= -race -count=1 -parallel 4
 
 .DEFAULT_GOAL := help
 
@@ -48,8 +48,9 @@ verify: ## Fail when generated files are stale or Go code is not formatted.
 	hack/verify-generated.sh
 
 .PHONY: build
-build: ## Build the sluice manager into bin/.
+build: ## Build the sluice manager and the load tester into bin/.
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/sluice ./cmd/sluice
+	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/loadtester ./cmd/loadtester
 
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig (leader election off).

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -23,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -30,6 +33,7 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/notify"
 	"github.com/sluice-cd/sluice/pkg/router"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
 	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
@@ -171,13 +175,19 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	})); err != nil {
 		return fmt.Errorf("failed to add the event webhook queue: %w", err)
 	}
+	dispatcher, err := newDispatcher(mgr, opts)
+	if err != nil {
+		return err
+	}
 	r := &canary.CanaryReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("sluice"),
-		Routers:   routers,
-		Webhooks:  webhooks.New(),
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Scheme:     mgr.GetScheme(),
+		Recorder:   mgr.GetEventRecorder("sluice"),
+		Routers:    routers,
+		Webhooks:   hooks,
+		EventHooks: eventHooks,
+		Announcer:  announcer{d: dispatcher},
 		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
 			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout},
 		DefaultProvider:         opts.DefaultProvider,
@@ -190,6 +200,26 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		return fmt.Errorf("failed to set up the canary controller: %w", err)
 	}
 	return nil
+}
+
+// newDispatcher builds the notification dispatcher and runs it with the manager.
+func newDispatcher(mgr ctrl.Manager, opts Options) (*notify.Dispatcher, error) {
+	dopts := notify.DispatcherOptions{
+		Reader: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Registerer: crmetrics.Registry,
+		Logger: ctrl.Log.WithName("notify"),
+	}
+	if opts.DefaultAlertProvider != "" {
+		ns, name, _ := strings.Cut(opts.DefaultAlertProvider, "/")
+		dopts.DefaultProvider = &types.NamespacedName{Namespace: ns, Name: name}
+	}
+	d, err := notify.NewDispatcher(dopts)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the notification dispatcher: %w", err)
+	}
+	if err := mgr.Add(d); err != nil {
+		return nil, fmt.Errorf("failed to add the notification dispatcher: %w", err)
+	}
+	return d, nil
 }
 
 // readyCheck reports ready once the informer caches have synced.

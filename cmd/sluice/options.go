@@ -37,6 +37,7 @@ type Options struct {
 	MaxConcurrentReconciles int
 	EnableConfigTracking    bool
 	TraefikNativeLB         bool
+	DefaultAlertProvider    string
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -90,6 +91,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel.")
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
+	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
 
@@ -119,6 +121,11 @@ func (o *Options) Validate() error {
 	}
 	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
 		errs = append(errs, errors.New("leader election needs lease-duration > renew-deadline > retry-period > 0"))
+	}
+	if o.DefaultAlertProvider != "" {
+		if ns, name, ok := strings.Cut(o.DefaultAlertProvider, "/"); !ok || ns == "" || name == "" {
+			errs = append(errs, fmt.Errorf("--default-alert-provider must be namespace/name, not %q", o.DefaultAlertProvider))
+		}
 	}
 	if o.MaxConcurrentRollouts < 0 {
 		errs = append(errs, errors.New("--max-concurrent-rollouts must be 0 (no limit) or more"))

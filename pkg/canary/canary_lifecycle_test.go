@@ -179,7 +179,12 @@ func TestCanary_DaemonSet(t *testing.T) {
 		},
 	}
 	f.g.Expect(env.Client.Create(f.ctx, ds)).To(Succeed())
-	f.canary("agent", "agent", func(c *sluicev1beta1.Canary) { c.Spec.TargetRef.Kind = "DaemonSet" })
+	f.canary("agent", "agent", func(c *sluicev1beta1.Canary) {
+		c.Spec.TargetRef.Kind = "DaemonSet"
+		// A DaemonSet's pod comes back only after the old one is gone: allow
+		// for a busy machine.
+		c.Spec.ProgressDeadlineSeconds = ptr.To[int32](180)
+	})
 	f.waitPhase("agent", sluicev1beta1.CanaryPhaseInitialized)
 	primary := &appsv1.DaemonSet{}
 	f.g.Expect(f.get(primary, "agent-primary")).To(Succeed())
