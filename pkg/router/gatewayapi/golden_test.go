@@ -1,57 +1,27 @@
 package gatewayapi_test
 
 import (
-	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 
-	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/router"
+	"github.com/sluice-cd/sluice/pkg/router/conformance"
 	"github.com/sluice-cd/sluice/pkg/router/gatewayapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// samples reads the Canaries of config/samples.
-func samples(t *testing.T) map[string]*sluicev1beta1.Canary {
-	t.Helper()
-	files, err := filepath.Glob("../../../config/samples/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	out := map[string]*sluicev1beta1.Canary{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range bytes.Split(data, []byte("\n---")) {
-			var meta struct{ Kind string }
-			if err := yaml.Unmarshal(doc, &meta); err != nil || meta.Kind != "Canary" {
-				continue
-			}
-			c := &sluicev1beta1.Canary{}
-			if err := yaml.UnmarshalStrict(doc, c); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			c.Spec.Provider = gatewayapi.Name
-			c.UID = "00000000-0000-0000-0000-000000000001"
-			out[strings.TrimSuffix(filepath.Base(f), ".yaml")] = c
-		}
-	}
-	return out
-}
-
 // TestGolden renders the HTTPRoute of every sample and compares it with
 // testdata/golden (go test -update rewrites them).
 func TestGolden(t *testing.T) {
-	for base, c := range samples(t) {
+	for base, c := range conformance.Samples(t) {
+		c.Spec.Provider = gatewayapi.Name
+		c.UID = "00000000-0000-0000-0000-000000000001"
 		variants := map[string]router.Routes{"httproute": {PrimaryWeight: 90, CanaryWeight: 10}}
 		if a := c.Spec.Analysis; a != nil {
 			if len(a.Match) > 0 {

@@ -1,56 +1,26 @@
 package istio_test
 
 import (
-	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 
-	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/router"
+	"github.com/sluice-cd/sluice/pkg/router/conformance"
 	"github.com/sluice-cd/sluice/pkg/router/istio"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// samples reads the Canaries of config/samples, by file base name.
-func samples(t *testing.T) map[string]*sluicev1beta1.Canary {
-	t.Helper()
-	files, err := filepath.Glob("../../../config/samples/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	out := map[string]*sluicev1beta1.Canary{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range bytes.Split(data, []byte("\n---")) {
-			var head struct{ Kind string }
-			if err := yaml.Unmarshal(doc, &head); err != nil || head.Kind != "Canary" {
-				continue
-			}
-			c := &sluicev1beta1.Canary{}
-			if err := yaml.UnmarshalStrict(doc, c); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			out[strings.TrimSuffix(filepath.Base(f), ".yaml")] = c
-		}
-	}
-	return out
-}
-
 // TestGolden renders the objects of every sample and compares them with
 // testdata/golden; go test -update rewrites the files.
 func TestGolden(t *testing.T) {
 	names := []string{"virtualservice", "destinationrule-primary", "destinationrule-canary"}
-	for base, c := range samples(t) {
+	for base, c := range conformance.Samples(t) {
 		c.Spec.Provider = istio.Name
 		variants := map[string]router.Routes{"": {PrimaryWeight: 90, CanaryWeight: 10}}
 		if a := c.Spec.Analysis; a != nil && len(a.Match) > 0 {
