@@ -1,0 +1,225 @@
+package v1beta1
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Labels and annotations GitSync puts on, or reads from, the objects it applies.
+const (
+	// GitSyncNameLabel names the GitSync that applied an object.
+	GitSyncNameLabel = "gitsync.sluice.dev/name"
+	// GitSyncNamespaceLabel is the namespace of the GitSync that applied an object.
+	GitSyncNamespaceLabel = "gitsync.sluice.dev/namespace"
+	// GitSyncPruneAnnotation set to "disabled" keeps an object in the cluster
+	// after it is removed from Git.
+	GitSyncPruneAnnotation = "gitsync.sluice.dev/prune"
+	// GitSyncPruneDisabled is the value of GitSyncPruneAnnotation that opts out of pruning.
+	GitSyncPruneDisabled = "disabled"
+)
+
+// ReconcilingCondition is True while a GitSync fetches, builds and applies a revision.
+const ReconcilingCondition = "Reconciling"
+
+// Defaults of a GitSync.
+const (
+	DefaultGitSyncBranch   = "main"
+	DefaultGitSyncInterval = time.Minute
+	DefaultGitSyncTimeout  = time.Minute
+)
+
+// GitSync keeps the objects built from a path of a Git repository applied
+// to the cluster.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=gs,categories=sluice
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.lastAppliedRevision`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type GitSync struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec GitSyncSpec `json:"spec"`
+	// +optional
+	Status GitSyncStatus `json:"status,omitempty"`
+}
+
+// GitSyncList is a list of GitSyncs.
+//
+// +kubebuilder:object:root=true
+type GitSyncList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []GitSync `json:"items"`
+}
+
+// GitSyncSpec is the desired state of a GitSync.
+type GitSyncSpec struct {
+	// URL of the repository: https://, ssh://, or http:// on loopback only
+	// (credentials are never sent in clear text over a network).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('ssh://') || self.matches('^http://(127\\\\.0\\\\.0\\\\.1|localhost|\\\\[::1\\\\])(:[0-9]+)?(/.*)?$')",message="spec.url must be an https:// or ssh:// URL (http:// only on loopback)"
+	// +required
+	URL string `json:"url"`
+
+	// Ref is the branch, tag, semver range or commit to sync. Defaults to the branch main.
+	// +optional
+	Ref *GitRef `json:"ref,omitempty"`
+
+	// Path of the directory to build, relative to the repository root.
+	// Defaults to the root. It may not contain a ".." element.
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)\\\\.\\\\.(/|$)')",message="spec.path may not contain a '..' element"
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// Interval between two syncs (fetch, build, apply, drift correction). Defaults to 1m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:default="1m"
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Timeout bounds a fetch, and the health wait. Defaults to 1m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// SecretRef names a Secret in the GitSync's namespace with the credentials:
+	// for HTTPS, keys username and password, or bearerToken; for SSH, keys
+	// identity (a private key) and known_hosts.
+	// +optional
+	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
+
+	// Prune deletes the objects removed from Git. Defaults to true.
+	// +kubebuilder:default=true
+	// +optional
+	Prune *bool `json:"prune,omitempty"`
+
+	// TargetNamespace sets the namespace of the namespaced objects that do not set one.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	TargetNamespace string `json:"targetNamespace,omitempty"`
+
+	// Suspend stops the syncs; the applied objects stay as they are.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// Wait waits, within spec.timeout, for the applied objects to become
+	// healthy (kstatus Current) before the GitSync is Ready.
+	// +optional
+	Wait bool `json:"wait,omitempty"`
+}
+
+// GitRef selects a revision. When several fields are set, the first of
+// commit, semver, tag, branch wins.
+type GitRef struct {
+	// Branch to follow.
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	Branch string `json:"branch,omitempty"`
+
+	// Tag to sync.
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	Tag string `json:"tag,omitempty"`
+
+	// SemVer is a constraint (e.g. ">=1.2.0 <2.0.0"); the highest tag that
+	// satisfies it is synced.
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[ ]*[=<>!~^vV]*[ ]*[0-9xX*]') && self.matches('^[0-9A-Za-z.*+<>=!~^|, -]+$')",message="spec.ref.semver must be a semver constraint such as '>=1.0.0' or '1.2.x'"
+	// +optional
+	SemVer string `json:"semver,omitempty"`
+
+	// Commit is a full SHA-1 to sync.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{40}$`
+	// +optional
+	Commit string `json:"commit,omitempty"`
+}
+
+// GitSyncInventoryEntry identifies one applied object.
+type GitSyncInventoryEntry struct {
+	// +optional
+	Group string `json:"group,omitempty"`
+	// +required
+	Version string `json:"version"`
+	// +required
+	Kind string `json:"kind"`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// +required
+	Name string `json:"name"`
+}
+
+// GitSyncStatus is the observed state of a GitSync.
+type GitSyncStatus struct {
+	// Conditions are Ready, Reconciling and Stalled.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the generation of the spec last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// LastAttemptedRevision is the revision last fetched, "<ref>@sha1:<sha>".
+	// +optional
+	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+
+	// LastAppliedRevision is the revision last applied with success, "<ref>@sha1:<sha>".
+	// +optional
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+
+	// Inventory lists the objects applied from LastAppliedRevision.
+	// +listType=atomic
+	// +optional
+	Inventory []GitSyncInventoryEntry `json:"inventory,omitempty"`
+
+	// LastFailureReason is the reason of the last failed sync; empty after a success.
+	// +optional
+	LastFailureReason string `json:"lastFailureReason,omitempty"`
+
+	// LastFailureMessage tells what went wrong in the last failed sync.
+	// +optional
+	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
+}
+
+// IntervalOrDefault is spec.interval, or one minute.
+func (in *GitSync) IntervalOrDefault() time.Duration {
+	if in.Spec.Interval != nil && in.Spec.Interval.Duration > 0 {
+		return in.Spec.Interval.Duration
+	}
+	return DefaultGitSyncInterval
+}
+
+// TimeoutOrDefault is spec.timeout, or one minute.
+func (in *GitSync) TimeoutOrDefault() time.Duration {
+	if in.Spec.Timeout != nil && in.Spec.Timeout.Duration > 0 {
+		return in.Spec.Timeout.Duration
+	}
+	return DefaultGitSyncTimeout
+}
+
+// PruneEnabled is spec.prune, true when unset.
+func (in *GitSync) PruneEnabled() bool { return in.Spec.Prune == nil || *in.Spec.Prune }
+
+// GetConditions returns the status conditions.
+func (in *GitSync) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *GitSync) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+func init() {
+	SchemeBuilder.Register(&GitSync{}, &GitSyncList{})
+}

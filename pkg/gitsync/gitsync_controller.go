@@ -1,0 +1,249 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+)
+
+// Reasons of the GitSync conditions.
+const (
+	ReasonSucceeded         = "ReconciliationSucceeded"
+	ReasonProgressing       = "Progressing"
+	ReasonSuspended         = "Suspended"
+	ReasonCredentialsFailed = "CredentialsFailed"
+	ReasonFetchFailed       = "FetchFailed"
+	ReasonBuildFailed       = "BuildFailed"
+	ReasonApplyFailed       = "ApplyFailed"
+	ReasonPruneFailed       = "PruneFailed"
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+)
+
+// maxMessage bounds the messages written into status.
+const maxMessage = 4096
+
+// GitSyncReconciler syncs GitSyncs: fetch, build, apply, prune, wait, and
+// one status patch, every interval.
+type GitSyncReconciler struct {
+	// Client reads GitSyncs from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads the credentials Secrets, which are not cached.
+	APIReader client.Reader
+	// Fetcher holds the checkouts.
+	Fetcher *Fetcher
+	// Applier applies, prunes and waits.
+	Applier *Applier
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
+}
+
+var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
+
+// The markers below grant what GitSync needs for itself and for the kinds
+// its tests apply (ConfigMaps, Services, ServiceAccounts, Namespaces,
+// Deployments, DaemonSets). Applying other kinds from Git needs the operator
+// to grant get/list/watch/create/update/patch/delete on them (with cluster
+// scope for cluster-scoped kinds such as CRDs); nothing here is a wildcard.
+
+// +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch;delete
+
+// SetupWithManager registers the reconciler with the manager.
+func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Applier == nil {
+		r.Applier = &Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()}
+	}
+	if r.Fetcher == nil {
+		return errors.New("GitSyncReconciler needs a Fetcher")
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 2
+	}
+	skip := r.SkipNameValidation
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&sluicev1beta1.GitSync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skip}).
+		Complete(r)
+}
+
+// Reconcile runs one sync of a GitSync and records it in its status.
+func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	gs := &sluicev1beta1.GitSync{}
+	if err := r.Client.Get(ctx, req.NamespacedName, gs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !gs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	status := gs.Status.DeepCopy()
+	if gs.Spec.Suspend {
+		status.ObservedGeneration = gs.Generation
+		setCondition(status, gs, sluicev1beta1.ReconcilingCondition, metav1.ConditionFalse, ReasonSuspended, "the GitSync is suspended")
+		return ctrl.Result{}, r.patchStatus(ctx, gs, status)
+	}
+
+	start := time.Now()
+	err := r.sync(ctx, gs, status)
+	retry := summarize(gs, status, err)
+	if err != nil {
+		log.Info("sync failed", "reason", status.LastFailureReason, "error", status.LastFailureMessage, "revision", status.LastAttemptedRevision)
+	} else {
+		log.V(1).Info("synced", "revision", status.LastAppliedRevision, "objects", len(status.Inventory), "duration", time.Since(start))
+	}
+	if err := r.patchStatus(ctx, gs, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if retry {
+		// A transient failure: back off (rate-limited) rather than wait an interval.
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: jitter(gs.IntervalOrDefault())}, nil
+}
+
+// sync fetches, builds, applies, prunes and waits, filling status. Nothing
+// is pruned unless the fetch, build and apply succeeded.
+func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus) error {
+	log := ctrl.LoggerFrom(ctx)
+	creds, err := r.credentials(ctx, gs)
+	if err != nil {
+		return fail(ReasonCredentialsFailed, false, err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, gs.TimeoutOrDefault())
+	co, err := r.Fetcher.Fetch(fctx, gs.Spec.URL, SelectRef(gs.Spec.Ref), creds)
+	cancel()
+	if err != nil {
+		return fail(ReasonFetchFailed, false, err)
+	}
+	status.LastAttemptedRevision = co.Revision
+	if co.Fetched {
+		log.Info("fetched", "revision", co.Revision)
+	}
+	objs, err := Build(co.Dir, gs.Spec.Path)
+	if err != nil {
+		return fail(ReasonBuildFailed, true, err)
+	}
+	objs, err = r.Applier.Prepare(ctx, gs, objs)
+	if err != nil {
+		return fail(ReasonBuildFailed, true, err)
+	}
+	cs, err := r.Applier.Apply(ctx, objs)
+	if err != nil {
+		return fail(ReasonApplyFailed, false, err)
+	}
+	if cs != nil {
+		for _, e := range cs.Entries {
+			if e.Action != "unchanged" {
+				log.Info("applied", "object", e.Subject, "action", string(e.Action))
+			}
+		}
+	}
+	inv := Inventory(objs)
+	if gs.PruneEnabled() {
+		pruned, err := r.Applier.Prune(ctx, gs, status.Inventory, objs)
+		for _, p := range pruned {
+			log.Info("pruned", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name)
+		}
+		if err != nil {
+			// Keep the stale entries so that the next sync prunes them.
+			status.Inventory = mergeInventory(inv, Diff(status.Inventory, inv))
+			return fail(ReasonPruneFailed, false, err)
+		}
+	}
+	status.Inventory = inv
+	status.LastAppliedRevision = co.Revision
+	if gs.Spec.Wait && cs != nil {
+		if err := r.Applier.Wait(ctx, cs, gs.TimeoutOrDefault()); err != nil {
+			return fail(ReasonHealthCheckFailed, false, err)
+		}
+	}
+	return nil
+}
+
+func mergeInventory(a, b []sluicev1beta1.GitSyncInventoryEntry) []sluicev1beta1.GitSyncInventoryEntry {
+	out := append(append([]sluicev1beta1.GitSyncInventoryEntry{}, a...), b...)
+	return out
+}
+
+// credentials reads spec.secretRef; its values never leave this struct.
+func (r *GitSyncReconciler) credentials(ctx context.Context, gs *sluicev1beta1.GitSync) (*Credentials, error) {
+	if gs.Spec.SecretRef == nil {
+		return nil, nil
+	}
+	s := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: gs.Namespace, Name: gs.Spec.SecretRef.Name}
+	if err := r.APIReader.Get(ctx, key, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("secret %s not found: %w", key.Name, err)
+		}
+		return nil, fmt.Errorf("failed to read secret %s: %w", key.Name, err)
+	}
+	return &Credentials{
+		Username:    string(s.Data["username"]),
+		Password:    string(s.Data["password"]),
+		BearerToken: string(s.Data["bearerToken"]),
+		Identity:    s.Data["identity"],
+		KnownHosts:  s.Data["known_hosts"],
+	}, nil
+}
+
+// jitter spreads the syncs of many GitSyncs: up to 5% more than d.
+func jitter(d time.Duration) time.Duration {
+	return d + rand.N(d/20+1)
+}
+
+func setCondition(status *sluicev1beta1.GitSyncStatus, gs *sluicev1beta1.GitSync, t string, s metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gs.Generation,
+	})
+}
+
+func (r *GitSyncReconciler) patchStatus(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus) error {
+	patch := client.MergeFrom(gs.DeepCopy())
+	gs.Status = *status
+	if err := r.Client.Status().Patch(ctx, gs, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to patch the status of GitSync %s/%s: %w", gs.Namespace, gs.Name, err)
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage] + "…"
+}
