@@ -199,7 +199,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the canary controller: %w", err)
 	}
-	return nil
+	return setupGitSync(ctx, mgr, opts)
 }
 
 // newDispatcher builds the notification dispatcher and runs it with the manager.

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
@@ -179,4 +180,54 @@ func TestRun_WithGeneratedRBAC(t *testing.T) {
 	g.Expect(code).To(Equal(http.StatusOK))
 	cancel()
 	g.Eventually(done, 15*time.Second).Should(Receive(BeNil()))
+}
+
+// TestRun_BootstrapsAGitSync starts the manager with --git-url and checks
+// that the GitSync is created from the flags and reconciled by the Git sync
+// loop (here to a clear failure: nothing listens at the URL).
+func TestRun_BootstrapsAGitSync(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.Namespace(ctx, "bootstrap")
+	g.Expect(err).NotTo(HaveOccurred())
+	opts := DefaultOptions()
+	opts.skipNameValidation = true
+	opts.LeaderElect = false
+	opts.MetricsAddr, opts.ProbeAddr = "0", freeAddr(t)
+	opts.GitURL = "https://127.0.0.1:1/apps.git"
+	opts.GitPath = "clusters/dev"
+	opts.GitSyncNamespace = ns
+	opts.GitCacheDir = t.TempDir()
+	g.Expect(opts.Validate()).To(Succeed())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, opts, env.Config) }()
+
+	gs := &sluicev1beta1.GitSync{}
+	g.Eventually(func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "cluster"}, gs)
+	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	g.Expect(gs.Spec.URL).To(Equal("https://127.0.0.1:1/apps.git"))
+	g.Expect(gs.Spec.Path).To(Equal("clusters/dev"))
+	g.Expect(gs.Spec.Ref.Branch).To(Equal("main"))
+	g.Eventually(func() string {
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(gs), gs)
+		for _, c := range gs.Status.Conditions {
+			if c.Type == sluicev1beta1.ReadyCondition {
+				return string(c.Status) + " " + c.Message
+			}
+		}
+		return ""
+	}, 30*time.Second, 200*time.Millisecond).Should(And(HavePrefix("False"), ContainSubstring("127.0.0.1:1")))
+	cancel()
+	g.Eventually(done, 15*time.Second).Should(Receive(BeNil()))
+}
+
+func TestOptions_GitURLWithCredentialsIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	o := DefaultOptions()
+	o.GitURL = "https://bot:s3cr3t@git.example.com/apps.git"
+	err := o.Validate()
+	g.Expect(err).To(MatchError(ContainSubstring("--git-url must not carry credentials")))
+	g.Expect(err.Error()).NotTo(ContainSubstring("s3cr3t"))
 }

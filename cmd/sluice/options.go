@@ -38,6 +38,14 @@ type Options struct {
 	EnableConfigTracking    bool
 	TraefikNativeLB         bool
 	DefaultAlertProvider    string
+	GitCacheDir             string
+	GitURL                  string
+	GitBranch               string
+	GitPath                 string
+	GitSecret               string
+	GitInterval             time.Duration
+	GitSyncName             string
+	GitSyncNamespace        string
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -64,6 +72,10 @@ func DefaultOptions() Options {
 		GracefulShutdownTimeout: 30 * time.Second,
 		MaxConcurrentReconciles: 4,
 		EnableConfigTracking:    true,
+		GitBranch:               "main",
+		GitInterval:             time.Minute,
+		GitSyncName:             "cluster",
+		GitSyncNamespace:        "sluice-system",
 	}
 }
 
@@ -92,6 +104,14 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
 	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
+	fs.StringVar(&o.GitCacheDir, "git-cache-dir", o.GitCacheDir, "Directory of the Git checkouts; defaults to a directory under the system temp dir.")
+	fs.StringVar(&o.GitURL, "git-url", o.GitURL, "Bootstrap: create a GitSync for this repository (https://, ssh://) at start, unless it exists.")
+	fs.StringVar(&o.GitBranch, "git-branch", o.GitBranch, "Bootstrap: the branch to sync.")
+	fs.StringVar(&o.GitPath, "git-path", o.GitPath, "Bootstrap: the directory of the repository to apply.")
+	fs.StringVar(&o.GitSecret, "git-secret", o.GitSecret, "Bootstrap: the Secret (in --gitsync-namespace) with the Git credentials; never pass credentials as flags.")
+	fs.DurationVar(&o.GitInterval, "git-interval", o.GitInterval, "Bootstrap: how often to sync.")
+	fs.StringVar(&o.GitSyncName, "gitsync-name", o.GitSyncName, "Bootstrap: the name of the GitSync.")
+	fs.StringVar(&o.GitSyncNamespace, "gitsync-namespace", o.GitSyncNamespace, "Bootstrap: the namespace of the GitSync.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
 
@@ -125,6 +145,18 @@ func (o *Options) Validate() error {
 	if o.DefaultAlertProvider != "" {
 		if ns, name, ok := strings.Cut(o.DefaultAlertProvider, "/"); !ok || ns == "" || name == "" {
 			errs = append(errs, fmt.Errorf("--default-alert-provider must be namespace/name, not %q", o.DefaultAlertProvider))
+		}
+	}
+	if o.GitURL != "" {
+		u, err := url.Parse(o.GitURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "ssh" && u.Scheme != "http"):
+			errs = append(errs, fmt.Errorf("--git-url must be an https:// or ssh:// URL"))
+		case u.User != nil && u.Scheme != "ssh":
+			errs = append(errs, errors.New("--git-url must not carry credentials: put them in the Secret named by --git-secret"))
+		}
+		if o.GitInterval <= 0 {
+			errs = append(errs, errors.New("--git-interval must be positive"))
 		}
 	}
 	if o.MaxConcurrentRollouts < 0 {
