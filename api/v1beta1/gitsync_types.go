@@ -18,6 +18,11 @@ const (
 	GitSyncPruneAnnotation = "gitsync.sluice.dev/prune"
 	// GitSyncPruneDisabled is the value of GitSyncPruneAnnotation that opts out of pruning.
 	GitSyncPruneDisabled = "disabled"
+	// GitSyncSyncRequestedAnnotation on a GitSync requests a sync now (fetch,
+	// build, apply) whatever its interval. Any new value is a new request:
+	//   kubectl annotate gitsync/NAME sluice.dev/sync-requested-at="$(date +%s)" --overwrite
+	// The push receiver sets it too.
+	GitSyncSyncRequestedAnnotation = "sluice.dev/sync-requested-at"
 )
 
 // ReconcilingCondition is True while a GitSync fetches, builds and applies a revision.
@@ -118,6 +123,22 @@ type GitSyncSpec struct {
 	// healthy (kstatus Current) before the GitSync is Ready.
 	// +optional
 	Wait bool `json:"wait,omitempty"`
+
+	// Receiver enables the push webhook receiver for this GitSync:
+	// POST /hooks/<namespace>/<name> on the manager's --git-receiver-address,
+	// verified with the Secret's key "token" (GitHub X-Hub-Signature-256,
+	// GitLab X-Gitlab-Token, or Sluice's X-Sluice-Signature), requests a sync now.
+	// +optional
+	Receiver *GitSyncReceiver `json:"receiver,omitempty"`
+}
+
+// GitSyncReceiver configures the push webhook receiver of a GitSync.
+type GitSyncReceiver struct {
+	// SecretRef names a Secret in the GitSync's namespace whose key "token"
+	// is the webhook secret shared with the Git host.
+	// +kubebuilder:validation:XValidation:rule="size(self.name) > 0 && size(self.name) <= 253",message="spec.receiver.secretRef.name must be a Secret name"
+	// +required
+	SecretRef corev1.LocalObjectReference `json:"secretRef"`
 }
 
 // GitRef selects a revision. When several fields are set, the first of

@@ -33,6 +33,11 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the GitSync controller: %w", err)
 	}
+	if opts.GitReceiverAddr != "" {
+		if err := mgr.Add(newReceiverServer(mgr, opts.GitReceiverAddr)); err != nil {
+			return fmt.Errorf("failed to add the GitSync receiver: %w", err)
+		}
+	}
 	if opts.GitURL == "" {
 		return nil
 	}

@@ -46,6 +46,7 @@ type Options struct {
 	GitInterval             time.Duration
 	GitSyncName             string
 	GitSyncNamespace        string
+	GitReceiverAddr         string
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -112,6 +113,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.GitInterval, "git-interval", o.GitInterval, "Bootstrap: how often to sync.")
 	fs.StringVar(&o.GitSyncName, "gitsync-name", o.GitSyncName, "Bootstrap: the name of the GitSync.")
 	fs.StringVar(&o.GitSyncNamespace, "gitsync-namespace", o.GitSyncNamespace, "Bootstrap: the namespace of the GitSync.")
+	fs.StringVar(&o.GitReceiverAddr, "git-receiver-address", o.GitReceiverAddr, "Address of the GitSync push webhook receiver (POST /hooks/<namespace>/<name>), e.g. :9292; empty is off.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
 
