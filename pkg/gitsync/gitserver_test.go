@@ -23,7 +23,7 @@ func newGitServer(t *testing.T, user, password string) *gitServer {
 	t.Helper()
 	backend := "/usr/lib/git-core/git-http-backend"
 	if _, err := os.Stat(backend); err != nil {
-		t.Skipf("git http-backend not installed: %v", err)
+		t.Fatalf("git http-backend not found (it ships with Debian's git package: apt-get install git): %v", err)
 	}
 	root := t.TempDir()
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}

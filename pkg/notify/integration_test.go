@@ -21,9 +21,6 @@ import (
 // Secret stored in a real API server (CRD validation included), and checks
 // that a wrong Secret gives an error without the credentials.
 func TestDispatcher_RealAPIServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane")
-	}
 	g := NewWithT(t)
 	env, err := testenv.Start(testScheme())
 	g.Expect(err).NotTo(HaveOccurred())
