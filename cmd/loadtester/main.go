@@ -20,17 +20,16 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.uber.org/zap/zapcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager/signals"
 
 	"github.com/sluice-cd/sluice/pkg/loadtester"
+	"github.com/sluice-cd/sluice/pkg/logging"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -59,16 +58,7 @@ func main() {
 }
 
 // newLogger builds the zap logger behind logr from validated options.
-func newLogger(opts Options) logr.Logger {
-	level, _ := opts.zapLevel() // validated before
-	zopts := []zap.Opts{zap.Level(level), zap.StacktraceLevel(zapcore.PanicLevel)}
-	if opts.LogEncoding == "console" {
-		zopts = append(zopts, zap.ConsoleEncoder())
-	} else {
-		zopts = append(zopts, zap.JSONEncoder())
-	}
-	return zap.New(zopts...)
-}
+func newLogger(opts Options) logr.Logger { return logging.New(opts.LogLevel, opts.LogEncoding) }
 
 // kubeConfig loads the cluster configuration (in-cluster, $KUBECONFIG or ~/.kube/config).
 func kubeConfig() (*rest.Config, error) { return config.GetConfig() }

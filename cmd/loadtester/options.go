@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap/zapcore"
-
 	"github.com/sluice-cd/sluice/pkg/loadtester"
+
+	"github.com/sluice-cd/sluice/pkg/logging"
 )
 
 // Options are the load tester's settings, bound to command-line flags. No
@@ -109,11 +109,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 // Validate reports every invalid option at once.
 func (o *Options) Validate() error {
 	var errs []error
-	if _, err := o.zapLevel(); err != nil {
+	if err := logging.Validate(o.LogLevel, o.LogEncoding); err != nil {
 		errs = append(errs, err)
-	}
-	if o.LogEncoding != "json" && o.LogEncoding != "console" {
-		errs = append(errs, fmt.Errorf("--log-encoding must be json or console, not %q", o.LogEncoding))
 	}
 	if o.AuthFile == "" {
 		errs = append(errs, errors.New("--auth-file is required: every call but /healthz and /metrics is authenticated"))
@@ -158,17 +155,4 @@ func (o *Options) allowedHosts() (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("--allowed-target-hosts: %w", err)
 	}
 	return re, nil
-}
-
-func (o *Options) zapLevel() (zapcore.Level, error) {
-	switch strings.ToLower(o.LogLevel) {
-	case "debug":
-		return zapcore.DebugLevel, nil
-	case "info":
-		return zapcore.InfoLevel, nil
-	case "error":
-		return zapcore.ErrorLevel, nil
-	default:
-		return 0, fmt.Errorf("--log-level must be debug, info or error, not %q", o.LogLevel)
-	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -23,7 +22,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -32,6 +30,7 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/canary"
+	"github.com/sluice-cd/sluice/pkg/logging"
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/notify"
 	"github.com/sluice-cd/sluice/pkg/router"
@@ -78,16 +77,7 @@ func main() {
 }
 
 // newLogger builds the zap logger behind logr from validated options.
-func newLogger(opts Options) logr.Logger {
-	level, _ := opts.zapLevel() // validated before
-	zopts := []zap.Opts{zap.Level(level), zap.StacktraceLevel(zapcore.PanicLevel)}
-	if opts.LogEncoding == "console" {
-		zopts = append(zopts, zap.ConsoleEncoder())
-	} else {
-		zopts = append(zopts, zap.JSONEncoder())
-	}
-	return zap.New(zopts...)
-}
+func newLogger(opts Options) logr.Logger { return logging.New(opts.LogLevel, opts.LogEncoding) }
 
 // Scheme returns the scheme with the Kubernetes and Sluice types.
 func Scheme() *runtime.Scheme {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap/zapcore"
+	"github.com/sluice-cd/sluice/pkg/logging"
 )
 
 // Options are the manager's settings, bound to command-line flags. No
@@ -120,11 +120,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 // Validate reports every invalid option at once.
 func (o *Options) Validate() error {
 	var errs []error
-	if _, err := o.zapLevel(); err != nil {
+	if err := logging.Validate(o.LogLevel, o.LogEncoding); err != nil {
 		errs = append(errs, err)
-	}
-	if o.LogEncoding != "json" && o.LogEncoding != "console" {
-		errs = append(errs, fmt.Errorf("--log-encoding must be json or console, not %q", o.LogEncoding))
 	}
 	if o.MetricsServer != "" {
 		u, err := url.Parse(o.MetricsServer)
@@ -171,17 +168,4 @@ func (o *Options) Validate() error {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-func (o *Options) zapLevel() (zapcore.Level, error) {
-	switch strings.ToLower(o.LogLevel) {
-	case "debug":
-		return zapcore.DebugLevel, nil
-	case "info":
-		return zapcore.InfoLevel, nil
-	case "error":
-		return zapcore.ErrorLevel, nil
-	default:
-		return 0, fmt.Errorf("--log-level must be debug, info or error, not %q", o.LogLevel)
-	}
 }
