@@ -23,6 +23,9 @@ const (
 	//   kubectl annotate gitsync/NAME sluice.dev/sync-requested-at="$(date +%s)" --overwrite
 	// The push receiver sets it too.
 	GitSyncSyncRequestedAnnotation = "sluice.dev/sync-requested-at"
+	// GitSyncFinalizer lets a GitSync with spec.prune delete what it applied
+	// before it goes away.
+	GitSyncFinalizer = "gitsync.sluice.dev/finalizer"
 )
 
 // ReconcilingCondition is True while a GitSync fetches, builds and applies a revision.
@@ -124,6 +127,24 @@ type GitSyncSpec struct {
 	// +optional
 	Wait bool `json:"wait,omitempty"`
 
+	// HealthChecks lists objects, applied by this GitSync or not, that must
+	// become healthy (kstatus Current) within spec.timeout after each apply
+	// before the GitSync is Ready. With spec.wait, they are checked along
+	// with every applied object.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	HealthChecks []GitSyncObjectRef `json:"healthChecks,omitempty"`
+
+	// ServiceAccountName is a ServiceAccount in the GitSync's namespace that
+	// the apply, the prune and the health checks impersonate, so that a
+	// GitSync can change only what that account may change. Empty: the
+	// controller's own identity.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
 	// Receiver enables the push webhook receiver for this GitSync:
 	// POST /hooks/<namespace>/<name> on the manager's --git-receiver-address,
 	// verified with the Secret's key "token" (GitHub X-Hub-Signature-256,
@@ -139,6 +160,30 @@ type GitSyncReceiver struct {
 	// +kubebuilder:validation:XValidation:rule="size(self.name) > 0 && size(self.name) <= 253",message="spec.receiver.secretRef.name must be a Secret name"
 	// +required
 	SecretRef corev1.LocalObjectReference `json:"secretRef"`
+}
+
+// GitSyncObjectRef names an object to health-check.
+type GitSyncObjectRef struct {
+	// APIVersion of the object, e.g. apps/v1.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	APIVersion string `json:"apiVersion"`
+	// Kind of the object, e.g. Deployment.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Kind string `json:"kind"`
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+	// Namespace of the object; defaults to the GitSync's (spec.targetNamespace
+	// when set). Empty for cluster-scoped kinds.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // GitRef selects a revision. When several fields are set, the first of
@@ -214,6 +259,17 @@ type GitSyncStatus struct {
 	// LastFailureMessage tells what went wrong in the last failed sync.
 	// +optional
 	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
+
+	// LastHandledSyncRequest is the value of the sluice.dev/sync-requested-at
+	// annotation when the last sync that followed it finished (with success
+	// or not): a client that set the annotation waits for this to equal it.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
+
+	// LastAppliedTime is when LastAppliedRevision was last applied with success.
+	// +optional
+	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
 }
 
 // IntervalOrDefault is spec.interval, or one minute.

@@ -29,7 +29,8 @@ var env *testenv.Environment
 
 func TestMain(m *testing.M) {
 	var err error
-	env, err = testenv.Start(Scheme())
+	// Controllers and fake nodes: the GitSync test runs a whole release.
+	env, err = testenv.Start(Scheme(), testenv.WithControllers())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

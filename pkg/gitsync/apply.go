@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,9 +26,13 @@ const ownerGroup = "gitsync.sluice.dev"
 
 // Applier applies built objects, prunes and waits for health.
 type Applier struct {
+	// Client applies, prunes and polls; it may impersonate a ServiceAccount.
 	Client client.Client
 	// Mapper tells namespaced kinds from cluster-scoped ones.
 	Mapper meta.RESTMapper
+	// Canaries reads the Canaries that Prepare steps aside for (the
+	// controller's own cache); Client when nil.
+	Canaries client.Reader
 }
 
 // Result is what one apply did.
@@ -75,7 +80,7 @@ func (a *Applier) Prepare(ctx context.Context, gs *sluicev1beta1.GitSync, objs [
 			list, ok := canaries[o.GetNamespace()]
 			if !ok {
 				cl := &sluicev1beta1.CanaryList{}
-				if err := a.Client.List(ctx, cl, client.InNamespace(o.GetNamespace())); err != nil && !meta.IsNoMatchError(err) {
+				if err := a.canaryReader().List(ctx, cl, client.InNamespace(o.GetNamespace())); err != nil && !meta.IsNoMatchError(err) {
 					return nil, fmt.Errorf("failed to list the Canaries of %s: %w", o.GetNamespace(), err)
 				}
 				list = cl.Items
@@ -92,6 +97,13 @@ func (a *Applier) Prepare(ctx context.Context, gs *sluicev1beta1.GitSync, objs [
 	}
 	ssa.NewResourceManager(a.Client, nil, ssa.Owner{Field: FieldManager, Group: ownerGroup}).SetOwnerLabels(out, gs.Name, gs.Namespace)
 	return out, nil
+}
+
+func (a *Applier) canaryReader() client.Reader {
+	if a.Canaries != nil {
+		return a.Canaries
+	}
+	return a.Client
 }
 
 func (a *Applier) namespaced(gvk schema.GroupVersionKind, crdScopes map[schema.GroupKind]bool) (bool, error) {
@@ -173,12 +185,47 @@ func (a *Applier) Prune(ctx context.Context, gs *sluicev1beta1.GitSync, old []sl
 }
 
 // Wait waits until the objects are healthy (kstatus Current), within timeout.
-func (a *Applier) Wait(ctx context.Context, cs *ssa.ChangeSet, timeout time.Duration) error {
+func (a *Applier) Wait(ctx context.Context, set object.ObjMetadataSet, timeout time.Duration) error {
+	if len(set) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := a.manager().WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{Interval: time.Second, Timeout: timeout, FailFast: true})
+	err := a.manager().WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: time.Second, Timeout: timeout, FailFast: true})
 	if err != nil {
 		return fmt.Errorf("health check failed: %w", err)
 	}
 	return nil
+}
+
+// HealthSet is what a sync waits for: every applied object with spec.wait,
+// and the objects of spec.healthChecks.
+func (a *Applier) HealthSet(gs *sluicev1beta1.GitSync, cs *ssa.ChangeSet) (object.ObjMetadataSet, error) {
+	var set object.ObjMetadataSet
+	if gs.Spec.Wait && cs != nil {
+		set = append(set, cs.ToObjMetadataSet()...)
+	}
+	for i, hc := range gs.Spec.HealthChecks {
+		gv, err := schema.ParseGroupVersion(hc.APIVersion)
+		if err != nil {
+			return nil, fmt.Errorf("spec.healthChecks[%d].apiVersion %q: %w", i, hc.APIVersion, err)
+		}
+		gk := schema.GroupKind{Group: gv.Group, Kind: hc.Kind}
+		m, err := a.Mapper.RESTMapping(gk, gv.Version)
+		if err != nil {
+			return nil, fmt.Errorf("spec.healthChecks[%d]: unknown kind %s: %w", i, gk, err)
+		}
+		ns := hc.Namespace
+		switch {
+		case m.Scope.Name() != meta.RESTScopeNameNamespace:
+			ns = ""
+		case ns == "":
+			ns = gs.Namespace
+			if gs.Spec.TargetNamespace != "" {
+				ns = gs.Spec.TargetNamespace
+			}
+		}
+		set = append(set, object.ObjMetadata{Namespace: ns, Name: hc.Name, GroupKind: gk})
+	}
+	return set.Unique(), nil
 }

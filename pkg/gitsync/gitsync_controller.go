@@ -53,6 +53,8 @@ type GitSyncReconciler struct {
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+
+	impersonator *impersonator
 }
 
 var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
@@ -71,6 +73,7 @@ var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
 // +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 
 // SetupWithManager registers the reconciler with the manager.
 func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
@@ -83,6 +86,7 @@ func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	if r.Applier == nil {
 		r.Applier = &Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()}
 	}
+	r.impersonator = &impersonator{config: mgr.GetConfig(), scheme: mgr.GetScheme()}
 	if r.Fetcher == nil {
 		return errors.New("GitSyncReconciler needs a Fetcher")
 	}
@@ -102,10 +106,16 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	log := ctrl.LoggerFrom(ctx)
 	gs := &sluicev1beta1.GitSync{}
 	if err := r.Client.Get(ctx, req.NamespacedName, gs); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Name, req.Namespace)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !gs.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.finalize(ctx, gs)
+	}
+	if err := r.ensureFinalizer(ctx, gs); err != nil {
+		return ctrl.Result{}, err
 	}
 	status := gs.Status.DeepCopy()
 	if gs.Spec.Suspend {
@@ -117,6 +127,8 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	start := time.Now()
 	err := r.sync(ctx, gs, status)
 	retry := summarize(gs, status, err)
+	status.LastHandledSyncRequest = gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
+	recordSync(gs.Name, gs.Namespace, time.Since(start), status.LastFailureReason, len(status.Inventory), start)
 	if err != nil {
 		log.Info("sync failed", "reason", status.LastFailureReason, "error", status.LastFailureMessage, "revision", status.LastAttemptedRevision)
 	} else {
@@ -140,6 +152,10 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonCredentialsFailed, false, err)
 	}
+	applier, err := r.applierFor(ctx, gs)
+	if err != nil {
+		return fail(ReasonApplyFailed, false, err)
+	}
 	fctx, cancel := context.WithTimeout(ctx, gs.TimeoutOrDefault())
 	co, err := r.Fetcher.Fetch(fctx, gs.Spec.URL, SelectRef(gs.Spec.Ref), creds)
 	cancel()
@@ -154,11 +170,11 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
-	objs, err = r.Applier.Prepare(ctx, gs, objs)
+	objs, err = applier.Prepare(ctx, gs, objs)
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
-	cs, err := r.Applier.Apply(ctx, objs)
+	cs, err := applier.Apply(ctx, objs)
 	if err != nil {
 		return fail(ReasonApplyFailed, false, err)
 	}
@@ -171,7 +187,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	}
 	inv := Inventory(objs)
 	if gs.PruneEnabled() {
-		pruned, err := r.Applier.Prune(ctx, gs, status.Inventory, objs)
+		pruned, err := applier.Prune(ctx, gs, status.Inventory, objs)
 		for _, p := range pruned {
 			log.Info("pruned", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name)
 		}
@@ -183,10 +199,14 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	}
 	status.Inventory = inv
 	status.LastAppliedRevision = co.Revision
-	if gs.Spec.Wait && cs != nil {
-		if err := r.Applier.Wait(ctx, cs, gs.TimeoutOrDefault()); err != nil {
-			return fail(ReasonHealthCheckFailed, false, err)
-		}
+	now := metav1.Now()
+	status.LastAppliedTime = &now
+	set, err := applier.HealthSet(gs, cs)
+	if err != nil {
+		return fail(ReasonHealthCheckFailed, true, err)
+	}
+	if err := applier.Wait(ctx, set, gs.TimeoutOrDefault()); err != nil {
+		return fail(ReasonHealthCheckFailed, false, err)
 	}
 	return nil
 }

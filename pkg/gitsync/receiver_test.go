@@ -66,10 +66,16 @@ func TestGitSync_SyncNowAnnotation(t *testing.T) {
 	}, 2*time.Second).Should(Succeed())
 
 	gs := getGitSync(g, ns, "app")
+	g.Expect(gs.Status.LastHandledSyncRequest).To(BeEmpty())
 	g.Expect(gitsync.RequestSync(ctx, env.Client, gs, time.Now())).To(Succeed())
+	requested := gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
+	g.Expect(requested).NotTo(BeEmpty())
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMap(g, ns, "settings").Data["value"]).To(Equal("v2"))
-		g.Expect(getGitSync(g, ns, "app").Status.LastAppliedRevision).To(Equal("main@sha1:" + sha))
+		got := getGitSync(g, ns, "app").Status
+		g.Expect(got.LastAppliedRevision).To(Equal("main@sha1:" + sha))
+		// The status tells the requester that its request was handled.
+		g.Expect(got.LastHandledSyncRequest).To(Equal(requested))
 	}, 5*time.Second, 100*time.Millisecond).Should(Succeed())
 }
 

@@ -128,7 +128,7 @@ func TestGitSync_SSH(t *testing.T) {
 	r := gs.newRepo(t, "viassh")
 	r.write("initial", map[string]string{"cm.yaml": configMapYAML("over-ssh", "ok")})
 	client, identity := newKey(t)
-	srv := newSSHGitServer(t, gs.root, client.PublicKey())
+	srv := newSSHGitServer(t, gs.Root, client.PublicKey())
 	other, _ := newKey(t)
 	url := fmt.Sprintf("ssh://git@%s/viassh/.git", srv.addr)
 	hostPattern := knownhosts.Normalize(srv.addr)
