@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -68,9 +69,13 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	log := ctrl.LoggerFrom(ctx)
 	c := &sluicev1beta1.Canary{}
 	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetCanaryMetrics(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !c.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(c, sluicev1beta1.CanaryFinalizer) {
+		forgetCanaryMetrics(c.Namespace, c.Name)
 		return ctrl.Result{}, nil
 	}
 	if c.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(c, sluicev1beta1.CanaryFinalizer) {
@@ -114,9 +119,11 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			r.Announcer.Announce(announced, e, sev, failedChecks(s.obs.Checks))
 		}
 	}
+	prev := c.Status // patchStatus replaces c.Status, never changes it in place
 	if err := r.patchStatus(ctx, c, d.Status); err != nil {
 		return ctrl.Result{}, err
 	}
+	recordMetrics(&prev, c, s.obs.Provider)
 	started = holdsSlot(d.Status.Phase)
 	if d.RemoveFinalizer {
 		patch := client.MergeFrom(c.DeepCopy())
@@ -124,6 +131,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if err := r.Client.Patch(ctx, c, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("failed to remove the finalizer: %w", err)
 		}
+		forgetCanaryMetrics(c.Namespace, c.Name)
 	}
 	if d.Status.Phase != c.Status.Phase {
 		log.Info("Phase changed", "from", c.Status.Phase, "to", d.Status.Phase, "revision", d.Status.Revision, "weight", d.Status.CanaryWeight)

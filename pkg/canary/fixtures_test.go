@@ -112,7 +112,7 @@ func withMaxConcurrentRollouts(n int) fixtureOption {
 func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	t.Helper()
 	g := NewWithT(t)
-	g.SetDefaultEventuallyTimeout(60 * time.Second)
+	g.SetDefaultEventuallyTimeout(120 * time.Second) // generous: kwok pods on a loaded 2-core machine
 	g.SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	ns, err := env.Namespace(ctx, "canary")

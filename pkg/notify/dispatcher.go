@@ -82,8 +82,9 @@ type Dispatcher struct {
 }
 
 // NewDispatcher starts a Dispatcher's workers and registers its counters:
-// sluice_notifications_delivered_total{type}, sluice_notifications_failed_total{type}
-// and sluice_notifications_dropped_total.
+// sluice_notifications_delivered_total{type,namespace},
+// sluice_notifications_failed_total{type,namespace} and
+// sluice_notifications_dropped_total (metrics.go).
 func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 	if opts.Reader == nil {
 		return nil, errors.New("notify: a Reader for AlertProviders is required")
@@ -116,18 +117,12 @@ func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 		opts.Clients = NewClients()
 	}
 	d := &Dispatcher{
-		opts:  opts,
-		queue: make(chan job, opts.QueueSize),
-		log:   opts.Logger.WithName("notify"),
-		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_notifications_delivered_total", Help: "Notifications delivered to AlertProviders, by provider type.",
-		}, []string{"type"}),
-		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_notifications_failed_total", Help: "Notifications given up after their last attempt, by provider type.",
-		}, []string{"type"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_notifications_dropped_total", Help: "Notifications dropped because the queue was full or the dispatcher stopped.",
-		}),
+		opts:        opts,
+		queue:       make(chan job, opts.QueueSize),
+		log:         opts.Logger.WithName("notify"),
+		delivered:   newDeliveredCounter(),
+		failed:      newFailedCounter(),
+		dropped:     newDroppedCounter(),
 		newNotifier: New,
 	}
 	if opts.Registerer != nil {
@@ -261,7 +256,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 		var permanent bool
 		if n, typ, permanent, err = d.notifier(ctx, j.provider); err == nil {
 			if err = n.Post(ctx, j.event); err == nil {
-				d.delivered.WithLabelValues(typ).Inc()
+				d.delivered.WithLabelValues(typ, namespaceOf(j)).Inc()
 				log.V(1).Info("Delivered a notification", "type", typ, "attempts", attempt)
 				return
 			}
@@ -277,7 +272,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 		}
 		wait *= 2
 	}
-	d.failed.WithLabelValues(typ).Inc()
+	d.failed.WithLabelValues(typ, namespaceOf(j)).Inc()
 	// Errors of this package and of the API server carry no credentials.
 	log.Error(err, "Failed to deliver a notification", "type", typ, "attempts", attempt)
 }

@@ -29,6 +29,7 @@ type eventCall struct {
 	canary *sluicev1beta1.Canary
 	hook   sluicev1beta1.CanaryWebhook
 	body   Payload
+	queued time.Time
 }
 
 // NewEventQueue starts workers that call event hooks through client.
@@ -64,7 +65,7 @@ func (q *EventQueue) Enqueue(c *sluicev1beta1.Canary, warning bool, message stri
 		md["eventMessage"], md["eventType"], md["timestamp"] = message, eventType, strconv.FormatInt(at.UnixMilli(), 10)
 		p.Metadata = md
 		select {
-		case q.queue <- eventCall{canary: c.DeepCopy(), hook: h, body: p}:
+		case q.queue <- eventCall{canary: c.DeepCopy(), hook: h, body: p, queued: time.Now()}:
 		default:
 			q.dropped.Add(1)
 			q.log.Info("Event webhook queue full: event dropped", "Canary", c.Namespace+"/"+c.Name, "webhook", h.Name)
@@ -83,7 +84,7 @@ func (q *EventQueue) work() {
 			if call.hook.Retries < 2 {
 				call.hook.Retries = 2
 			}
-			if err := q.client.post(context.Background(), call.canary, call.hook, call.body); err != nil {
+			if err := q.client.post(context.Background(), call.canary, call.hook, call.body, call.queued); err != nil {
 				q.failed.Add(1)
 				q.log.Error(err, "Event webhook failed", "Canary", call.canary.Namespace+"/"+call.canary.Name, "webhook", call.hook.Name)
 			}

@@ -84,10 +84,13 @@ func New() *Client {
 // exponential backoff; the whole call, retries included, is bounded by the
 // hook's timeout.
 func (c *Client) Call(ctx context.Context, canary *sluicev1beta1.Canary, hook sluicev1beta1.CanaryWebhook, phase sluicev1beta1.CanaryPhase) error {
-	return c.post(ctx, canary, hook, NewPayload(canary, hook, phase))
+	return c.post(ctx, canary, hook, NewPayload(canary, hook, phase), time.Now())
 }
 
-func (c *Client) post(ctx context.Context, canary *sluicev1beta1.Canary, hook sluicev1beta1.CanaryWebhook, payload Payload) error {
+// post makes a call asked for at issued and records it in the metrics.
+func (c *Client) post(ctx context.Context, canary *sluicev1beta1.Canary, hook sluicev1beta1.CanaryWebhook, payload Payload, issued time.Time) (err error) {
+	start := time.Now()
+	defer func() { recordCall(canary, hook, issued, start, err) }()
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("failed to encode the payload: %w", err)
