@@ -17,9 +17,10 @@ help: ## Show this help.
 
 ##@ Development
 .PHONY: tools
-tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, ...) and fetch provider CRDs into a cache, linked in bin/.
+tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, ...) and fetch provider CRDs into a cache, linked in bin/.
 	hack/tools.sh gen
 	hack/tools.sh cluster
+	hack/tools.sh helm
 	hack/crds.sh
 	hack/prometheus.sh
 
@@ -28,11 +29,30 @@ generate: ## Generate deepcopy code from the API types.
 	hack/tools.sh gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
+# Generated files go under MANIFESTS_OUT (the tree by default; hack/verify-generated.sh
+# points it at a temporary directory and compares).
+MANIFESTS_OUT ?= $(CURDIR)
+# One ClusterRole per feature, each generated from the markers of its own packages
+# (config/rbac/generated/<feature>/role.yaml); the chart binds them per feature.
+RBAC_FEATURES := manager engine istio gatewayapi traefik notifications gitsync
+rbac_paths_manager := ./cmd/sluice
+rbac_paths_engine := ./pkg/canary/...,./pkg/metrics/...,./pkg/webhooks/...,./pkg/router,./pkg/router/kubernetes/...
+rbac_paths_istio := ./pkg/router/istio/...
+rbac_paths_gatewayapi := ./pkg/router/gatewayapi/...
+rbac_paths_traefik := ./pkg/router/traefik/...
+rbac_paths_notifications := ./pkg/notify/...
+rbac_paths_gitsync := ./pkg/gitsync/...
+
 .PHONY: manifests
-manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac/generated) from markers.
+manifests: ## Generate CRDs (config/crd/bases), per-feature RBAC (config/rbac/generated/<feature>) and the chart's copies of both.
 	hack/tools.sh gen
-	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=sluice-manager paths=./... output:rbac:artifacts:config=config/rbac/generated
+	rm -rf $(MANIFESTS_OUT)/config/crd/bases $(MANIFESTS_OUT)/config/rbac/generated $(MANIFESTS_OUT)/charts/sluice/crds $(MANIFESTS_OUT)/charts/sluice/rbac
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=$(MANIFESTS_OUT)/config/crd/bases
+	$(foreach f,$(RBAC_FEATURES),$(CONTROLLER_GEN) rbac:roleName=sluice-$(f) paths="{$(rbac_paths_$(f))}" output:rbac:artifacts:config=$(MANIFESTS_OUT)/config/rbac/generated/$(f) &&) true
+	@# The chart reads these copies (helm cannot reach files outside the chart); verify fails when they differ.
+	mkdir -p $(MANIFESTS_OUT)/charts/sluice/crds $(MANIFESTS_OUT)/charts/sluice/rbac
+	cp $(MANIFESTS_OUT)/config/crd/bases/*.yaml $(MANIFESTS_OUT)/charts/sluice/crds/
+	$(foreach f,$(RBAC_FEATURES),cp $(MANIFESTS_OUT)/config/rbac/generated/$(f)/role.yaml $(MANIFESTS_OUT)/charts/sluice/rbac/$(f).yaml &&) true
 
 .PHONY: fmt
 fmt: ## Format the Go code.
@@ -48,9 +68,10 @@ verify: ## Fail when generated files are stale or Go code is not formatted.
 	hack/verify-generated.sh
 
 .PHONY: build
-build: ## Build the sluice manager and the load tester into bin/.
+build: ## Build the sluice manager, the load tester and the kubectl plugin into bin/.
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/sluice ./cmd/sluice
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/loadtester ./cmd/loadtester
+	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/kubectl-sluice ./cmd/kubectl-sluice
 
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig (leader election off).

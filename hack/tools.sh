@@ -4,6 +4,7 @@
 #   hack/tools.sh gen       controller-gen                       (hack/tools/gen)
 #   hack/tools.sh cluster   etcd, kube-apiserver, kube-controller-manager,
 #                           kube-scheduler, kwok                 (hack/tools/cluster)
+#   hack/tools.sh helm      helm                                 (hack/tools/helm)
 #
 # Binaries are cached outside the clone, in $SLUICE_CACHE_DIR (default
 # ${XDG_CACHE_HOME:-~/.cache}/sluice), in a directory keyed by a hash of the
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-set_name=${1:?usage: hack/tools.sh gen|cluster}
+set_name=${1:?usage: hack/tools.sh gen|cluster|helm}
 cache_root=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 bin_dir="$root/bin"
 k8s_version=v1.37.2
@@ -40,8 +41,14 @@ cluster)
   done
   ldflags="-s -w$stamp"
   ;;
+helm)
+  mod_dir="$root/hack/tools/helm"
+  tools=(helm)
+  # Without the stamp helm reports its version as "main"/v4.0.0-unreleased.
+  ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=v4.3.1"
+  ;;
 *)
-  echo "hack/tools.sh: unknown tool set '$set_name' (want gen or cluster)" >&2
+  echo "hack/tools.sh: unknown tool set '$set_name' (want gen, cluster or helm)" >&2
   exit 2
   ;;
 esac
@@ -52,6 +59,7 @@ pkg_of() {
   controller-gen) echo sigs.k8s.io/controller-tools/cmd/controller-gen ;;
   etcd) echo go.etcd.io/etcd/server/v3 ;;
   kwok) echo sigs.k8s.io/kwok/cmd/kwok ;;
+  helm) echo helm.sh/helm/v4/cmd/helm ;;
   *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,8 +19,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/testenv"
@@ -120,8 +122,10 @@ func TestRun_ServesProbesAndMetricsHoldsTheLeaseAndShutsDown(t *testing.T) {
 }
 
 // TestRun_WithGeneratedRBAC runs the manager as a user that holds only the
-// generated ClusterRole (config/rbac/generated), proving the role is enough
-// for the manager's own needs (leader election, probes, metrics).
+// generated roles of every feature (config/rbac/generated/*/role.yaml),
+// proving they are enough for the manager's own needs (leader election,
+// informers, probes, metrics). charts/test proves the chart's bindings with
+// a whole release.
 func TestRun_WithGeneratedRBAC(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,18 +133,8 @@ func TestRun_WithGeneratedRBAC(t *testing.T) {
 	ns, err := env.Namespace(ctx, "rbac")
 	g.Expect(err).NotTo(HaveOccurred())
 
-	role := &rbacv1.ClusterRole{}
-	data, err := os.ReadFile(filepath.Join(env.Root, "config", "rbac", "generated", "role.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(yaml.Unmarshal(data, role)).To(Succeed())
-	role.Name = "sluice-manager-" + ns
-	g.Expect(env.Client.Create(ctx, role)).To(Succeed())
 	user := "system:serviceaccount:" + ns + ":sluice"
-	g.Expect(env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user}},
-	})).To(Succeed())
+	bindGeneratedRBAC(t, g, ns, user)
 	cfg, err := env.AddUser(user)
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -231,4 +225,51 @@ func TestOptions_GitURLWithCredentialsIsRefused(t *testing.T) {
 	err := o.Validate()
 	g.Expect(err).To(MatchError(ContainSubstring("--git-url must not carry credentials")))
 	g.Expect(err.Error()).NotTo(ContainSubstring("s3cr3t"))
+}
+
+// bindGeneratedRBAC grants user every generated role: each ClusterRole
+// (renamed for this test) with a ClusterRoleBinding, and each Role in ns.
+func bindGeneratedRBAC(t *testing.T, g Gomega, ns, user string) {
+	t.Helper()
+	ctx := context.Background()
+	files, err := filepath.Glob(filepath.Join(env.Root, "config", "rbac", "generated", "*", "role.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(files).NotTo(BeEmpty(), "no generated roles: run make manifests")
+	subject := []rbacv1.Subject{{Kind: "User", Name: user}}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		g.Expect(err).NotTo(HaveOccurred())
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err == io.EOF {
+				break
+			} else {
+				g.Expect(err).NotTo(HaveOccurred(), f)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			switch u.GetKind() {
+			case "ClusterRole":
+				u.SetName(u.GetName() + "-" + ns)
+				g.Expect(env.Client.Create(ctx, u)).To(Succeed(), f)
+				g.Expect(env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+					ObjectMeta: metav1.ObjectMeta{Name: u.GetName()},
+					RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: u.GetName()},
+					Subjects:   subject,
+				})).To(Succeed())
+			case "Role":
+				u.SetNamespace(ns)
+				g.Expect(env.Client.Create(ctx, u)).To(Succeed(), f)
+				g.Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u.GetName()},
+					RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: u.GetName()},
+					Subjects:   subject,
+				})).To(Succeed())
+			default:
+				t.Fatalf("%s: unexpected kind %s", f, u.GetKind())
+			}
+		}
+	}
 }

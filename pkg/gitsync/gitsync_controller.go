@@ -59,20 +59,17 @@ type GitSyncReconciler struct {
 
 var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
 
-// The markers below grant what GitSync needs for itself and for the kinds
-// its tests apply (ConfigMaps, Services, ServiceAccounts, Namespaces,
-// Deployments, DaemonSets). Applying other kinds from Git needs the operator
-// to grant get/list/watch/create/update/patch/delete on them (with cluster
-// scope for cluster-scoped kinds such as CRDs); nothing here is a wildcard.
+// The markers below grant what GitSync needs for itself: its own objects,
+// credentials Secrets, and the ServiceAccounts it impersonates for
+// spec.serviceAccountName. What it may apply from Git is not generated: the
+// chart grants it from values (gitSync.apply), see docs/install.md.
 
 // +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=sluice.dev,resources=canaries,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
-// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 
 // SetupWithManager registers the reconciler with the manager.
