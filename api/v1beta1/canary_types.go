@@ -119,8 +119,10 @@ type CanarySpec struct {
 	// +optional
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 
-	// RevertOnDeletion restores the target, the apex Service and the routing
-	// objects to their pre-Sluice state when the Canary is deleted.
+	// RevertOnDeletion: Sluice always serves the target again when a Canary
+	// is deleted (target scaled up, apex Service restored, routing objects
+	// restored or released to the apex). With revertOnDeletion the routing
+	// objects are also restored when the target cannot be served (missing).
 	// +optional
 	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
 

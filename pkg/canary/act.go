@@ -36,7 +36,11 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) erro
 		case RestoreApex:
 			err = r.restoreApex(ctx, s)
 		case FinalizeRoutes:
-			err = s.router.Finalize(ctx, s.canary)
+			// No router (an unknown provider): Sluice made no routing
+			// objects to hand back.
+			if s.router != nil {
+				err = s.router.Finalize(ctx, s.canary)
+			}
 		default:
 			err = fmt.Errorf("unknown action %s", a.Kind)
 		}

@@ -232,6 +232,7 @@ func TestCanary_Gates(t *testing.T) {
 		}
 	})
 	f.waitPhase("gated", sluicev1beta1.CanaryPhaseInitialized)
+	f.g.Eventually(f.replicas("gated")).Should(Equal(int32(0)), "the target is scaled down once the traffic drained")
 	f.setImage("gated", "2.0")
 	f.waitPhase("gated", sluicev1beta1.CanaryPhaseWaiting)
 	f.g.Expect(f.condition("gated", sluicev1beta1.ProgressingCondition).Reason).To(Equal("ConfirmRollout"))

@@ -68,6 +68,8 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 		set(sluicev1beta1.ReadyCondition, false, stalled.Reason, stalled.Message)
 	case promoted:
 		set(sluicev1beta1.ReadyCondition, true, phase, "The latest revision is promoted")
+	case st.Phase == sluicev1beta1.CanaryPhaseFailed && failedStep(st) != "":
+		set(sluicev1beta1.ReadyCondition, false, phase, "Release phase Failed: "+failedStep(st))
 	default:
 		set(sluicev1beta1.ReadyCondition, false, phase, "Release phase "+phase)
 	}
@@ -78,4 +80,13 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 		reason, msg = wait.Reason, wait.Message
 	}
 	set(sluicev1beta1.ProgressingCondition, progressing, reason, msg)
+}
+
+// failedStep is the message of the step that failed the release (the last
+// step of the history, recorded by the rollback), or "".
+func failedStep(st *sluicev1beta1.CanaryStatus) string {
+	if n := len(st.History); n > 0 && st.History[n-1].Phase == sluicev1beta1.CanaryPhaseFailed {
+		return st.History[n-1].Message
+	}
+	return ""
 }

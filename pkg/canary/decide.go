@@ -115,7 +115,8 @@ const (
 	// RestoreApex points the apex Service at the target and releases it
 	// from the Canary, so it outlives the Canary.
 	RestoreApex ActionKind = "RestoreApex"
-	// FinalizeRoutes restores the routing objects (revertOnDeletion).
+	// FinalizeRoutes leaves the routing objects serving the apex Service
+	// only: pre-existing ones restored, those Sluice created released.
 	FinalizeRoutes ActionKind = "FinalizeRoutes"
 )
 

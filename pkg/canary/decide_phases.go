@@ -12,7 +12,8 @@ import (
 )
 
 // initialize waits for the primary (created by EnsureObjects) to be ready,
-// then takes traffic over and scales the target to zero.
+// then takes traffic over; the target is scaled to zero once the traffic
+// has drained from it (idle).
 func (x *decider) initialize() {
 	x.setPhase(sluicev1beta1.CanaryPhaseInitializing, false, "Creating the primary, its Services and routes")
 	if !x.o.Primary.Exists || !x.o.Primary.Ready {
@@ -32,7 +33,6 @@ func (x *decider) initialize() {
 		return
 	}
 	x.setRoutes(100, 0, false)
-	x.act(Action{Kind: ScaleTargetToZero})
 	x.st.NotReadySince = nil
 	x.st.LastAppliedSpec = x.o.Primary.TemplateHash
 	x.st.LastPromotedSpec = x.o.Primary.TemplateHash
@@ -40,6 +40,7 @@ func (x *decider) initialize() {
 	x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
 	x.st.Iterations, x.st.FailedChecks = 0, 0
 	x.setPhase(sluicev1beta1.CanaryPhaseInitialized, false, "Initialization done: the primary serves all traffic")
+	x.requeue(x.drain())
 }
 
 // idle watches for a new revision (Initialized, Waiting, Succeeded, Failed).
@@ -59,7 +60,7 @@ func (x *decider) idle() {
 	// Keep the target at zero while idle, unless a failed promotion left the
 	// traffic on it (canary weight 100).
 	scaleDown := func() {
-		if !x.o.Target.ScaledToZero && x.st.CanaryWeight == 0 {
+		if !x.o.Target.ScaledToZero && x.st.CanaryWeight == 0 && x.drained() {
 			x.act(Action{Kind: ScaleTargetToZero})
 		}
 	}
@@ -143,7 +144,7 @@ func (x *decider) analyse() {
 	if x.newRevision() {
 		if x.revertedToPromoted() {
 			x.setRoutes(100, 0, false)
-			x.act(Action{Kind: ScaleTargetToZero})
+			x.requeue(x.drain())
 			x.st.LastAppliedSpec = x.o.Target.TemplateHash
 			x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
 			x.st.NotReadySince = nil
@@ -362,14 +363,18 @@ func (x *decider) promote() {
 	} else {
 		x.setRoutes(100, 0, false)
 	}
-	x.act(Action{Kind: ScaleTargetToZero})
-	x.setPhase(sluicev1beta1.CanaryPhaseFinalising, false, "The primary serves all traffic: scaling the canary down")
-	x.requeue(waitRetry)
+	x.setPhase(sluicev1beta1.CanaryPhaseFinalising, false, "The primary serves all traffic: scaling the canary down once the traffic has drained")
+	x.requeue(x.drain())
 }
 
-// finalise waits for the canary to be scaled down, then marks success.
+// finalise scales the canary down once the traffic has drained from it
+// (requests in flight, and data planes that apply a route change after a
+// moment), waits for that, then marks success.
 func (x *decider) finalise() {
 	if !x.o.Target.ScaledToZero {
+		if !x.drained() {
+			return
+		}
 		x.act(Action{Kind: ScaleTargetToZero})
 		x.requeue(waitRetry)
 		return
@@ -384,7 +389,7 @@ func (x *decider) finalise() {
 // rollback routes everything to the primary, scales the canary down and fails the release.
 func (x *decider) rollback(reason, msg string) {
 	x.setRoutes(100, 0, false)
-	x.act(Action{Kind: ScaleTargetToZero})
+	x.requeue(x.drain()) // idle scales the canary down once the traffic has drained
 	x.st.NotReadySince = nil
 	x.event(true, reason, msg)
 	x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Canary failed: %s", msg))
@@ -404,12 +409,56 @@ func (x *decider) terminate() {
 			return
 		}
 		x.act(Action{Kind: RestoreApex})
-	}
-	if x.c.Spec.RevertOnDeletion {
+		// The routing objects are left serving the apex Service only
+		// (pre-existing ones restored, those Sluice created released from
+		// the Canary), so deleting the Canary never breaks the routes.
+		x.act(Action{Kind: FinalizeRoutes})
+		// The primary and the generated Services go with the finalizer:
+		// give the data plane the drain to apply the released routes
+		// first. LastStepTime records when the routes were released.
+		if x.st.LastStepTime == nil || x.st.LastStepTime.Before(x.st.LastTransitionTime) {
+			x.st.LastStepTime = x.now()
+		}
+		if left := x.st.LastStepTime.Add(x.drain()).Sub(x.o.Now); left > 0 {
+			x.waitReason = &Reason{Reason: "Draining", Message: fmt.Sprintf("the routes serve the target; the primary is removed in %s, once the data plane has applied them", left.Round(time.Second))}
+			x.requeue(left)
+			return
+		}
+	} else if x.c.Spec.RevertOnDeletion {
+		// No target to serve: the apex Service is not restored, so the
+		// routes are only finalized when asked.
 		x.act(Action{Kind: FinalizeRoutes})
 	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminated, false, "The target serves traffic again: removing the primary")
 	x.d.RemoveFinalizer = true
+}
+
+// minDrain and maxDrain bound drain.
+const (
+	minDrain = 3 * time.Second
+	maxDrain = 10 * time.Second
+)
+
+// drain is how long a workload keeps its pods after the routes moved away
+// from it: requests in flight finish, and data planes that apply a route
+// change after a moment (Traefik ~0.2 s, Envoy longer) stop sending to it.
+// One analysis interval, within [minDrain, maxDrain].
+func (x *decider) drain() time.Duration {
+	return min(max(x.c.AnalysisInterval(), minDrain), maxDrain)
+}
+
+// drained reports whether the drain after the last phase transition (when
+// the routes moved) is over; if not, it asks to be called again then.
+func (x *decider) drained() bool {
+	if x.st.LastTransitionTime == nil {
+		return true
+	}
+	left := x.st.LastTransitionTime.Add(x.drain()).Sub(x.o.Now)
+	if left <= 0 {
+		return true
+	}
+	x.requeue(left)
+	return false
 }
 
 // due returns when the next step is due and whether it is due now.

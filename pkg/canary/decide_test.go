@@ -626,7 +626,7 @@ func TestDecide_Initializing(t *testing.T) {
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus("")), dtTargetConfigs(cfg)),
 			wantPhase:   dtPhInitialized,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero),
+			wantActions: dtActs(EnsureObjects, SetRoutes),
 			wantEvents:  dtEvs("Initializing", "Initialized"),
 			wantConds:   dtSettled(dtPhInitialized),
 			check: func(g Gomega, d Decision) {
@@ -637,6 +637,7 @@ func TestDecide_Initializing(t *testing.T) {
 				g.Expect(d.Status.NotReadySince).To(BeNil())
 				g.Expect(d.Status.LastTransitionTime).To(Satisfy(dtTimeIs(dtNow)))
 			},
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
 			name: "primary ready after waiting: the specs are the primary's template hash",
@@ -644,7 +645,7 @@ func TestDecide_Initializing(t *testing.T) {
 				dtPrimaryHash(dtHashC)),
 			wantPhase:   dtPhInitialized,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero),
+			wantActions: dtActs(EnsureObjects, SetRoutes),
 			wantEvents:  dtEvs("Initialized"),
 			// The target (hashA) differs from what the primary runs: not promoted yet.
 			wantConds: dtHalted(dtPhInitialized),
@@ -653,6 +654,7 @@ func TestDecide_Initializing(t *testing.T) {
 				g.Expect(d.Status.LastPromotedSpec).To(Equal(dtHashC))
 				g.Expect(d.Status.NotReadySince).To(BeNil())
 			},
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 	})
 }
@@ -1204,8 +1206,8 @@ func TestDecide_Progressing(t *testing.T) {
 			wantPhase:        dtPhFailed,
 			wantRoutes:       dtRoutes(100, 0),
 			wantFailedChecks: 2,
-			wantActions:      dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
-			wantRequeue:      dtInterval,
+			wantActions:      dtActs(EnsureObjects, SetRoutes, RunPostRollout),
+			wantRequeue:      maxDrain,
 			wantEvents:       dtEvs("ThresholdReached", "Failed"),
 			wantConds:        dtHalted(dtPhFailed),
 			check: func(g Gomega, d Decision) {
@@ -1214,6 +1216,9 @@ func TestDecide_Progressing(t *testing.T) {
 				g.Expect(d.Status.History[0].Checks).To(ContainElement(failedMetric))
 				g.Expect(d.Status.History[1].Phase).To(Equal(dtPhFailed))
 				g.Expect(dtEventNamed(d, "Failed").Warning).To(BeTrue())
+				// Ready says why, not only that it failed.
+				g.Expect(dtCondOf(d, sluicev1beta1.ReadyCondition).Message).To(Equal("Release phase Failed: " + d.Status.History[1].Message))
+				g.Expect(d.Status.History[1].Message).NotTo(BeEmpty())
 			},
 		},
 		{
@@ -1254,9 +1259,10 @@ func TestDecide_Progressing(t *testing.T) {
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20)), dtHooks(dtHookRollback)), dtWithChecks(dtRollbackRequested())),
 			wantPhase:   dtPhFailed,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
+			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("RollbackRequested", "Failed"),
 			wantConds:   dtHalted(dtPhFailed),
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
 			name:        "canary not ready: waits, not-ready clock started",
@@ -1284,13 +1290,14 @@ func TestDecide_Progressing(t *testing.T) {
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(10), dtNotReadyFor(2*time.Minute)), dtProgressDeadline(60)), dtTargetNotReady("crash loop")),
 			wantPhase:   dtPhFailed,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
+			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("ProgressDeadlineExceeded", "Failed"),
 			wantConds:   dtHalted(dtPhFailed),
 			check: func(g Gomega, d Decision) {
 				g.Expect(dtEventNamed(d, "ProgressDeadlineExceeded").Message).To(ContainSubstring("crash loop"))
 				g.Expect(d.Status.NotReadySince).To(BeNil())
 			},
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
 			name:        "primary not ready: waits, canary not-ready clock cleared",
@@ -1335,7 +1342,7 @@ func TestDecide_Progressing(t *testing.T) {
 			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20))), dtTargetHash(dtHashA)),
 			wantPhase:        dtPhSucceeded,
 			wantRoutes:       dtRoutes(100, 0),
-			wantActions:      dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero),
+			wantActions:      dtActs(EnsureObjects, SetRoutes),
 			wantEvents:       dtEvs("Succeeded"),
 			wantConds:        dtSettled(dtPhSucceeded),
 			wantFailedChecks: 0,
@@ -1343,27 +1350,30 @@ func TestDecide_Progressing(t *testing.T) {
 				g.Expect(d.Status.LastAppliedSpec).To(Equal(dtHashA))
 				g.Expect(d.Status.NotReadySince).To(BeNil())
 			},
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
 			name:        "abort annotation: Failed",
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20)), dtAnnotate(dtAnnotationAbort, "a1"))),
 			wantPhase:   dtPhFailed,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
+			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("Aborted", "Failed"),
 			wantConds:   dtHalted(dtPhFailed),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.HandledRequests.Abort).To(Equal("a1"))
 			},
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
 			name:        "abort annotation while the canary is not ready: Failed",
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20)), dtAnnotate(dtAnnotationAbort, "a1")), dtTargetNotReady("0/2")),
 			wantPhase:   dtPhFailed,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
+			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("Aborted", "Failed"),
 			wantConds:   dtHalted(dtPhFailed),
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
 			name: "abort annotation already handled: ignored",
@@ -1495,8 +1505,8 @@ func TestDecide_WaitingPromotion(t *testing.T) {
 			wantPhase:        dtPhFailed,
 			wantRoutes:       dtRoutes(100, 0),
 			wantFailedChecks: 2,
-			wantActions:      dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
-			wantRequeue:      dtInterval,
+			wantActions:      dtActs(EnsureObjects, SetRoutes, RunPostRollout),
+			wantRequeue:      maxDrain,
 			wantEvents:       dtEvs("ThresholdReached", "Failed"),
 			wantConds:        dtHalted(dtPhFailed),
 		},
@@ -1751,8 +1761,8 @@ func TestDecide_BlueGreen(t *testing.T) {
 			wantRoutes:       dtRoutes(100, 0),
 			wantIterations:   2,
 			wantFailedChecks: 2,
-			wantActions:      dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
-			wantRequeue:      dtInterval,
+			wantActions:      dtActs(EnsureObjects, SetRoutes, RunPostRollout),
+			wantRequeue:      maxDrain,
 			wantEvents:       dtEvs("ThresholdReached", "Failed"),
 			wantConds:        dtHalted(dtPhFailed),
 		},
@@ -1812,9 +1822,10 @@ func TestDecide_ABTesting(t *testing.T) {
 			obs:         dtObserve(dtCanary(dtAbTesting(), dtStatus(dtPhProgressing, dtWeight(100), dtIterations(1)), dtHooks(dtHookRollback)), dtWithChecks(dtRollbackRequested())),
 			wantPhase:   dtPhFailed,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, SetRoutes, ScaleTargetToZero, RunPostRollout),
+			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("RollbackRequested", "Failed"),
 			wantConds:   dtHalted(dtPhFailed), wantIterations: 1,
+			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 	})
 }
@@ -1876,8 +1887,8 @@ func TestDecide_Promoting(t *testing.T) {
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhPromoting, dtWeight(30), dtNotReadyFor(10*time.Second)))),
 			wantPhase:   dtPhFinalising,
 			wantRoutes:  dtRoutes(100, 0),
-			wantActions: dtActs(EnsureObjects, PromotePrimary, SetRoutes, ScaleTargetToZero),
-			wantRequeue: waitRetry,
+			wantActions: dtActs(EnsureObjects, PromotePrimary, SetRoutes),
+			wantRequeue: maxDrain,
 			wantEvents:  dtEvs("Finalising"),
 			wantConds:   dtReleasing("Finalising"),
 			check: func(g Gomega, d Decision) {
@@ -1890,8 +1901,8 @@ func TestDecide_Promoting(t *testing.T) {
 			wantPhase:      dtPhFinalising,
 			wantRoutes:     dtRoutes(100, 0),
 			wantIterations: 3,
-			wantActions:    dtActs(EnsureObjects, PromotePrimary, SetRoutes, ScaleTargetToZero),
-			wantRequeue:    waitRetry,
+			wantActions:    dtActs(EnsureObjects, PromotePrimary, SetRoutes),
+			wantRequeue:    maxDrain,
 			wantEvents:     dtEvs("Finalising"),
 			wantConds:      dtReleasing("Finalising"),
 		},
@@ -1901,8 +1912,8 @@ func TestDecide_Promoting(t *testing.T) {
 			wantPhase:      dtPhFinalising,
 			wantRoutes:     dtRoutes(100, 0),
 			wantIterations: 2,
-			wantActions:    dtActs(EnsureObjects, PromotePrimary, SetRoutes, ScaleTargetToZero),
-			wantRequeue:    waitRetry,
+			wantActions:    dtActs(EnsureObjects, PromotePrimary, SetRoutes),
+			wantRequeue:    maxDrain,
 			wantEvents:     dtEvs("Finalising"),
 			wantConds:      dtReleasing("Finalising"),
 		},
@@ -1932,7 +1943,7 @@ func TestDecide_Promoting(t *testing.T) {
 			{0, dtPhPromoting, 30, dtRoutes(70, 30), dtActs(EnsureObjects, PromotePrimary, SetRoutes), dtInterval, dtEvs("PromotionStep")},
 			{20 * time.Second, dtPhPromoting, 30, nil, dtActs(EnsureObjects, PromotePrimary), 40 * time.Second, nil},
 			{dtInterval, dtPhPromoting, 10, dtRoutes(90, 10), dtActs(EnsureObjects, PromotePrimary, SetRoutes), dtInterval, dtEvs("PromotionStep")},
-			{2 * dtInterval, dtPhFinalising, 0, dtRoutes(100, 0), dtActs(EnsureObjects, PromotePrimary, SetRoutes, ScaleTargetToZero), waitRetry, dtEvs("Finalising")},
+			{2 * dtInterval, dtPhFinalising, 0, dtRoutes(100, 0), dtActs(EnsureObjects, PromotePrimary, SetRoutes), maxDrain, dtEvs("Finalising")},
 		}
 		for i, s := range steps {
 			d := Decide(dtObserve(c, dtAt(dtNow.Add(s.after))))
@@ -2000,8 +2011,17 @@ func TestDecide_Deletion(t *testing.T) {
 	terminated := dtConds{reason: string(dtPhTerminated)}
 	dtRunCases(t, []dtDecideCase{
 		{
-			name:        "target not ready: Terminating, target scaled up, waits",
+			name:        "target not ready: Terminating, target scaled up, waits (routes untouched)",
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), dtDeleting(), dtTargetNotReady("0/2")),
+			wantPhase:   dtPhTerminating,
+			wantActions: dtActs(ScaleTargetUp),
+			wantRequeue: waitRetry,
+			wantEvents:  dtEvs("Terminating"),
+			wantConds:   dtReleasing("TargetNotReady"),
+		},
+		{
+			name:        "target not ready with revertOnDeletion: the routes wait for the target too",
+			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded), dtRevertOnDeletion()), dtDeleting(), dtTargetNotReady("0/2")),
 			wantPhase:   dtPhTerminating,
 			wantActions: dtActs(ScaleTargetUp),
 			wantRequeue: waitRetry,
@@ -2017,11 +2037,31 @@ func TestDecide_Deletion(t *testing.T) {
 			wantConds:   dtReleasing("TargetNotReady"),
 		},
 		{
-			name:             "target ready: apex restored, Terminated, finalizer removed",
-			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), dtDeleting()),
+			name:        "target ready: apex restored, routes finalized to the apex, draining before the primary goes",
+			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), dtDeleting()),
+			wantPhase:   dtPhTerminating,
+			wantActions: dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
+			wantRequeue: maxDrain,
+			wantEvents:  dtEvs("Terminating"),
+			wantConds:   dtReleasing("Draining"),
+			check: func(g Gomega, d Decision) {
+				g.Expect(d.Status.LastStepTime).To(Satisfy(dtTimeIs(dtNow)), "the release of the routes is recorded")
+			},
+		},
+		{
+			name:        "Terminating, routes released 4s ago: still draining",
+			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhTerminating, dtTransitioned(5*time.Second), dtLastStep(4*time.Second))), dtDeleting()),
+			wantPhase:   dtPhTerminating,
+			wantActions: dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
+			wantRequeue: maxDrain - 4*time.Second,
+			wantConds:   dtReleasing("Draining"),
+		},
+		{
+			name:             "Terminating, routes released a drain ago: Terminated, finalizer removed",
+			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhTerminating, dtTransitioned(maxDrain+time.Second), dtLastStep(maxDrain))), dtDeleting()),
 			wantPhase:        dtPhTerminated,
-			wantActions:      dtActs(ScaleTargetUp, RestoreApex),
-			wantEvents:       dtEvs("Terminating", "Terminated"),
+			wantActions:      dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
+			wantEvents:       dtEvs("Terminated"),
 			wantConds:        terminated,
 			wantFinalizerOff: true,
 		},
@@ -2029,22 +2069,22 @@ func TestDecide_Deletion(t *testing.T) {
 			name:             "Terminating, target ready: Terminated",
 			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhTerminating)), dtDeleting()),
 			wantPhase:        dtPhTerminated,
-			wantActions:      dtActs(ScaleTargetUp, RestoreApex),
+			wantActions:      dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
 			wantEvents:       dtEvs("Terminated"),
 			wantConds:        terminated,
 			wantFinalizerOff: true,
 		},
 		{
-			name:             "revertOnDeletion: routing objects finalized",
-			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded), dtRevertOnDeletion()), dtDeleting()),
-			wantPhase:        dtPhTerminated,
-			wantActions:      dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
-			wantEvents:       dtEvs("Terminating", "Terminated"),
-			wantConds:        terminated,
-			wantFinalizerOff: true,
+			name:        "revertOnDeletion with the target ready: the same actions (routes are always finalized)",
+			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded), dtRevertOnDeletion()), dtDeleting()),
+			wantPhase:   dtPhTerminating,
+			wantActions: dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
+			wantRequeue: maxDrain,
+			wantEvents:  dtEvs("Terminating"),
+			wantConds:   dtReleasing("Draining"),
 		},
 		{
-			name:             "target missing: Terminated directly",
+			name:             "target missing: Terminated directly, routes left to the garbage collector",
 			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), dtDeleting(), dtTargetMissing()),
 			wantPhase:        dtPhTerminated,
 			wantEvents:       dtEvs("Terminating", "Terminated"),
@@ -2061,23 +2101,23 @@ func TestDecide_Deletion(t *testing.T) {
 			wantFinalizerOff: true,
 		},
 		{
-			name:             "deleted mid-analysis: Terminated, weights left to the restored apex",
-			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20))), dtDeleting()),
-			wantPhase:        dtPhTerminated,
-			wantWeight:       20,
-			wantActions:      dtActs(ScaleTargetUp, RestoreApex),
-			wantEvents:       dtEvs("Terminating", "Terminated"),
-			wantConds:        terminated,
-			wantFinalizerOff: true,
+			name:        "deleted mid-analysis: every route sent to the restored apex, then the drain",
+			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20))), dtDeleting()),
+			wantPhase:   dtPhTerminating,
+			wantWeight:  20,
+			wantActions: dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
+			wantRequeue: maxDrain,
+			wantEvents:  dtEvs("Terminating"),
+			wantConds:   dtReleasing("Draining"),
 		},
 		{
-			name:             "deletion wins over a stalled or suspended Canary",
-			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded), dtSuspended()), dtDeleting(), dtStalledBy("UnknownProvider", "no router")),
-			wantPhase:        dtPhTerminated,
-			wantActions:      dtActs(ScaleTargetUp, RestoreApex),
-			wantEvents:       dtEvs("Terminating", "Terminated"),
-			wantConds:        terminated,
-			wantFinalizerOff: true,
+			name:        "deletion wins over a stalled or suspended Canary",
+			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded), dtSuspended()), dtDeleting(), dtStalledBy("UnknownProvider", "no router")),
+			wantPhase:   dtPhTerminating,
+			wantActions: dtActs(ScaleTargetUp, RestoreApex, FinalizeRoutes),
+			wantRequeue: maxDrain,
+			wantEvents:  dtEvs("Terminating"),
+			wantConds:   dtReleasing("Draining"),
 		},
 	})
 }
@@ -2180,6 +2220,11 @@ func TestDecide_Lifecycle(t *testing.T) {
 	d := reconcile(0)
 	g.Expect(d.Status.Phase).To(Equal(dtPhInitialized))
 	g.Expect(meta.IsStatusConditionTrue(d.Status.Conditions, sluicev1beta1.ReadyCondition)).To(BeTrue())
+	g.Expect(world.targetScaled).To(BeFalse(), "the target was scaled down before the traffic drained from it")
+	g.Expect(d.RequeueAfter).To(Equal(maxDrain))
+	d = reconcile(maxDrain / 2)
+	g.Expect(world.targetScaled).To(BeFalse(), "the target was scaled down before the traffic drained from it")
+	d = reconcile(maxDrain / 2)
 	g.Expect(world.targetScaled).To(BeTrue())
 
 	world.target = dtHashB // a new revision
@@ -2195,12 +2240,16 @@ func TestDecide_Lifecycle(t *testing.T) {
 	g.Expect(world.primary).To(Equal(dtHashB))
 	d = reconcile(waitRetry)
 	g.Expect(d.Status.Phase).To(Equal(dtPhFinalising))
+	g.Expect(world.targetScaled).To(BeFalse(), "the canary was scaled down before the traffic drained from it")
+	d = reconcile(maxDrain)
+	g.Expect(d.Status.Phase).To(Equal(dtPhFinalising))
+	g.Expect(world.targetScaled).To(BeTrue())
 	d = reconcile(waitRetry)
 	g.Expect(d.Status.Phase).To(Equal(dtPhSucceeded))
 	d = reconcile(time.Hour)
 
-	g.Expect(phases).To(Equal([]sluicev1beta1.CanaryPhase{dtPhInitialized, dtPhProgressing, dtPhProgressing, dtPhProgressing,
-		dtPhProgressing, dtPhPromoting, dtPhFinalising, dtPhSucceeded, dtPhSucceeded}))
+	g.Expect(phases).To(Equal([]sluicev1beta1.CanaryPhase{dtPhInitialized, dtPhInitialized, dtPhInitialized, dtPhProgressing,
+		dtPhProgressing, dtPhProgressing, dtPhProgressing, dtPhPromoting, dtPhFinalising, dtPhFinalising, dtPhSucceeded, dtPhSucceeded}))
 	g.Expect(asked).To(Equal([]CheckRequest{
 		{Gates: []string{dtHookConfirmRollout}},
 		{Analysis: dtHookPreRollout},
@@ -2277,6 +2326,7 @@ func TestDecide_EveryPhase(t *testing.T) {
 		dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(10)), dtAnnotate(dtAnnotationAbort, "x"))),
 		dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), dtDeleting(), dtTargetNotReady("0/1")),
 		dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), dtDeleting()),
+		dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhTerminating)), dtDeleting()),
 	} {
 		reached[Decide(o).Status.Phase] = true
 	}

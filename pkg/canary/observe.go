@@ -89,15 +89,20 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 	if s.provider == "" {
 		s.provider = r.DefaultProvider
 	}
+	// A Canary being deleted reads its target whatever else is wrong with
+	// it: the target must be scaled up and served again before it goes.
+	deleting := s.obs.Deleting
 	rt, err := r.Routers.New(s.provider, r.Client)
-	if err != nil {
+	if err != nil && !deleting {
 		return stall("UnknownProvider", "%s", err.Error())
 	}
 	s.router = rt
-	if missing := router.Unsupported(rt, c, s.provider); len(missing) > 0 {
-		return stall("UnsupportedFeature", "%s", strings.Join(missing, "; "))
+	if rt != nil && !deleting {
+		if missing := router.Unsupported(rt, c, s.provider); len(missing) > 0 {
+			return stall("UnsupportedFeature", "%s", strings.Join(missing, "; "))
+		}
 	}
-	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
+	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" && !deleting {
 		return stall("UnsupportedAutoscaler", "autoscalerRef kind %s is not supported yet: use an autoscaling/v2 HorizontalPodAutoscaler", ref.Kind)
 	}
 

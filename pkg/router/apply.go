@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,8 +74,8 @@ func OriginalOf(live *unstructured.Unstructured, canaryUID string) (string, erro
 }
 
 // Restore puts back the spec recorded in OriginalAnnotation and removes the
-// annotation. An object without it was created by Sluice and is left to the
-// garbage collector.
+// annotation. An object without it is left as it is (see Finalize for the
+// objects Sluice created).
 func Restore(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, ns, name string) error {
 	live, found, err := Get(ctx, c, gvk, ns, name)
 	if err != nil || !found {
@@ -93,6 +95,77 @@ func Restore(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, 
 	live.SetAnnotations(ann)
 	if err := c.Update(ctx, live); err != nil {
 		return fmt.Errorf("failed to restore %s %s: %w", gvk.Kind, name, err)
+	}
+	return nil
+}
+
+// ControlledBy tells whether obj carries an owner reference to the Canary
+// with uid, i.e. Sluice created it for that Canary.
+func ControlledBy(obj metav1.Object, canaryUID types.UID) bool {
+	for _, o := range obj.GetOwnerReferences() {
+		if o.UID == canaryUID {
+			return true
+		}
+	}
+	return false
+}
+
+// ReleaseFunc renders, from the live object Sluice created, the object to
+// apply so that it routes every request to the apex Service only. It must
+// hold only the fields Sluice owns and no owner reference.
+type ReleaseFunc func(live *unstructured.Unstructured) (*unstructured.Unstructured, error)
+
+// Finalize leaves one routing object serving the apex Service only, as its
+// Canary goes away:
+//   - an object that existed before Sluice (it carries OriginalAnnotation)
+//     gets its original spec back (Restore);
+//   - an object Sluice created for this Canary (owner reference with the
+//     Canary's UID) is rewritten by release and released from the Canary's
+//     ownership, so the garbage collector does not delete it with the
+//     Canary; with a nil release it is left to the garbage collector (an
+//     object only the canary needs, that nothing left references);
+//   - an absent object, or one another owner created, is left alone.
+//
+// Finalize is idempotent: a released object is neither restored nor owned.
+func Finalize(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, ns, name string, canaryUID types.UID, release ReleaseFunc) error {
+	live, found, err := Get(ctx, c, gvk, ns, name)
+	if err != nil || !found {
+		return err
+	}
+	if _, ok := live.GetAnnotations()[OriginalAnnotation]; ok {
+		return Restore(ctx, c, gvk, ns, name)
+	}
+	if release == nil || !ControlledBy(live, canaryUID) {
+		return nil
+	}
+	desired, err := release(live)
+	if err != nil {
+		return fmt.Errorf("failed to render %s %s for the apex Service: %w", gvk.Kind, name, err)
+	}
+	return Release(ctx, c, desired, canaryUID)
+}
+
+// Release applies desired (an object Sluice created, rewritten to outlive
+// its Canary) without owner references, then removes any owner reference to
+// the Canary that another field manager still holds, so the object is no
+// longer garbage-collected with the Canary.
+func Release(ctx context.Context, c client.Client, desired *unstructured.Unstructured, canaryUID types.UID) error {
+	desired.SetOwnerReferences(nil)
+	if err := Apply(ctx, c, desired); err != nil {
+		return err
+	}
+	live, found, err := Get(ctx, c, desired.GroupVersionKind(), desired.GetNamespace(), desired.GetName())
+	if err != nil || !found {
+		return err
+	}
+	refs := live.GetOwnerReferences()
+	kept := slices.DeleteFunc(slices.Clone(refs), func(o metav1.OwnerReference) bool { return o.UID == canaryUID })
+	if len(kept) == len(refs) {
+		return nil
+	}
+	live.SetOwnerReferences(kept)
+	if err := c.Update(ctx, live); err != nil {
+		return fmt.Errorf("failed to release %s %s from its Canary: %w", live.GetKind(), live.GetName(), err)
 	}
 	return nil
 }

@@ -43,8 +43,12 @@ type Router interface {
 	SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r Routes) error
 	// GetRoutes reads the weights back from the routing objects.
 	GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (Routes, error)
-	// Finalize restores the routing objects when the Canary is deleted with
-	// revertOnDeletion.
+	// Finalize leaves the routing serving the apex Service only, when the
+	// Canary is deleted: objects that existed before Sluice get their
+	// original spec back, objects Sluice created are rewritten to send all
+	// traffic to the apex Service and released from the Canary's ownership
+	// (so they outlive it), absent objects are left absent. It is
+	// idempotent. See the package function Finalize.
 	Finalize(ctx context.Context, c *sluicev1beta1.Canary) error
 }
 

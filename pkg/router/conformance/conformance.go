@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -56,6 +57,11 @@ type Input struct {
 	// Original returns a routing object as a user had it before Sluice, for
 	// the finalize step (required with Objects).
 	Original func(canary *sluicev1beta1.Canary) *unstructured.Unstructured
+	// Backends returns the names of the Services a routing object sends
+	// requests to (destinations, backends and mirrors) and true, or false
+	// for an object that routes nothing (Istio's DestinationRules), which
+	// Finalize may leave to the garbage collector (required with Objects).
+	Backends func(u *unstructured.Unstructured) ([]string, bool)
 	// Namespace creates a fresh namespace.
 	Namespace func(ctx context.Context) (string, error)
 }
@@ -186,6 +192,21 @@ func Run(t *testing.T, in Input) {
 
 	// The steps below need routing objects; the kubernetes provider has none.
 	if in.Objects == nil {
+		t.Run("finalize leaves the apex Service to the engine", func(t *testing.T) {
+			g := NewWithT(t)
+			c, rt := newCanary(t, blueGreen)
+			g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+			g.Expect(rt.SetRoutes(ctx, c, routes(0, 100, false))).To(Succeed())
+			apex, _, _ := c.ServiceNames()
+			key := client.ObjectKey{Namespace: c.Namespace, Name: apex}
+			before := &corev1.Service{}
+			g.Expect(in.Client.Get(ctx, key, before)).To(Succeed())
+			g.Expect(rt.Finalize(ctx, c)).To(Succeed())
+			after := &corev1.Service{}
+			g.Expect(in.Client.Get(ctx, key, after)).To(Succeed())
+			g.Expect(after.Spec.Selector).To(Equal(before.Spec.Selector), "Finalize changed the apex Service (the engine's RestoreApex points it at the target)")
+			g.Expect(after.ResourceVersion).To(Equal(before.ResourceVersion), "Finalize wrote the apex Service")
+		})
 		return
 	}
 
@@ -252,7 +273,87 @@ func Run(t *testing.T, in Input) {
 		g.Expect(rt.Finalize(ctx, c)).To(Succeed())
 		live = get(g, in.Client, c.Namespace, Object{GVK: orig.GroupVersionKind(), Name: orig.GetName()})
 		g.Expect(normalize(live.Object["spec"])).To(Equal(normalize(want)), "Finalize did not restore the original spec")
+		g.Expect(live.GetAnnotations()).NotTo(HaveKey(router.OriginalAnnotation))
+		g.Expect(router.ControlledBy(live, c.UID)).To(BeFalse())
 	})
+
+	t.Run("finalize releases created objects to the apex", func(t *testing.T) {
+		finalizeReleases(t, in, newCanary)
+	})
+}
+
+// finalizeReleases checks that Finalize leaves the routing objects a router
+// created serving the apex Service only, outliving the Canary, whatever
+// traffic state the release was in.
+func finalizeReleases(t *testing.T, in Input, newCanary func(*testing.T, sluicev1beta1.CanaryAnalysis) (*sluicev1beta1.Canary, router.Router)) {
+	ctx := context.Background()
+	type scenario struct {
+		name     string
+		feature  Feature
+		analysis sluicev1beta1.CanaryAnalysis
+		routes   router.Routes
+		cookie   string
+	}
+	scenarios := []scenario{
+		{name: "weighted", feature: Weights, analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50},
+			routes: router.Routes{PrimaryWeight: 50, CanaryWeight: 50}},
+		{name: "mirrored", feature: Mirror, analysis: sluicev1beta1.CanaryAnalysis{Iterations: 3, Mirror: true, MirrorWeight: 50},
+			routes: router.Routes{PrimaryWeight: 100, Mirrored: true}},
+		{name: "A/B", feature: Match, analysis: sluicev1beta1.CanaryAnalysis{Iterations: 3, Match: []sluicev1beta1.HTTPMatchRequest{
+			{Headers: map[string]sluicev1beta1.StringMatch{"x-canary": {Exact: "insider"}}}}},
+			routes: router.Routes{CanaryWeight: 100}},
+		{name: "sticky sessions", feature: SessionAffinity, analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50,
+			SessionAffinity: &sluicev1beta1.SessionAffinity{CookieName: "sticky", MaxAge: 60}},
+			routes: router.Routes{PrimaryWeight: 50, CanaryWeight: 50}, cookie: "sticky=abc123"},
+	}
+	if !in.supports(Weights) {
+		scenarios = append(scenarios, scenario{name: "blue/green", analysis: sluicev1beta1.CanaryAnalysis{Iterations: 3},
+			routes: router.Routes{CanaryWeight: 100}})
+	}
+	for _, sc := range scenarios {
+		if sc.feature != "" && !in.supports(sc.feature) {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			c, rt := newCanary(t, sc.analysis)
+			c.Status.SessionAffinityCookie = sc.cookie
+			g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+			g.Expect(rt.SetRoutes(ctx, c, sc.routes)).To(Succeed())
+			g.Expect(rt.GetRoutes(ctx, c)).To(Equal(sc.routes))
+			apex, primary, canary := c.ServiceNames()
+			routing := 0
+			for _, o := range in.Objects(c) {
+				u := get(g, in.Client, c.Namespace, o)
+				g.Expect(router.ControlledBy(u, c.UID)).To(BeTrue(), "%s %s is not owned by the Canary before Finalize", o.GVK.Kind, o.Name)
+				if names, ok := in.Backends(u); ok {
+					routing++
+					g.Expect(names).To(ContainElements(primary, canary), "%s %s does not route to the primary and the canary before Finalize", o.GVK.Kind, o.Name)
+				}
+			}
+			g.Expect(routing).To(BeNumerically(">", 0), "no routing object to check")
+			// Twice: Finalize is retried when a later step of the deletion fails.
+			for range 2 {
+				g.Expect(rt.Finalize(ctx, c)).To(Succeed())
+				for _, o := range in.Objects(c) {
+					u := &unstructured.Unstructured{}
+					u.SetGroupVersionKind(o.GVK)
+					err := in.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: o.Name}, u)
+					names, routes := in.Backends(u)
+					if !routes {
+						// Left to the garbage collector, or gone: no check.
+						g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+						continue
+					}
+					g.Expect(err).NotTo(HaveOccurred(), "%s %s did not survive Finalize", o.GVK.Kind, o.Name)
+					g.Expect(router.ControlledBy(u, c.UID)).To(BeFalse(), "%s %s is still owned by the Canary: it would be garbage-collected with it", o.GVK.Kind, o.Name)
+					g.Expect(u.GetAnnotations()).NotTo(HaveKey(router.OriginalAnnotation))
+					g.Expect(names).NotTo(BeEmpty(), "%s %s routes nowhere", o.GVK.Kind, o.Name)
+					g.Expect(names).To(HaveEach(apex), "%s %s routes to other Services than the apex", o.GVK.Kind, o.Name)
+				}
+			}
+		})
+	}
 }
 
 func get(g Gomega, c client.Client, ns string, o Object) *unstructured.Unstructured {

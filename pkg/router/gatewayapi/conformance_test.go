@@ -115,7 +115,35 @@ func TestConformance(t *testing.T) {
 		Prepare:  prepare,
 		HandEdit: handEdit,
 		Original: original,
+		Backends: backends,
 	})
+}
+
+// backends lists the Services an HTTPRoute sends requests to: the backends
+// of every rule and the targets of its mirror filters.
+func backends(u *unstructured.Unstructured) ([]string, bool) {
+	var out []string
+	mirrors := func(filters []any) {
+		for _, f := range filters {
+			if name, ok, _ := unstructured.NestedString(f.(map[string]any), "requestMirror", "backendRef", "name"); ok {
+				out = append(out, name)
+			}
+		}
+	}
+	rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+	for _, r := range rules {
+		rm := r.(map[string]any)
+		refs, _, _ := unstructured.NestedSlice(rm, "backendRefs")
+		for _, ref := range refs {
+			name, _, _ := unstructured.NestedString(ref.(map[string]any), "name")
+			out = append(out, name)
+			filters, _, _ := unstructured.NestedSlice(ref.(map[string]any), "filters")
+			mirrors(filters)
+		}
+		filters, _, _ := unstructured.NestedSlice(rm, "filters")
+		mirrors(filters)
+	}
+	return out, true
 }
 
 func ptr[T any](v T) *T { return &v }

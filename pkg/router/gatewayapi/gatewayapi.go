@@ -116,10 +116,13 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 }
 
 // Finalize puts back the spec the HTTPRoute had before Sluice took it over;
-// an HTTPRoute Sluice created is left to the garbage collector.
+// an HTTPRoute Sluice created is rewritten to route to the apex Service
+// (Released) and released from the Canary, so it outlives it.
 func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	apex, _, _ := c.ServiceNames()
-	return router.Restore(ctx, r.client, GVK, c.Namespace, apex)
+	return router.Finalize(ctx, r.client, GVK, c.Namespace, apex, c.UID, func(live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+		return Released(c, live)
+	})
 }
 
 // get reads the live HTTPRoute (typed, so the manager's cache serves it); nil when absent.
@@ -161,11 +164,49 @@ func (r *Router) write(ctx context.Context, c *sluicev1beta1.Canary, live *gatew
 // when absent): its user rules are kept after Sluice's, and a route that
 // existed before Sluice gets its spec recorded and no owner reference.
 func Build(c *sluicev1beta1.Canary, routes router.Routes, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	apex, primary, canary := c.ServiceNames()
+	apex, _, _ := c.ServiceNames()
 	rules, err := Rules(c, routes)
 	if err != nil {
 		return nil, fmt.Errorf("failed to render HTTPRoute %s: %w", apex, err)
 	}
+	original, err := router.OriginalOf(live, string(c.UID))
+	if err != nil {
+		return nil, fmt.Errorf("failed to record the original spec of HTTPRoute %s: %w", apex, err)
+	}
+	return build(c, rules, live, original, original == "")
+}
+
+// Released renders the HTTPRoute Sluice leaves behind when its Canary is
+// deleted (Finalize of an HTTPRoute Sluice created): Sluice's rules, at
+// primary 100% without mirroring or sticky-session rules, with their
+// backends replaced by the apex Service on the service port (weight 100),
+// the users' rules of live kept, and no owner reference.
+func Released(c *sluicev1beta1.Canary, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	apex, _, _ := c.ServiceNames()
+	rc := c.DeepCopy()
+	rc.Status.SessionAffinityCookie, rc.Status.PrimarySessionAffinityCookie, rc.Status.PreviousSessionAffinityCookie = "", "", ""
+	rules, err := Rules(rc, router.Routes{PrimaryWeight: 100})
+	if err != nil {
+		return nil, fmt.Errorf("failed to render HTTPRoute %s: %w", apex, err)
+	}
+	for i := range rules {
+		rules[i].BackendRefs = []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{
+			BackendObjectReference: gatewayv1.BackendObjectReference{
+				Group: ptr(gatewayv1.Group("")), Kind: ptr(gatewayv1.Kind("Service")),
+				Name: gatewayv1.ObjectName(apex), Port: ptr(c.Spec.Service.Port),
+			},
+			Weight: ptr(int32(100)),
+		}}}
+	}
+	return build(rc, rules, live, "", false)
+}
+
+// build makes the object Sluice applies from its rules: the Canary's
+// parentRefs, hostnames and apex metadata, the original spec (when not
+// empty) or the Canary's owner reference (owned), the hash of these fields,
+// then the users' rules of live.
+func build(c *sluicev1beta1.Canary, rules []gatewayv1.HTTPRouteRule, live *unstructured.Unstructured, original string, owned bool) (*unstructured.Unstructured, error) {
+	apex, primary, canary := c.ServiceNames()
 	route := &gatewayv1.HTTPRoute{
 		TypeMeta:   metav1.TypeMeta{APIVersion: GVK.GroupVersion().String(), Kind: GVK.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: c.Namespace},
@@ -182,13 +223,10 @@ func Build(c *sluicev1beta1.Canary, routes router.Routes, live *unstructured.Uns
 		maps.Copy(labels, m.Labels)
 		maps.Copy(annotations, m.Annotations)
 	}
-	original, err := router.OriginalOf(live, string(c.UID))
-	if err != nil {
-		return nil, fmt.Errorf("failed to record the original spec of HTTPRoute %s: %w", apex, err)
-	}
 	if original != "" {
 		annotations[router.OriginalAnnotation] = original
-	} else {
+	}
+	if owned {
 		route.OwnerReferences = []metav1.OwnerReference{router.OwnerReference(c)}
 	}
 	route.Labels, route.Annotations = labels, annotations

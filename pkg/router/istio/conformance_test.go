@@ -96,6 +96,7 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		HandEdit: handEdit,
+		Backends: backends,
 		Original: func(c *sluicev1beta1.Canary) *unstructured.Unstructured {
 			u := &unstructured.Unstructured{Object: map[string]any{
 				"spec": map[string]any{
@@ -111,4 +112,33 @@ func TestConformance(t *testing.T) {
 			return u
 		},
 	})
+}
+
+// backends lists the hosts a VirtualService sends requests to (HTTP and TCP
+// destinations, mirrors); a DestinationRule routes nothing.
+func backends(u *unstructured.Unstructured) ([]string, bool) {
+	if u.GetKind() != istio.VirtualServiceGVK.Kind {
+		return nil, false
+	}
+	var out []string
+	for _, kind := range []string{"http", "tcp", "tls"} {
+		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", kind)
+		for _, r := range rules {
+			rm := r.(map[string]any)
+			routes, _, _ := unstructured.NestedSlice(rm, "route")
+			for _, d := range routes {
+				host, _, _ := unstructured.NestedString(d.(map[string]any), "destination", "host")
+				out = append(out, host)
+			}
+			if host, ok, _ := unstructured.NestedString(rm, "mirror", "host"); ok {
+				out = append(out, host)
+			}
+			mirrors, _, _ := unstructured.NestedSlice(rm, "mirrors")
+			for _, m := range mirrors {
+				host, _, _ := unstructured.NestedString(m.(map[string]any), "destination", "host")
+				out = append(out, host)
+			}
+		}
+	}
+	return out, true
 }

@@ -130,15 +130,35 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 	return routes, nil
 }
 
-// Finalize restores the objects that existed before Sluice took them over;
-// those Sluice created are left to the garbage collector.
+// Finalize restores the objects that existed before Sluice took them over.
+// A VirtualService Sluice created is rewritten to send every request to the
+// apex Service (Released) and released from the Canary, so it outlives it;
+// the DestinationRules Sluice created only serve <apex>-primary and
+// <apex>-canary, which nothing references any more, and are left to the
+// garbage collector with those Services.
 func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	apex, primary, canary := c.ServiceNames()
-	for _, o := range []struct {
-		gvk  schema.GroupVersionKind
-		name string
-	}{{VirtualServiceGVK, apex}, {DestinationRuleGVK, primary}, {DestinationRuleGVK, canary}} {
-		if err := router.Restore(ctx, r.client, o.gvk, c.Namespace, o.name); err != nil {
+	release := func(live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+		ports, err := r.ports(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		vs, err := Released(c, ports)
+		if err != nil {
+			return nil, err
+		}
+		spec, err := toMap(&vs.Spec)
+		if err != nil {
+			return nil, err
+		}
+		keepUserRules(c, spec, live)
+		return newObject(VirtualServiceGVK, vs.ObjectMeta, spec), nil
+	}
+	if err := router.Finalize(ctx, r.client, VirtualServiceGVK, c.Namespace, apex, c.UID, release); err != nil {
+		return err
+	}
+	for _, name := range []string{primary, canary} {
+		if err := router.Finalize(ctx, r.client, DestinationRuleGVK, c.Namespace, name, c.UID, nil); err != nil {
 			return err
 		}
 	}

@@ -275,6 +275,43 @@ func httpRoutes(c *sluicev1beta1.Canary, routes router.Routes, p Port, multi boo
 	return append(out, main), nil
 }
 
+// Released renders the VirtualService Sluice leaves behind when its Canary
+// is deleted: Sluice's rules at primary 100%, without mirroring or sticky
+// sessions, each routing to the apex Service on the same port (weight 100).
+// A/B matches stay and route to the apex too.
+func Released(c *sluicev1beta1.Canary, ports []Port) (*networkingv1.VirtualService, error) {
+	apex, _, _ := c.ServiceNames()
+	rc := c.DeepCopy()
+	rc.Status.SessionAffinityCookie, rc.Status.PrimarySessionAffinityCookie, rc.Status.PreviousSessionAffinityCookie = "", "", ""
+	vs, err := VirtualService(rc, router.Routes{PrimaryWeight: 100}, ports)
+	if err != nil {
+		return nil, err
+	}
+	toApex := func(d *istionet.Destination) *istionet.Destination {
+		out := &istionet.Destination{Host: apex}
+		if d != nil && d.Port != nil {
+			out.Port = &istionet.PortSelector{Number: d.Port.Number}
+		}
+		return out
+	}
+	for _, h := range vs.Spec.Http {
+		var first *istionet.Destination
+		if len(h.Route) > 0 {
+			first = h.Route[0].Destination
+		}
+		h.Route = []*istionet.HTTPRouteDestination{{Destination: toApex(first), Weight: 100}}
+		h.Mirror, h.MirrorPercentage = nil, nil
+	}
+	for _, t := range vs.Spec.Tcp {
+		var first *istionet.Destination
+		if len(t.Route) > 0 {
+			first = t.Route[0].Destination
+		}
+		t.Route = []*istionet.RouteDestination{{Destination: toApex(first), Weight: 100}}
+	}
+	return vs, nil
+}
+
 // sessionAffinity returns the session affinity settings of a progressive
 // canary (with a default max age), or nil.
 func sessionAffinity(c *sluicev1beta1.Canary) *sluicev1beta1.SessionAffinity {

@@ -54,6 +54,7 @@ func TestConformance(t *testing.T) {
 					return []conformance.Object{{GVK: traefik.GVK, Name: apex}}
 				},
 				HandEdit: handEdit,
+				Backends: backends,
 				Original: func(c *sluicev1beta1.Canary) *unstructured.Unstructured {
 					apex, primary, _ := c.ServiceNames()
 					return traefikService(apex, []any{
@@ -122,4 +123,15 @@ func traefikService(name string, services []any) *unstructured.Unstructured {
 	u.SetGroupVersionKind(traefik.GVK)
 	u.SetName(name)
 	return u
+}
+
+// backends lists the Services of the weighted round robin of a TraefikService.
+func backends(u *unstructured.Unstructured) ([]string, bool) {
+	var out []string
+	services, _, _ := unstructured.NestedSlice(u.Object, "spec", "weighted", "services")
+	for _, s := range services {
+		name, _, _ := unstructured.NestedString(s.(map[string]any), "name")
+		out = append(out, name)
+	}
+	return out, true
 }

@@ -82,6 +82,71 @@ func render(c *sluicev1beta1.Canary, routes router.Routes, live *unstructured.Un
 	return u, nil
 }
 
+// Released renders the TraefikService Sluice leaves behind when its Canary
+// is deleted (Finalize of a TraefikService Sluice created): the primary and
+// canary entries of live give way to one entry for the apex Service on the
+// service port (weight 100, nativeLB when the router sets it, keeping the
+// fields users added to the primary entry), the users' entries are kept, and
+// there is no owner reference.
+func Released(c *sluicev1beta1.Canary, live *unstructured.Unstructured, opts ...Option) (*unstructured.Unstructured, error) {
+	return released(c, live, newOptions(opts))
+}
+
+func released(c *sluicev1beta1.Canary, live *unstructured.Unstructured, o options) (*unstructured.Unstructured, error) {
+	apex, primary, canary := c.ServiceNames()
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	u.SetGroupVersionKind(GVK)
+	u.SetName(apex)
+	u.SetNamespace(c.Namespace)
+	labels := map[string]string{}
+	annotations := map[string]string{}
+	if m := c.Spec.Service.Apex; m != nil {
+		maps.Copy(labels, m.Labels)
+		maps.Copy(annotations, m.Annotations)
+	}
+	delete(annotations, HashAnnotation)
+	delete(annotations, router.OriginalAnnotation)
+	hash, err := metadataHash(labels, annotations, nil)
+	if err != nil {
+		return nil, err
+	}
+	annotations[HashAnnotation] = hash
+	if len(labels) > 0 {
+		u.SetLabels(labels)
+	}
+	u.SetAnnotations(annotations)
+
+	var liveServices []any
+	if live != nil {
+		liveServices, _, _ = unstructured.NestedSlice(live.Object, "spec", "weighted", "services")
+	}
+	ours := entry{name: apex, port: int64(c.Spec.Service.Port), weight: 100, nativeLB: o.nativeLB}
+	sides := []entry{{name: primary}, {name: apex}, {name: canary}}
+	services := make([]any, 0, len(liveServices)+1)
+	done := false
+	for _, item := range liveServices {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		switch i := indexOf(m, c.Namespace, sides); {
+		case i < 0:
+			services = append(services, runtime.DeepCopyJSONValue(m))
+		case i < 2 && !done:
+			// The primary (or an apex entry) becomes the apex entry.
+			services = append(services, ours.merge(m))
+			done = true
+		}
+	}
+	if !done {
+		services = append(services, ours.merge(nil))
+	}
+	if err := unstructured.SetNestedSlice(u.Object, services, "spec", "weighted", "services"); err != nil {
+		return nil, fmt.Errorf("failed to render TraefikService %s: %w", apex, err)
+	}
+	return u, nil
+}
+
 // entry is a weighted service Sluice owns.
 type entry struct {
 	name     string

@@ -117,11 +117,15 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 	return percent(w), nil
 }
 
-// Finalize restores the TraefikService as it was before Sluice took it over;
-// one that Sluice created is left to the garbage collector.
+// Finalize restores the TraefikService as it was before Sluice took it
+// over; one that Sluice created is rewritten to send every request to the
+// apex Service (Released) and released from the Canary, so the
+// IngressRoutes pointing at it keep working once the Canary is gone.
 func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	apex, _, _ := c.ServiceNames()
-	return router.Restore(ctx, r.client, GVK, c.Namespace, apex)
+	return router.Finalize(ctx, r.client, GVK, c.Namespace, apex, c.UID, func(live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+		return released(c, live, r.opts)
+	})
 }
 
 func (r *Router) get(ctx context.Context, c *sluicev1beta1.Canary) (*unstructured.Unstructured, error) {
