@@ -24,6 +24,10 @@ tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, he
 	hack/crds.sh
 	hack/prometheus.sh
 
+.PHONY: traefik
+traefik: ## Build Traefik, the local stack's data plane, from the Go module proxy (cached in ~/.cache/sluice), linked as bin/traefik.
+	hack/traefik.sh
+
 .PHONY: generate
 generate: ## Generate deepcopy code from the API types.
 	hack/tools.sh gen
@@ -59,8 +63,9 @@ fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (also on the e2e scenarios, behind the e2e build tag).
 	go vet ./...
+	go vet -tags e2e ./e2e/...
 
 .PHONY: verify
 verify: ## Fail when generated files are stale or Go code is not formatted.
@@ -77,7 +82,17 @@ build: ## Build the sluice manager, the load tester and the kubectl plugin into 
 run: ## Run the manager against the cluster of the current kubeconfig (leader election off).
 	go run ./cmd/sluice --leader-elect=false --log-encoding=console
 
+##@ Demo
+.PHONY: demo
+demo: tools traefik ## A whole canary release on a local stack (control plane, Traefik, Prometheus, Git), narrated; tears down at the end.
+	go run ./e2e/demo
+
 ##@ Testing
 .PHONY: test
-test: tools verify vet ## Verify generated files, vet, and run unit and integration tests (real kube-apiserver).
+test: tools traefik verify vet ## Verify generated files, vet, run unit and integration tests (real kube-apiserver), then the end-to-end scenarios.
 	go test $(GO_TEST_FLAGS) ./...
+	go test -tags e2e -count=1 -timeout 30m ./e2e/...
+
+.PHONY: e2e
+e2e: tools traefik ## Run the end-to-end scenarios (e2e/) with real traffic: control plane, Traefik, Prometheus, sluice.
+	go test -tags e2e -count=1 -timeout 30m ./e2e/...

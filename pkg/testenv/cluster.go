@@ -57,7 +57,12 @@ func (e *Environment) startControllers(assets string) error {
 			"--use-service-account-credentials=false", "--concurrent-deployment-syncs=10", "--concurrent-gc-syncs=10"}},
 		{"kube-scheduler", []string{"--kubeconfig=" + kc, "--leader-elect=false", "--secure-port=0"}},
 		{"kwok", []string{"--kubeconfig=" + kc, "--config=" + stages, "--manage-all-nodes=false",
-			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1"}},
+			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
+			// The node heartbeat stage (node-heartbeat-with-lease) only updates
+			// conditions every 10-20 minutes and relies on kwok renewing the node
+			// Lease; without the lease the node lifecycle controller finds the node
+			// silent after its 50 s grace period and marks every pod NotReady.
+			"--node-lease-duration-seconds=40"}},
 	}
 	for _, p := range procs {
 		log := filepath.Join(dir, p.name+".log")

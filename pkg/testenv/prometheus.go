@@ -16,9 +16,11 @@ import (
 // as bin/prometheus by `make tools`) listening on 127.0.0.1, scraping its
 // targets every second.
 type Prometheus struct {
-	URL string
-	cmd *exec.Cmd
-	dir string
+	URL  string
+	cmd  *exec.Cmd
+	dir  string
+	bin  string
+	addr string
 }
 
 // StartPrometheus starts Prometheus scraping the given host:port targets
@@ -56,36 +58,63 @@ scrape_configs:
 	if err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
+	p := &Prometheus{URL: "http://" + addr, dir: dir, bin: bin, addr: addr}
+	if err := p.start(); err != nil {
+		p.Stop()
 		return nil, err
 	}
+	return p, nil
+}
+
+// start runs the server on p.addr with p.dir's configuration and data, and
+// waits until it is ready.
+func (p *Prometheus) start() error {
+	log, err := os.OpenFile(filepath.Join(p.dir, "prometheus.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
 	defer log.Close()
-	cmd := exec.Command(bin, //nolint:gosec // the project's own test binary
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+	cmd := exec.Command(p.bin, //nolint:gosec // the project's own test binary
+		"--config.file="+filepath.Join(p.dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(p.dir, "data"),
+		"--web.listen-address="+p.addr,
 		"--log.level=warn")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("failed to start prometheus: %w", err)
+		return fmt.Errorf("failed to start prometheus: %w", err)
 	}
-	p := &Prometheus{URL: "http://" + addr, cmd: cmd, dir: dir}
+	p.cmd = cmd
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(p.URL + "/-/ready") //nolint:gosec,noctx // loopback test server
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, nil
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	p.Stop()
-	data, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-	return nil, fmt.Errorf("prometheus did not become ready: %s", data)
+	p.Kill()
+	data, _ := os.ReadFile(filepath.Join(p.dir, "prometheus.log"))
+	return fmt.Errorf("prometheus did not become ready: %s", data)
+}
+
+// Kill stops the server as a crash would (SIGKILL), keeping its data and
+// address for Restart: queries are refused until then.
+func (p *Prometheus) Kill() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		p.cmd = nil
+	}
+}
+
+// Restart starts a killed server again on the same address and data.
+func (p *Prometheus) Restart() error {
+	p.Kill()
+	return p.start()
 }
 
 // Stop stops the server and removes its data.

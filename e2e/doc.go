@@ -1,0 +1,93 @@
+// Package e2e holds Sluice's end-to-end scenarios: releases driven by the
+// real sluice manager through a real data plane, with real traffic, on one
+// machine without Docker or internet.
+//
+// # Running
+//
+//	make e2e
+//
+// builds the tools (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kwok; Prometheus from the Debian package) and Traefik
+// (hack/traefik.sh, from the Go module proxy), all cached in ~/.cache/sluice,
+// then runs
+//
+//	go test -tags e2e -count=1 -timeout 30m ./e2e/...
+//
+// The scenarios carry the build tag e2e, so `go test ./...` leaves them out.
+// One scenario can be run with -run, e.g.
+// `go test -tags e2e -count=1 -run TestGatewayAPICanary ./e2e/`.
+//
+// # The stack
+//
+// Package e2e/stack brings up, as child processes with recorded PIDs that
+// the kernel kills if the test process dies (Pdeathsig):
+//
+//   - etcd and kube-apiserver (envtest, pkg/testenv) with Services on
+//     loopback ClusterIPs (127.96.0.0/16), kube-controller-manager,
+//     kube-scheduler and kwok with a fake node, so Deployments get real
+//     ReplicaSets and pods that become ready;
+//   - the CRDs of Sluice (config/crd/bases), the Gateway API, Traefik and
+//     Istio (hack/crds.sh);
+//   - Traefik with the kubernetesGateway and kubernetesCRD providers and
+//     native load balancing (it sends traffic to Service ClusterIPs), fine
+//     latency buckets, a GatewayClass "traefik" and the Gateway
+//     gateway/public whose listener is Traefik's web entryPoint;
+//   - Prometheus scraping Traefik every second;
+//   - in-process "pods": for every Service on a loopback ClusterIP the stack
+//     listens on ClusterIP:port and answers as a ready pod selected by the
+//     Service, with the version, error rate and latency of that pod's env
+//     (VERSION, ERROR_RATE 0..1, LATENCY_MS): a new pod template is served
+//     as soon as its pods are ready, with no kube-proxy;
+//   - a bounded load generator sending through Traefik with a Host header and
+//     counting answers by version and status code;
+//   - the sluice manager (go build ./cmd/sluice, once per run) as a child
+//     process with leader election in sluice-system, which tests may kill and
+//     restart.
+//
+// Stack.Stop stops everything in reverse order (the API server before
+// etcd). A failing scenario keeps the stack's directory (kubeconfig,
+// Traefik configuration, logs of Traefik and sluice) and names it in the
+// test log.
+//
+// # Scenarios
+//
+// Each scenario is a Go test written as given/when/then in its own
+// namespace, against one stack and one manager shared by the package:
+//
+//   - TestGatewayAPICanary_PromotesHealthyRelease (scenario 1): a Gateway
+//     API canary with real traffic; the observed split follows the weights;
+//     the success rate is measured from Traefik's metrics by the builtin
+//     request-success-rate; the primary ends on the new version; no request
+//     fails.
+//   - TestGatewayAPICanary_RollsBackFailingRelease (scenario 2): a canary
+//     failing 20 % of its requests is rolled back at the threshold; the
+//     primary never serves it; the failure, with the measured success rate,
+//     is in the status history and in the Slack message received by a local
+//     fake Slack through an AlertProvider.
+//   - TestTraefikService_LatencyRegressionRolledBack (3): a TraefikService
+//     canary behind the user's IngressRoute; a release answering in 250 ms
+//     is caught by request-duration and rolled back.
+//   - TestABTesting_OnlyMatchingRequestsReachTheCanary (4): A/B testing by
+//     header through the Gateway API; every request with the header, and no
+//     other, reaches the canary.
+//   - TestBlueGreen_PromotedWhenTheGateOpens (5): blue/green with the
+//     kubernetes provider behind the user's HTTPRoute, held by the load
+//     tester's confirm-promotion gate (the real cmd/loadtester process) until
+//     a release manager opens it with a token.
+//   - TestGitSync_ACommitReleases (6): the app and its Canary in a local Git
+//     repository; a commit is the whole release.
+//   - TestRestart_RolloutFinishesOnce (7): the manager SIGKILLed mid-rollout
+//     and started again; every step taken once, in order.
+//   - TestPrometheusDown_NeverPromotes (8): Prometheus killed during the
+//     analysis; every check errors, no promotion, rollback at the threshold;
+//     Prometheus back, the next revision is promoted.
+//   - TestDeletion_ServiceKeepsAnswering (9): a Canary deleted mid-rollout;
+//     every request before, during and after answers 2xx; the HTTPRoute
+//     survives, released to the apex Service.
+//   - TestIstio_ObjectsFollowTheRollout (10): no Envoy here, so the
+//     VirtualService and DestinationRules are checked at every step.
+//
+// e2e/stack has its own tests: weighted routing through the played pods and
+// Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no
+// process running and nothing listening.
+package e2e
