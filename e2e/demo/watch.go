@@ -272,11 +272,11 @@ func phaseNote(p sluicev1beta1.CanaryPhase) string {
 	case sluicev1beta1.CanaryPhasePromoting:
 		return ": copying the new revision to the primary"
 	case sluicev1beta1.CanaryPhaseFinalising:
-		return ": all traffic back to the primary"
+		return ": all traffic on the primary; the canary keeps its pods while in-flight requests drain"
 	case sluicev1beta1.CanaryPhaseSucceeded:
 		return ""
 	case sluicev1beta1.CanaryPhaseFailed:
-		return ": traffic back to the primary, the canary scaled to zero"
+		return ": all traffic back to the primary; the canary is scaled to zero once it has drained"
 	}
 	return ""
 }
