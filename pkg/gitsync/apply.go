@@ -9,6 +9,7 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -90,7 +91,9 @@ func (a *Applier) Prepare(ctx context.Context, gs *sluicev1beta1.GitSync, objs [
 				continue
 			}
 			if targeted(o, list) {
-				unstructured.RemoveNestedField(o.Object, "spec", "replicas")
+				if err := a.keepLiveReplicas(ctx, o); err != nil {
+					return nil, err
+				}
 			}
 		}
 		out = append(out, o)
@@ -115,6 +118,29 @@ func (a *Applier) namespaced(gvk schema.GroupVersionKind, crdScopes map[schema.G
 		return false, fmt.Errorf("unknown kind %s: %w", gvk, err)
 	}
 	return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
+}
+
+// keepLiveReplicas makes the apply of a Canary's target leave
+// spec.replicas as it is in the cluster: the engine scales the target.
+// Applying the live value, rather than leaving the field out, matters:
+// server-side apply removes a field that its manager stops applying, which
+// would reset the replicas to 1. A target not created yet gets Git's value.
+func (a *Applier) keepLiveReplicas(ctx context.Context, o *unstructured.Unstructured) error {
+	if o.GetKind() != "Deployment" {
+		return nil // a DaemonSet has no replicas: the engine scales it with a node selector
+	}
+	live := &appsv1.Deployment{} // typed: served by the engine's informer
+	err := a.canaryReader().Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: o.GetName()}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("failed to read Deployment %s/%s: %w", o.GetNamespace(), o.GetName(), err)
+	case live.Spec.Replicas == nil:
+		unstructured.RemoveNestedField(o.Object, "spec", "replicas")
+		return nil
+	}
+	return unstructured.SetNestedField(o.Object, int64(*live.Spec.Replicas), "spec", "replicas")
 }
 
 // targeted tells whether a Canary targets the workload.

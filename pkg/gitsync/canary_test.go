@@ -131,3 +131,37 @@ func TestGitSync_HealthWait(t *testing.T) {
 	}, wait).Should(Succeed())
 	t.Log(ready(g, ns, "wait").Message)
 }
+
+// TestGitSync_CanaryInTheSameCommitKeepsReplicas: a Deployment and its
+// Canary arrive in one commit; once GitSync sees the Canary it stops
+// applying spec.replicas, and that must not reset them (server-side apply
+// removes a field its manager stops applying) before the engine takes over.
+func TestGitSync_CanaryInTheSameCommitKeepsReplicas(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t)
+	r := newGitServer(t, "", "").newRepo(t, "together")
+	r.write("initial", map[string]string{
+		"web.yaml": deploymentYAML("web", "ghcr.io/example/web:1.0.0", 3),
+		"canary.yaml": `apiVersion: sluice.dev/v1beta1
+kind: Canary
+metadata: {name: web}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service: {port: 9898}
+  analysis: {interval: 1m, threshold: 5, maxWeight: 50, stepWeight: 10}
+`,
+	})
+	newGitSync(t, ns, "app", r.URL)
+	syncedOnce(t, g, ns, "app")
+	// Several syncs (one a second) after the Canary exists.
+	r.write("touch", map[string]string{"other.yaml": configMapYAML("other", "x")})
+	g.Eventually(func(g Gomega) {
+		g.Expect(configMap(g, ns, "other").Data["value"]).To(Equal("x"))
+	}, wait).Should(Succeed())
+	g.Consistently(func(g Gomega) {
+		d := &appsv1.Deployment{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, d)).To(Succeed())
+		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(3))
+	}, 3*time.Second, 200*time.Millisecond).Should(Succeed())
+}

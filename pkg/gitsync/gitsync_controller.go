@@ -68,6 +68,7 @@ var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
 // +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=sluice.dev,resources=gitsyncs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=sluice.dev,resources=canaries,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
