@@ -201,7 +201,7 @@ func (f *fixture) canary(name, target string, mutate ...func(*sluicev1beta1.Cana
 			Provider:                sluicev1beta1.ProviderKubernetes,
 			TargetRef:               sluicev1beta1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: target},
 			Service:                 sluicev1beta1.CanaryService{Port: 80, TargetPort: intstr.FromInt32(8080)},
-			ProgressDeadlineSeconds: ptr.To[int32](60),
+			ProgressDeadlineSeconds: ptr.To[int32](110), // kwok pods on a loaded 2-core machine can take a minute
 			Analysis: &sluicev1beta1.CanaryAnalysis{
 				Interval: &metav1.Duration{Duration: time.Second}, Threshold: 2, Iterations: 2,
 			},
