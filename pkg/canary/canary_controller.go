@@ -148,7 +148,10 @@ func changes(c *sluicev1beta1.Canary, d Decision) bool {
 		return true
 	}
 	for _, a := range d.Actions {
-		if a.Kind != EnsureObjects {
+		// EnsureObjects and PromotePrimary (repeated while the primary
+		// rolls out) converge to the same objects whatever the reconcile
+		// that asks: they need no freshness check.
+		if a.Kind != EnsureObjects && a.Kind != PromotePrimary {
 			return true
 		}
 	}

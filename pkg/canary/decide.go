@@ -67,6 +67,10 @@ type WorkloadState struct {
 	// Configs are the checksums of the tracked ConfigMaps and Secrets the
 	// target's pod template references (target only).
 	Configs map[string]string
+	// ConfigVersions are the resourceVersions those checksums were taken
+	// at; status keeps them with the checksums so that a config's data is
+	// read again only when it changes.
+	ConfigVersions map[string]string
 	// ScaledToZero is true when the workload runs no pods on purpose.
 	ScaledToZero bool
 }

@@ -37,6 +37,7 @@ func (x *decider) initialize() {
 	x.st.LastAppliedSpec = x.o.Primary.TemplateHash
 	x.st.LastPromotedSpec = x.o.Primary.TemplateHash
 	x.st.TrackedConfigs = x.o.Target.Configs
+	x.st.TrackedConfigVersions = x.o.Target.ConfigVersions
 	x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
 	x.st.Iterations, x.st.FailedChecks = 0, 0
 	x.setPhase(sluicev1beta1.CanaryPhaseInitialized, false, "Initialization done: the primary serves all traffic")
@@ -115,6 +116,7 @@ func (x *decider) start(retry bool) {
 	x.setRoutes(100, 0, false)
 	x.st.LastAppliedSpec = x.o.Target.TemplateHash
 	x.st.TrackedConfigs = x.o.Target.Configs
+	x.st.TrackedConfigVersions = x.o.Target.ConfigVersions
 	x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
 	x.st.Iterations, x.st.FailedChecks = 0, 0
 	x.st.LastStepTime = x.now()

@@ -127,7 +127,7 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 	ready, why := target.ready(c.CanaryReadyThreshold())
 	s.obs.Target = WorkloadState{
 		Exists: true, Ready: ready, NotReadyMessage: why, TemplateHash: templateHash(target.podTemplate()),
-		Configs: s.configs.checksums, ScaledToZero: target.scaledToZero(),
+		Configs: s.configs.checksums, ConfigVersions: s.configs.versions, ScaledToZero: target.scaledToZero(),
 	}
 
 	primary, _ := newWorkload(c.Spec.TargetRef.Kind)

@@ -45,8 +45,10 @@ func (s *slots) acquire(ctx context.Context, r client.Reader, c *sluicev1beta1.C
 		}
 		s.mu.Unlock()
 	}
+	// Read-only: list the cache's objects without deep-copying all of them
+	// on every reconcile of a Canary that holds no slot.
 	list := &sluicev1beta1.CanaryList{}
-	if err := r.List(ctx, list); err != nil {
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		release(false)
 		return false, nil, err
 	}
