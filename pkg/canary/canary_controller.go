@@ -133,8 +133,8 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		forgetCanaryMetrics(c.Namespace, c.Name)
 	}
-	if d.Status.Phase != c.Status.Phase {
-		log.Info("Phase changed", "from", c.Status.Phase, "to", d.Status.Phase, "revision", d.Status.Revision, "weight", d.Status.CanaryWeight)
+	if d.Status.Phase != prev.Phase {
+		log.Info("Phase changed", "from", prev.Phase, "to", d.Status.Phase, "revision", d.Status.Revision, "weight", d.Status.CanaryWeight)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 }

@@ -79,6 +79,16 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 	if wait != nil {
 		reason, msg = wait.Reason, wait.Message
 	}
+	// While the reason stays the same, so does the message: a wait's detail
+	// (replicas available, time left) changes on every reconcile, and a
+	// status patch each time is a write per Deployment event at scale.
+	want := metav1.ConditionFalse
+	if progressing {
+		want = metav1.ConditionTrue
+	}
+	if old := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ProgressingCondition); old != nil && old.Reason == reason && old.Status == want {
+		msg = old.Message
+	}
 	set(sluicev1beta1.ProgressingCondition, progressing, reason, msg)
 }
 

@@ -181,6 +181,12 @@ func Decide(o Observation) Decision {
 		// Nothing is applied until the checks are known.
 		return Decision{Status: *o.Canary.Status.DeepCopy(), NeedChecks: x.d.NeedChecks}
 	}
+	// A config whose data is what status already holds (its object changed
+	// otherwise, e.g. a label) is recorded at its new version, so that its
+	// data is not read again on every reconcile.
+	if x.o.Target.Exists && x.o.Target.ConfigVersions != nil && !configsChanged(x.o.Target.Configs, x.st.TrackedConfigs) {
+		x.st.TrackedConfigVersions = x.o.Target.ConfigVersions
+	}
 	setConditions(x.st, x.c, x.o, x.stalled, x.waitReason)
 	return x.d
 }

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
 // TestDecide_RecordsConfigVersions: the checksums of the tracked configs are
@@ -25,4 +28,40 @@ func TestDecide_RecordsConfigVersions(t *testing.T) {
 	d = Decide(dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhSucceeded)), withConfigs))
 	g.Expect(d.Status.Phase).To(Equal(dtPhProgressing))
 	g.Expect(d.Status.TrackedConfigVersions).To(Equal(map[string]string{"configmap/app": "42"}))
+}
+
+// TestDecide_ConfigVersionsFollowUnchangedData: a tracked config whose
+// object changed but whose data did not (a label, say) is recorded at its
+// new version, so that it is not read again on every reconcile.
+func TestDecide_ConfigVersionsFollowUnchangedData(t *testing.T) {
+	g := NewWithT(t)
+	c := dtCanary(dtProgressive(), dtStatus(dtPhSucceeded))
+	c.Status.TrackedConfigs = map[string]string{"configmap/app": "sum-1"}
+	c.Status.TrackedConfigVersions = map[string]string{"configmap/app": "41"}
+	c.Status.Revision = revisionOf(c.Status.LastAppliedSpec, c.Status.TrackedConfigs)
+	d := Decide(dtObserve(c, func(o *Observation) {
+		o.Target.Configs = map[string]string{"configmap/app": "sum-1"}
+		o.Target.ConfigVersions = map[string]string{"configmap/app": "42"}
+	}))
+	g.Expect(d.Status.Phase).To(Equal(dtPhSucceeded), "same data: no release")
+	g.Expect(d.Status.TrackedConfigVersions).To(Equal(map[string]string{"configmap/app": "42"}))
+}
+
+// TestDecide_WaitMessageStableWhileTheReasonHolds: while a release waits
+// for the same reason, the Progressing message keeps its first wording, so
+// that every change of a Deployment's readiness count is not a status write.
+func TestDecide_WaitMessageStableWhileTheReasonHolds(t *testing.T) {
+	g := NewWithT(t)
+	c := dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(10),
+		dtCondition(sluicev1beta1.ProgressingCondition, metav1.ConditionTrue, "CanaryNotReady")))
+	d := Decide(dtObserve(c, dtTargetNotReady("1/2")))
+	cond := dtCondOf(d, sluicev1beta1.ProgressingCondition)
+	g.Expect(cond.Reason).To(Equal("CanaryNotReady"))
+	g.Expect(cond.Message).To(Equal("CanaryNotReady"), "the message kept its first wording")
+
+	// Without that condition yet, the message has the detail.
+	fresh := dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(10)))
+	d = Decide(dtObserve(fresh, dtTargetNotReady("1/2")))
+	g.Expect(dtCondOf(d, sluicev1beta1.ProgressingCondition).Reason).To(Equal("CanaryNotReady"))
+	g.Expect(dtCondOf(d, sluicev1beta1.ProgressingCondition).Message).To(ContainSubstring("1/2"))
 }
