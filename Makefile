@@ -96,3 +96,7 @@ test: tools traefik verify vet ## Verify generated files, vet, run unit and inte
 .PHONY: e2e
 e2e: tools traefik ## Run the end-to-end scenarios (e2e/) with real traffic: control plane, Traefik, Prometheus, sluice.
 	go test -tags e2e -count=1 -timeout 30m ./e2e/...
+
+.PHONY: bench
+bench: ## Run the scale benchmark at N=100 (BENCH_ARGS="-n 500 -timeout 45m" or "-n 1000 -timeout 120m"; see docs/scale.md).
+	go run ./bench/scale $(BENCH_ARGS)
