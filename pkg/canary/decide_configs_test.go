@@ -2,6 +2,7 @@ package canary
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,4 +65,31 @@ func TestDecide_WaitMessageStableWhileTheReasonHolds(t *testing.T) {
 	d = Decide(dtObserve(fresh, dtTargetNotReady("1/2")))
 	g.Expect(dtCondOf(d, sluicev1beta1.ProgressingCondition).Reason).To(Equal("CanaryNotReady"))
 	g.Expect(dtCondOf(d, sluicev1beta1.ProgressingCondition).Message).To(ContainSubstring("1/2"))
+}
+
+// TestDecide_WaitsAfterStartAndPromotionCostNoStatusWrite: the wait that
+// always follows a start (canary pods not ready) and a promotion (primary
+// not ready) is said in the same decision, so the reconcile that first sees
+// the wait leaves the status as it was: no status write.
+func TestDecide_WaitsAfterStartAndPromotionCostNoStatusWrite(t *testing.T) {
+	g := NewWithT(t)
+	c := dtCanary(dtProgressive(), dtStatus(dtPhSucceeded))
+	d := Decide(dtObserve(c, dtTargetHash(dtHashB)))
+	g.Expect(d.Status.Phase).To(Equal(dtPhProgressing))
+	g.Expect(dtCondOf(d, sluicev1beta1.ProgressingCondition).Reason).To(Equal("CanaryNotReady"))
+
+	c.Status = d.Status
+	next := Decide(dtObserve(c, dtAt(dtNow.Add(3*time.Second)), dtTargetNotReady("0 of 1 updated replicas available")))
+	g.Expect(next.Status).To(Equal(c.Status), "the first wait for the canary's pods changes nothing")
+
+	c = dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(50)), dtAnnotate(dtAnnotationPromote, "p1"))
+	d = Decide(dtObserve(c))
+	g.Expect(d.Status.Phase).To(Equal(dtPhPromoting))
+	g.Expect(dtCondOf(d, sluicev1beta1.ProgressingCondition).Reason).To(Equal("PrimaryNotReady"))
+
+	c.Status = d.Status
+	c.Annotations = nil
+	next = Decide(dtObserve(c, dtAt(dtNow.Add(3*time.Second)), dtPrimaryHash(dtHashA), dtPrimaryNotReady("0 of 1 updated replicas available")))
+	g.Expect(next.Status.Phase).To(Equal(dtPhPromoting))
+	g.Expect(next.Status).To(Equal(c.Status), "the first wait for the promoted primary changes nothing")
 }

@@ -138,6 +138,11 @@ func (x *decider) start(retry bool) {
 		x.event(false, "Restarted", msg)
 	}
 	x.setPhase(sluicev1beta1.CanaryPhaseProgressing, false, msg)
+	if x.o.Target.ScaledToZero || !x.o.Target.Ready {
+		// Said now rather than on the next reconcile: one status write less
+		// per release.
+		x.waitReason = &Reason{Reason: "CanaryNotReady", Message: fmt.Sprintf("waiting for the canary pods of revision %s to be ready", x.st.Revision)}
+	}
 	x.requeue(x.c.AnalysisInterval())
 }
 
@@ -321,6 +326,9 @@ func (x *decider) startPromotion(msg string) {
 	x.act(Action{Kind: PromotePrimary})
 	x.st.NotReadySince = x.now()
 	x.setPhase(sluicev1beta1.CanaryPhasePromoting, false, msg)
+	// The primary is only now given the new template: say what comes next
+	// in this status write rather than in one more on the next reconcile.
+	x.waitReason = &Reason{Reason: "PrimaryNotReady", Message: fmt.Sprintf("waiting for the promoted primary (revision %s) to be ready", x.st.Revision)}
 	x.requeue(waitRetry)
 }
 

@@ -705,7 +705,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check:       startedB,
 		},
 		{
@@ -716,7 +716,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check:       startedB,
 		},
 		{
@@ -729,7 +729,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.LastAppliedSpec).To(Equal(dtHashC))
 				g.Expect(d.Status.History).To(BeNil())
@@ -759,7 +759,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.LastAppliedSpec).To(Equal(dtHashA))
 				g.Expect(d.Status.TrackedConfigs).To(Equal(newCfg))
@@ -794,7 +794,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check:       startedB,
 		},
 		{
@@ -806,7 +806,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check:       startedB,
 		},
 		{
@@ -837,7 +837,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check:       startedB,
 		},
 		{
@@ -889,7 +889,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				startedB(g, d)
 				g.Expect(d.Status.HandledRequests).To(Equal(&sluicev1beta1.HandledRequests{Retry: "1"}))
@@ -913,7 +913,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.HandledRequests.Retry).To(Equal("2"))
 			},
@@ -943,7 +943,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.SessionAffinityCookie).To(Equal("cookie-2"))
 				g.Expect(d.Status.PreviousSessionAffinityCookie).To(Equal("cookie-1"))
@@ -958,7 +958,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.SessionAffinityCookie).To(Equal("cookie-1"))
 				g.Expect(d.Status.PreviousSessionAffinityCookie).To(BeEmpty())
@@ -973,7 +973,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, ScaleTargetUp, SetRoutes),
 			wantRequeue: dtInterval,
 			wantEvents:  dtEvs("Progressing"),
-			wantConds:   dtReleasing("Progressing"),
+			wantConds:   dtReleasing("CanaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.SessionAffinityCookie).To(BeEmpty())
 			},
@@ -1393,7 +1393,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, PromotePrimary),
 			wantRequeue: waitRetry,
 			wantEvents:  dtEvs("Promoting"),
-			wantConds:   dtReleasing("Promoting"),
+			wantConds:   dtReleasing("PrimaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.HandledRequests.Promote).To(Equal("p1"))
 				g.Expect(d.Status.NotReadySince).To(Satisfy(dtTimeIs(dtNow)))
@@ -1428,7 +1428,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, PromotePrimary),
 			wantRequeue: waitRetry,
 			wantEvents:  dtEvs("Promoting"),
-			wantConds:   dtReleasing("Promoting"),
+			wantConds:   dtReleasing("PrimaryNotReady"),
 		},
 		{
 			name:        "skipAnalysis, canary not ready: waits",
@@ -1519,7 +1519,7 @@ func TestDecide_WaitingPromotion(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, PromotePrimary),
 			wantRequeue: waitRetry,
 			wantEvents:  dtEvs("Promoting"),
-			wantConds:   dtReleasing("Promoting"),
+			wantConds:   dtReleasing("PrimaryNotReady"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.NotReadySince).To(Satisfy(dtTimeIs(dtNow)))
 				g.Expect(d.Status.LastStepTime).To(Satisfy(dtTimeIs(dtNow)))
@@ -1533,7 +1533,7 @@ func TestDecide_WaitingPromotion(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, PromotePrimary),
 			wantRequeue: waitRetry,
 			wantEvents:  dtEvs("Promoting"),
-			wantConds:   dtReleasing("Promoting"),
+			wantConds:   dtReleasing("PrimaryNotReady"),
 		},
 		{
 			name: "WaitingPromotion, promote annotation: Promoting without the gate",
@@ -1544,7 +1544,7 @@ func TestDecide_WaitingPromotion(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, PromotePrimary),
 			wantRequeue: waitRetry,
 			wantEvents:  dtEvs("Promoting"),
-			wantConds:   dtReleasing("Promoting"),
+			wantConds:   dtReleasing("PrimaryNotReady"),
 		},
 	})
 }
@@ -1782,7 +1782,7 @@ func TestDecide_BlueGreen(t *testing.T) {
 			wantActions: dtActs(EnsureObjects, PromotePrimary),
 			wantRequeue: waitRetry, wantIterations: 1,
 			wantEvents: dtEvs("Promoting"),
-			wantConds:  dtReleasing("Promoting"),
+			wantConds:  dtReleasing("PrimaryNotReady"),
 		},
 	})
 }
