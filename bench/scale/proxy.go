@@ -30,6 +30,9 @@ type countingProxy struct {
 	srv *http.Server
 	mu  sync.Mutex
 	n   map[string]int64 // "VERB resource"
+	// While recording, every write, stamped and attributed to a canary.
+	recording bool
+	writes    []write
 }
 
 // startProxy listens on a free 127.0.0.1 port and forwards to the API server of cfg.
@@ -68,7 +71,14 @@ func startProxy(cfg *rest.Config) (*countingProxy, error) {
 		verb, res := classify(r)
 		p.mu.Lock()
 		p.n[verb+" "+res]++
+		recording := p.recording
 		p.mu.Unlock()
+		if recording && isWrite(verb) {
+			w := write{at: time.Now(), key: attribute(r), resource: verb + " " + res}
+			p.mu.Lock()
+			p.writes = append(p.writes, w)
+			p.mu.Unlock()
+		}
 		rp.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(l) }()
@@ -87,6 +97,23 @@ func (p *countingProxy) Snapshot() counts {
 		c[k] = v
 	}
 	return c
+}
+
+// Record starts recording every write afresh.
+func (p *countingProxy) Record() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recording, p.writes = true, nil
+}
+
+// Recorded stops recording and returns the writes recorded.
+func (p *countingProxy) Recorded() []write {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recording = false
+	ws := p.writes
+	p.writes = nil
+	return ws
 }
 
 // WriteKubeconfig writes a kubeconfig that reaches the API server through the proxy.

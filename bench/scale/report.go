@@ -47,6 +47,8 @@ type stats struct {
 	steps, unfinished int
 	failed, waited    int
 	stepMismatch      int // canaries whose number of steps is not the expected one
+	// writes of the analysis steps, apart from a release's fixed cost
+	sw stepWrites
 }
 
 func later(a, b time.Time) time.Time {
@@ -58,6 +60,7 @@ func later(a, b time.Time) time.Time {
 
 func derive(c config, f *fleet, r *result) stats {
 	var s stats
+	s.sw = attributeSteps(r.writes, r.tracks, c.interval)
 	s.unfinished = c.n - len(r.tracks) // never seen changing
 	for _, t := range r.tracks {
 		if t.waited {
@@ -221,9 +224,22 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 		}
 		return float64(n) / float64(s.steps)
 	}
-	row("API writes per step per canary", cells(func(r *result, s stats) string {
+	writesTarget := fmt.Sprintf("≤ %.0f", targetWritesPerStep)
+	row("API writes per analysis step per canary: mean / max", cells(func(_ *result, s stats) string {
+		if len(s.sw.perCanary) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f / %.2f", s.sw.perStep(), pctF(s.sw.perCanary, 1))
+	}), writesTarget, verdict(pctF(s0.sw.perCanary, 1), targetWritesPerStep, ""))
+	row("  whole release ÷ steps (start, promotion, scale-down, events, Lease)", cells(func(r *result, s stats) string {
 		return fmt.Sprintf("%.2f", perStep(r, s, true))
-	}), fmt.Sprintf("≤ %.0f", targetWritesPerStep), verdict(perStep(r0, s0, true), targetWritesPerStep, ""))
+	}), writesTarget, verdict(perStep(r0, s0, true), targetWritesPerStep, ""))
+	row("  writes of one release, by canary: p50 / max", cells(func(_ *result, s stats) string {
+		if len(s.sw.release) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%d / %d", s.sw.release[(len(s.sw.release)-1)/2], s.sw.release[len(s.sw.release)-1])
+	}), "", "")
 	row("API reads per step per canary", cells(func(r *result, s stats) string {
 		return fmt.Sprintf("%.2f", perStep(r, s, false))
 	}), "", "")
@@ -259,6 +275,9 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 		}
 		fmt.Fprintf(w, "\nRequests of run %q during the releases (%s), by verb and resource (total, per canary release):\n", r.label, r.progressFor.Round(time.Second))
 		printLines(w, r.progress.Lines(c.n))
+		sw := derive(c, f, r).sw
+		fmt.Fprintf(w, "\nWrites of run %q during analysis steps 2 … K−1 (%d steps of %d canaries), by verb and resource (total, per step):\n", r.label, sw.steps, len(sw.perCanary))
+		printLines(w, counts(toInt64(sw.byResource)).Lines(sw.steps))
 		for _, i := range []int{0, 1} {
 			k := f.key(i)
 			fmt.Fprintf(w, "\nStatus updates of %s (%s) in run %q, as the benchmark saw them:\n", k, f.provider(i), r.label)
@@ -274,6 +293,14 @@ func printLines(w io.Writer, lines []string) {
 	for _, l := range lines {
 		fmt.Fprintln(w, "  "+l)
 	}
+}
+
+func toInt64(m map[string]int) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = int64(v)
+	}
+	return out
 }
 
 func len64(c counts) int64 { return c.Reads() + c.Writes() }

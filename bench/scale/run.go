@@ -39,6 +39,7 @@ type result struct {
 	progressCPU time.Duration
 	queries     int64
 	tracks      map[types.NamespacedName]*track
+	writes      []write // every write during the releases, attributed
 	trails      map[types.NamespacedName][]string
 
 	cpu    time.Duration // whole life of the process (rusage)
@@ -91,10 +92,12 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 
 	logf("run %q: releasing example.com/app:%s on all %d targets", label, version, n)
 	b.obs.trace(version, b.fleet.key(0), b.fleet.key(1))
+	b.proxy.Record()
 	before, u0, q0 := b.proxy.Snapshot(), mustUsage(m), b.queries.Load()
 	t0 := time.Now()
 	if err := b.fleet.release(ctx, b.cfg.workers, version); err != nil {
 		b.obs.finish()
+		b.proxy.Recorded()
 		return nil, err
 	}
 	last := time.Now()
@@ -111,6 +114,7 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 	}
 	r.progressFor = time.Since(t0)
 	r.progress = b.proxy.Snapshot().Sub(before)
+	r.writes = b.proxy.Recorded()
 	r.progressCPU = mustUsage(m).CPU - u0.CPU
 	r.queries = b.queries.Load() - q0
 	r.tracks, r.trails = b.obs.finish()
