@@ -74,9 +74,9 @@ func startProxy(cfg *rest.Config) (*countingProxy, error) {
 		recording := p.recording
 		p.mu.Unlock()
 		if recording && isWrite(verb) {
-			w := write{at: time.Now(), key: attribute(r), resource: verb + " " + res}
+			rec := write{at: time.Now(), key: attribute(r), resource: verb + " " + res}
 			p.mu.Lock()
-			p.writes = append(p.writes, w)
+			p.writes = append(p.writes, rec)
 			p.mu.Unlock()
 		}
 		rp.ServeHTTP(w, r)
