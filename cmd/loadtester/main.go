@@ -30,6 +30,7 @@ import (
 
 	"github.com/sluice-cd/sluice/pkg/loadtester"
 	"github.com/sluice-cd/sluice/pkg/logging"
+	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -122,10 +123,6 @@ func buildServer(ctx context.Context, opts Options, log logr.Logger, getConfig f
 	if err != nil {
 		return nil, err
 	}
-	auth, err := loadtester.NewAuthenticator(af, opts.SignatureMaxAge)
-	if err != nil {
-		return nil, err
-	}
 	var allow []loadtester.AllowRule
 	if opts.ShellAllowFile != "" {
 		if allow, err = loadtester.LoadAllowFile(opts.ShellAllowFile); err != nil {
@@ -141,7 +138,11 @@ func buildServer(ctx context.Context, opts Options, log logr.Logger, getConfig f
 			log.Info("WARNING: --enable-shell-tasks is set but the allow-list is empty: every command will be refused")
 		}
 	}
-	gates, err := gateStore(ctx, opts, log, getConfig)
+	gates, replay, err := stores(ctx, opts, log, getConfig)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := loadtester.NewAuthenticator(af, opts.SignatureMaxAge, replay)
 	if err != nil {
 		return nil, err
 	}
@@ -202,51 +203,57 @@ func reloadAuth(ctx context.Context, opts Options, log logr.Logger, auth *loadte
 	}
 }
 
-// gateStore returns ConfigMap gates when the cluster is reachable, else (in
-// auto mode) memory gates with a loud warning.
-func gateStore(ctx context.Context, opts Options, log logr.Logger, getConfig func() (*rest.Config, error)) (loadtester.GateStore, error) {
+// stores returns the gate store and the request-id replay guard: ConfigMaps
+// when the cluster is reachable (shared by replicas), else (in auto mode)
+// memory with a loud warning.
+func stores(ctx context.Context, opts Options, log logr.Logger, getConfig func() (*rest.Config, error)) (loadtester.GateStore, webhooks.ReplayGuard, error) {
+	const single = "they are lost on restart and not shared between replicas: run one replica"
 	if opts.GateStore == "memory" {
-		log.Info("WARNING: gates are kept in memory (--gate-store=memory): they are lost on restart and not shared between replicas")
-		return loadtester.NewMemoryGates(), nil
+		log.Info("WARNING: gates and the ids of signed requests are kept in memory (--gate-store=memory): " + single)
+		return loadtester.NewMemoryGates(), webhooks.NewReplayCache(0), nil
 	}
-	store, err := configMapGates(ctx, opts, getConfig)
+	cs, ns, err := clusterClient(ctx, opts, getConfig)
 	if err == nil {
-		log.Info("Gates are stored as ConfigMaps", "namespace", opts.GateNamespace)
-		return store, nil
+		log.Info("Gates and the ids of signed requests are stored as ConfigMaps", "namespace", ns)
+		guard := loadtester.NewConfigMapReplayGuard(cs, ns)
+		go guard.RunPrune(ctx, opts.SignatureMaxAge, func(err error) { log.Error(err, "Failed to prune expired request ids") })
+		return loadtester.NewConfigMapGates(cs, ns), guard, nil
 	}
 	if opts.GateStore == "configmap" {
-		return nil, err
+		return nil, nil, err
 	}
-	log.Error(err, "WARNING: no cluster access: gates are kept in MEMORY, lost on restart and not shared between replicas. Fix the access or set --gate-store=configmap to fail instead")
-	return loadtester.NewMemoryGates(), nil
+	log.Error(err, "WARNING: no cluster access: gates and the ids of signed requests are kept in MEMORY; "+single+". Fix the access or set --gate-store=configmap to fail instead")
+	return loadtester.NewMemoryGates(), webhooks.NewReplayCache(0), nil
 }
 
-func configMapGates(ctx context.Context, opts Options, getConfig func() (*rest.Config, error)) (loadtester.GateStore, error) {
+// clusterClient returns a client of the cluster and the namespace of the
+// ConfigMaps, once read access to them was probed.
+func clusterClient(ctx context.Context, opts Options, getConfig func() (*rest.Config, error)) (kubernetes.Interface, string, error) {
 	ns := opts.GateNamespace
 	if ns == "" {
 		ns = podNamespace()
 	}
 	if ns == "" {
-		return nil, errors.New("the gate namespace is unknown: set --gate-namespace or $POD_NAMESPACE")
+		return nil, "", errors.New("the gate namespace is unknown: set --gate-namespace or $POD_NAMESPACE")
 	}
 	cfg, err := getConfig()
 	if err != nil {
-		return nil, fmt.Errorf("failed to load the cluster configuration: %w", err)
+		return nil, "", fmt.Errorf("failed to load the cluster configuration: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "sluice-loadtester/" + version
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("failed to create a Kubernetes client: %w", err)
+		return nil, "", fmt.Errorf("failed to create a Kubernetes client: %w", err)
 	}
 	// Probe read access once, so that a missing RBAC rule shows at start.
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err = cs.CoreV1().ConfigMaps(ns).Get(pctx, loadtester.ConfigMapName(loadtester.KindGate, "probe", "probe"), metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("failed to read ConfigMaps in namespace %s: %w", ns, err)
+		return nil, "", fmt.Errorf("failed to read ConfigMaps in namespace %s: %w", ns, err)
 	}
-	return loadtester.NewConfigMapGates(cs, ns), nil
+	return cs, ns, nil
 }
 
 // podNamespace is $POD_NAMESPACE, else the service account's namespace.

@@ -119,7 +119,7 @@ func TestReloadAuth(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	f, err := loadtester.LoadAuthFile(opts.AuthFile)
 	g.Expect(err).NotTo(HaveOccurred())
-	auth, err := loadtester.NewAuthenticator(f, time.Minute)
+	auth, err := loadtester.NewAuthenticator(f, time.Minute, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

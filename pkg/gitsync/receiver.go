@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,19 +39,24 @@ const (
 	GitHubSignatureHeader = "X-Hub-Signature-256"
 	// GitLabTokenHeader is the secret itself.
 	GitLabTokenHeader = "X-Gitlab-Token"
-	// MaxReceiverBody bounds the body of a push webhook.
-	MaxReceiverBody = 64 << 10
+	// MaxReceiverBody bounds the body of a push webhook: GitHub push
+	// payloads of many commits are several MiB. The body is streamed through
+	// the HMAC, never held, so the bound limits work, not memory.
+	MaxReceiverBody = 8 << 20
 	// receiverMaxAge bounds the age of a Sluice signature.
 	receiverMaxAge = 5 * time.Minute
 	// receiverMinInterval is the least time between two accepted calls for one GitSync.
 	receiverMinInterval = time.Second
+	// receiverBuffer is the read buffer of a body.
+	receiverBuffer = 32 << 10
 )
 
 // Receiver takes push webhooks on POST /hooks/<namespace>/<name> and
 // requests a sync now of that GitSync by setting its sync-requested-at
-// annotation. It answers 404 for an unknown GitSync or one without
-// spec.receiver, 401 for a missing or bad signature, 413 for a body over
-// 64 KiB, 429 when called too often, and 202 on success.
+// annotation. It answers 401 for a missing or bad signature, 404 for an
+// unknown GitSync or one without spec.receiver, 413 for a body over
+// MaxReceiverBody (8 MiB), 429 when called too often, and 202 on success.
+// The body is verified while it is read, in receiverBuffer steps.
 type Receiver struct {
 	// Client reads GitSyncs and patches their annotation.
 	Client client.Client
@@ -59,9 +66,13 @@ type Receiver struct {
 	Now func() time.Time
 	// MinInterval between two accepted calls for one GitSync; 1s when zero.
 	MinInterval time.Duration
+	// Replay remembers the ids of Sluice-signed calls; an in-memory cache
+	// (per replica) when nil. A replay could only request a sync again.
+	Replay webhooks.ReplayGuard
 
-	mu   sync.Mutex
-	last map[types.NamespacedName]time.Time
+	mu     sync.Mutex
+	last   map[types.NamespacedName]time.Time
+	replay webhooks.ReplayGuard
 }
 
 var _ http.Handler = (*Receiver)(nil)
@@ -78,7 +89,8 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := ctrl.Log.WithName("gitsync-receiver")
 	rest, ok := strings.CutPrefix(r.URL.Path, "/hooks/")
 	parts := strings.Split(rest, "/")
-	if !ok || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+	// Names that cannot exist are not looked up.
+	if !ok || len(parts) != 2 || len(validation.IsDNS1123Label(parts[0])) > 0 || len(validation.IsDNS1123Subdomain(parts[1])) > 0 {
 		http.NotFound(w, r)
 		return
 	}
@@ -87,19 +99,17 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	key := types.NamespacedName{Namespace: parts[0], Name: parts[1]}
-	ctx := r.Context()
-
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReceiverBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "failed to read the body", http.StatusBadRequest)
+	// Refuse what can be refused from the headers, before any work.
+	if signatureStyle(r.Header) == "" {
+		http.Error(w, "invalid signature", http.StatusUnauthorized)
 		return
 	}
+	if r.ContentLength > MaxReceiverBody {
+		http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxReceiverBody), http.StatusRequestEntityTooLarge)
+		return
+	}
+	key := types.NamespacedName{Namespace: parts[0], Name: parts[1]}
+	ctx := r.Context()
 
 	gs := &sluicev1beta1.GitSync{}
 	if err := rc.Client.Get(ctx, key, gs); err != nil {
@@ -122,9 +132,30 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "receiver not configured", http.StatusForbidden)
 		return
 	}
-	if !verify(r.Header, secret, body, rc.now()) {
+	check, err := newBodyCheck(r, secret, rc.now())
+	if err != nil {
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
 		return
+	}
+	buf := make([]byte, receiverBuffer)
+	if _, err := io.CopyBuffer(check, http.MaxBytesReader(w, r.Body, MaxReceiverBody), buf); err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxReceiverBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "failed to read the body", http.StatusBadRequest)
+		return
+	}
+	if !check.ok() {
+		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		return
+	}
+	if check.id != "" {
+		fresh, err := rc.replayGuard().Claim(ctx, key.String()+"/"+check.id, rc.now().Add(2*receiverMaxAge))
+		if err != nil || !fresh {
+			http.Error(w, "invalid signature: request id already used", http.StatusUnauthorized)
+			return
+		}
 	}
 	if !rc.allow(key) {
 		w.Header().Set("Retry-After", "1")
@@ -143,6 +174,18 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("sync requested by a push webhook", "GitSync", key)
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, "sync requested\n")
+}
+
+func (rc *Receiver) replayGuard() webhooks.ReplayGuard {
+	if rc.Replay != nil {
+		return rc.Replay
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.replay == nil {
+		rc.replay = webhooks.NewReplayCache(0)
+	}
+	return rc.replay
 }
 
 func (rc *Receiver) secret(ctx context.Context, gs *sluicev1beta1.GitSync) ([]byte, error) {
@@ -185,31 +228,60 @@ func (rc *Receiver) allow(key types.NamespacedName) bool {
 	return true
 }
 
-// verify checks, in this order, a GitHub, a GitLab or a Sluice signature;
-// only the style whose header is present is checked. All comparisons are
+// signatureStyle is the signature scheme of a request, in this order:
+// GitHub, GitLab, Sluice; empty when none is present. Only the first
+// present is checked.
+func signatureStyle(h http.Header) string {
+	switch {
+	case h.Get(GitHubSignatureHeader) != "":
+		return GitHubSignatureHeader
+	case h.Get(GitLabTokenHeader) != "":
+		return GitLabTokenHeader
+	case h.Get(webhooks.SignatureHeader) != "":
+		return webhooks.SignatureHeader
+	}
+	return ""
+}
+
+// bodyCheck verifies a signature over the body written to it.
+type bodyCheck struct {
+	io.Writer
+	ok func() bool
+	// id is the request id of a Sluice signature.
+	id string
+}
+
+// newBodyCheck prepares the check of r's signature with secret; it fails
+// when the headers alone already refute it. All comparisons are
 // constant-time.
-func verify(h http.Header, secret, body []byte, now time.Time) bool {
-	if sig := h.Get(GitHubSignatureHeader); sig != "" {
-		hexSig, ok := strings.CutPrefix(sig, "sha256=")
+func newBodyCheck(r *http.Request, secret []byte, now time.Time) (bodyCheck, error) {
+	switch signatureStyle(r.Header) {
+	case GitHubSignatureHeader:
+		hexSig, ok := strings.CutPrefix(r.Header.Get(GitHubSignatureHeader), "sha256=")
 		if !ok {
-			return false
+			return bodyCheck{}, errors.New("not a sha256 signature")
 		}
 		got, err := hex.DecodeString(hexSig)
 		if err != nil {
-			return false
+			return bodyCheck{}, fmt.Errorf("bad signature hex: %w", err)
 		}
 		m := hmac.New(sha256.New, secret)
-		m.Write(body)
-		return hmac.Equal(m.Sum(nil), got)
-	}
-	if tok := h.Get(GitLabTokenHeader); tok != "" {
+		return bodyCheck{Writer: m, ok: func() bool { return hmac.Equal(m.Sum(nil), got) }}, nil
+	case GitLabTokenHeader:
 		// Compare digests so that the time does not depend on the lengths either.
-		a := sha256.Sum256([]byte(tok))
+		a := sha256.Sum256([]byte(r.Header.Get(GitLabTokenHeader)))
 		b := sha256.Sum256(secret)
-		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+		if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+			return bodyCheck{}, errors.New("wrong token")
+		}
+		// The body is still read, bounded, so that 413 means the same for every style.
+		return bodyCheck{Writer: io.Discard, ok: func() bool { return true }}, nil
+	case webhooks.SignatureHeader:
+		v, err := webhooks.NewVerifier(r.Header.Get(webhooks.SignatureHeader), secret, r.Method, r.URL.RequestURI(), now, receiverMaxAge)
+		if err != nil {
+			return bodyCheck{}, err
+		}
+		return bodyCheck{Writer: v, ok: func() bool { return v.Verify() == nil }, id: v.Signature().ID}, nil
 	}
-	if sig := h.Get(webhooks.SignatureHeader); sig != "" {
-		return webhooks.Verify(sig, secret, body, now, receiverMaxAge) == nil
-	}
-	return false
+	return bodyCheck{}, errors.New("no signature")
 }

@@ -85,6 +85,16 @@ func githubSig(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
+// sluiceSig signs a POST of body to target as Sluice's webhooks do.
+func sluiceSig(t *testing.T, secret, target string, body []byte, at time.Time) string {
+	t.Helper()
+	sig, err := webhooks.Sign([]byte(secret), http.MethodPost, target, body, at, webhooks.NewRequestID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
 func post(t *testing.T, url string, body []byte, headers map[string]string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
@@ -123,7 +133,7 @@ func TestReceiver_TriggersSync(t *testing.T) {
 			return map[string]string{gitsync.GitLabTokenHeader: hookSecret}
 		},
 		"generic": func(b []byte) map[string]string {
-			return map[string]string{webhooks.SignatureHeader: webhooks.Sign([]byte(hookSecret), b, time.Now())}
+			return map[string]string{webhooks.SignatureHeader: sluiceSig(t, hookSecret, "/hooks/"+ns+"/app", b, time.Now())}
 		},
 	}
 	for _, style := range []string{"github", "gitlab", "generic"} {
@@ -163,8 +173,9 @@ func TestReceiver_Refuses(t *testing.T) {
 		"github wrong":     {gitsync.GitHubSignatureHeader: githubSig("wrong", body)},
 		"github malformed": {gitsync.GitHubSignatureHeader: "sha1=abc"},
 		"gitlab wrong":     {gitsync.GitLabTokenHeader: "wrong"},
-		"generic wrong":    {webhooks.SignatureHeader: webhooks.Sign([]byte("wrong"), body, time.Now())},
-		"generic stale":    {webhooks.SignatureHeader: webhooks.Sign([]byte(hookSecret), body, time.Now().Add(-time.Hour))},
+		"generic wrong":    {webhooks.SignatureHeader: sluiceSig(t, "wrong", "/hooks/"+ns+"/app", body, time.Now())},
+		"generic stale":    {webhooks.SignatureHeader: sluiceSig(t, hookSecret, "/hooks/"+ns+"/app", body, time.Now().Add(-time.Hour))},
+		"generic v1":       {webhooks.SignatureHeader: "t=1,v1=" + strings.Repeat("0", 64)},
 	} {
 		g.Expect(post(t, url, body, h)).To(Equal(http.StatusUnauthorized), name)
 	}

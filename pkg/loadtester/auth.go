@@ -17,32 +17,103 @@ import (
 )
 
 // AuthFile is the format of the file named by --auth-file (YAML or JSON),
-// meant to be mounted from a Secret:
+// meant to be mounted from a Secret (never from flags):
 //
 //	clients:
 //	- name: sluice            # identity, used in logs
 //	  hmacKey: "s3cr3t"       # verifies X-Sluice-Signature (the hook's Secret key)
 //	  namespaces: ["test"]    # canary namespaces this client may act on; "*" = all
-//	- name: release-bot
+//	                          # scopes: [check] is the default
+//	- name: alice
 //	  token: "long-random"    # accepted as "Authorization: Bearer long-random"
-//	  namespaces: ["test", "staging"]
+//	  grants:                 # per-namespace scopes
+//	  - namespaces: ["test", "staging"]
+//	    scopes: [check, operate]
+//	  - namespaces: ["prod"]
+//	    scopes: [check]
 //
-// A client has an hmacKey, a token, or both.
+// A client has an hmacKey, a token, or both, and namespaces (with scopes),
+// grants, or both.
 type AuthFile struct {
 	Clients []Client `json:"clients"`
 }
 
-// Client is one caller allowed to use the load tester.
-type Client struct {
-	Name       string   `json:"name"`
-	HMACKey    string   `json:"hmacKey,omitempty"`
-	Token      string   `json:"token,omitempty"`
+// Scope is what a client may do in a namespace.
+type Scope string
+
+const (
+	// ScopeCheck allows gate and rollback checks, /gate/approve|halt, and
+	// tasks (load, commands): what Sluice's webhooks call.
+	ScopeCheck Scope = "check"
+	// ScopeOperate allows opening and closing gates and rollback flags: a
+	// person's decision, so Sluice's own key does not get it by default.
+	ScopeOperate Scope = "operate"
+)
+
+// Grant gives scopes in namespaces.
+type Grant struct {
+	// Namespaces are canary namespaces; "*" = all.
 	Namespaces []string `json:"namespaces"`
+	// Scopes default to [check].
+	Scopes []Scope `json:"scopes,omitempty"`
 }
 
-// AllowsNamespace tells whether the client may act on canaries in ns.
-func (c *Client) AllowsNamespace(ns string) bool {
-	return slices.Contains(c.Namespaces, "*") || slices.Contains(c.Namespaces, ns)
+// Client is one caller allowed to use the load tester.
+type Client struct {
+	Name    string `json:"name"`
+	HMACKey string `json:"hmacKey,omitempty"`
+	Token   string `json:"token,omitempty"`
+	// Namespaces and Scopes are a shorthand for one grant.
+	Namespaces []string `json:"namespaces,omitempty"`
+	Scopes     []Scope  `json:"scopes,omitempty"`
+	Grants     []Grant  `json:"grants,omitempty"`
+}
+
+// grants returns the shorthand grant and the explicit ones.
+func (c *Client) grants() []Grant {
+	gs := slices.Clone(c.Grants)
+	if len(c.Namespaces) > 0 {
+		gs = append(gs, Grant{Namespaces: c.Namespaces, Scopes: c.Scopes})
+	}
+	return gs
+}
+
+func (g *Grant) scopes() []Scope {
+	if len(g.Scopes) == 0 {
+		return []Scope{ScopeCheck}
+	}
+	return g.Scopes
+}
+
+// Allows tells whether the client has scope in canary namespace ns.
+func (c *Client) Allows(scope Scope, ns string) bool {
+	for _, g := range c.grants() {
+		if (slices.Contains(g.Namespaces, "*") || slices.Contains(g.Namespaces, ns)) && slices.Contains(g.scopes(), scope) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasScope tells whether the client has scope in some namespace.
+func (c *Client) HasScope(scope Scope) bool {
+	for _, g := range c.grants() {
+		if slices.Contains(g.scopes(), scope) {
+			return true
+		}
+	}
+	return false
+}
+
+// ScopesIn lists the client's scopes in ns, for error messages.
+func (c *Client) ScopesIn(ns string) []Scope {
+	var out []Scope
+	for _, s := range []Scope{ScopeCheck, ScopeOperate} {
+		if c.Allows(s, ns) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ErrUnauthenticated is a request without valid credentials.
@@ -53,6 +124,7 @@ type Authenticator struct {
 	mu      sync.RWMutex
 	clients []Client
 	maxAge  time.Duration
+	replay  webhooks.ReplayGuard
 	now     func() time.Time
 }
 
@@ -69,7 +141,8 @@ func LoadAuthFile(path string) (*AuthFile, error) {
 	return &f, f.Validate()
 }
 
-// Validate checks that every client has a name, a credential and namespaces.
+// Validate checks that every client has a name, a credential and grants of
+// known scopes.
 func (f *AuthFile) Validate() error {
 	if len(f.Clients) == 0 {
 		return errors.New("auth file: no clients: every call would be refused")
@@ -85,8 +158,20 @@ func (f *AuthFile) Validate() error {
 			return fmt.Errorf("auth file: client %q has neither hmacKey nor token", c.Name)
 		case c.Token != "" && len(c.Token) < 16:
 			return fmt.Errorf("auth file: client %q: token shorter than 16 characters", c.Name)
-		case len(c.Namespaces) == 0:
+		case len(c.Scopes) > 0 && len(c.Namespaces) == 0:
+			return fmt.Errorf("auth file: client %q has scopes but no namespaces", c.Name)
+		case len(c.grants()) == 0:
 			return fmt.Errorf("auth file: client %q has no namespaces", c.Name)
+		}
+		for j, g := range c.grants() {
+			if len(g.Namespaces) == 0 {
+				return fmt.Errorf("auth file: client %q: grant %d has no namespaces", c.Name, j)
+			}
+			for _, s := range g.Scopes {
+				if s != ScopeCheck && s != ScopeOperate {
+					return fmt.Errorf("auth file: client %q: unknown scope %q (want %s or %s)", c.Name, s, ScopeCheck, ScopeOperate)
+				}
+			}
 		}
 		seen[c.Name] = true
 	}
@@ -94,15 +179,20 @@ func (f *AuthFile) Validate() error {
 }
 
 // NewAuthenticator returns an authenticator for the file's clients that
-// refuses signatures more than maxAge away from the current time.
-func NewAuthenticator(f *AuthFile, maxAge time.Duration) (*Authenticator, error) {
+// refuses signatures more than maxAge away from the current time, and
+// request ids that replay already remembers; a nil replay is an in-memory
+// cache, which protects this replica only.
+func NewAuthenticator(f *AuthFile, maxAge time.Duration, replay webhooks.ReplayGuard) (*Authenticator, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	if maxAge <= 0 {
 		maxAge = 5 * time.Minute
 	}
-	return &Authenticator{clients: slices.Clone(f.Clients), maxAge: maxAge, now: time.Now}, nil
+	if replay == nil {
+		replay = webhooks.NewReplayCache(0)
+	}
+	return &Authenticator{clients: slices.Clone(f.Clients), maxAge: maxAge, replay: replay, now: time.Now}, nil
 }
 
 // Update replaces the clients, e.g. after the Secret behind the auth file
@@ -118,27 +208,27 @@ func (a *Authenticator) Update(f *AuthFile) error {
 }
 
 // Authenticate returns the client behind a request whose (already read) body
-// is body: a valid X-Sluice-Signature for one of the HMAC keys, or a bearer
-// token. A request carrying a signature is judged on it alone.
+// is body: a valid X-Sluice-Signature for one of the HMAC keys, made for this
+// method and path, whose request id was not seen before; or a bearer token.
+// A request carrying a signature is judged on it alone.
 func (a *Authenticator) Authenticate(r *http.Request, body []byte) (*Client, error) {
 	a.mu.RLock()
 	clients := a.clients
 	a.mu.RUnlock()
 	if sig := r.Header.Get(webhooks.SignatureHeader); sig != "" {
-		now := a.now()
-		var last error = fmt.Errorf("%w: no client has an HMAC key", ErrUnauthenticated)
-		for i := range clients {
-			c := &clients[i]
-			if c.HMACKey == "" {
-				continue
-			}
-			err := webhooks.Verify(sig, []byte(c.HMACKey), body, now, a.maxAge)
-			if err == nil {
-				return c, nil
-			}
-			last = fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		c, parsed, err := a.verify(sig, clients, r, body)
+		if err != nil {
+			return nil, err
 		}
-		return nil, last
+		// Claimed only once verified, so that forged calls fill nothing.
+		fresh, err := a.replay.Claim(r.Context(), c.Name+"/"+parsed.ID, a.now().Add(2*a.maxAge))
+		if err != nil {
+			return nil, fmt.Errorf("failed to record the request id: %w", err)
+		}
+		if !fresh {
+			return nil, fmt.Errorf("%w: request id %q was already used (a replayed call)", ErrUnauthenticated, parsed.ID)
+		}
+		return c, nil
 	}
 	auth := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
@@ -158,4 +248,22 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (*Client, err
 		return nil, fmt.Errorf("%w: unknown bearer token", ErrUnauthenticated)
 	}
 	return found, nil
+}
+
+// verify returns the client whose HMAC key verifies sig for this request.
+func (a *Authenticator) verify(sig string, clients []Client, r *http.Request, body []byte) (*Client, webhooks.Signature, error) {
+	now := a.now()
+	last := fmt.Errorf("%w: no client has an HMAC key", ErrUnauthenticated)
+	for i := range clients {
+		c := &clients[i]
+		if c.HMACKey == "" {
+			continue
+		}
+		parsed, err := webhooks.Verify(sig, []byte(c.HMACKey), r.Method, r.URL.RequestURI(), body, now, a.maxAge)
+		if err == nil {
+			return c, parsed, nil
+		}
+		last = fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	return nil, webhooks.Signature{}, last
 }

@@ -38,13 +38,23 @@ const (
 	testToken   = "bearer-token-for-tests-0123456789"
 )
 
-// testAuth allows client "sluice" (HMAC) and "bot" (token) in namespace "test".
+// testClients: "sluice" signs (HMAC) with the default scope, check, in
+// namespace "test"; "bot" (a person's token) may check and operate in "test"
+// and "other", and check in "ro".
+func testClients() *AuthFile {
+	return &AuthFile{Clients: []Client{
+		{Name: "sluice", HMACKey: testHMACKey, Namespaces: []string{"test"}},
+		{Name: "bot", Token: testToken, Grants: []Grant{
+			{Namespaces: []string{"test", "other"}, Scopes: []Scope{ScopeCheck, ScopeOperate}},
+			{Namespaces: []string{"ro"}},
+		}},
+	}}
+}
+
+// testAuth authenticates testClients with an in-memory replay cache.
 func testAuth(t *testing.T) *Authenticator {
 	t.Helper()
-	a, err := NewAuthenticator(&AuthFile{Clients: []Client{
-		{Name: "sluice", HMACKey: testHMACKey, Namespaces: []string{"test"}},
-		{Name: "bot", Token: testToken, Namespaces: []string{"test", "other"}},
-	}}, time.Minute)
+	a, err := NewAuthenticator(testClients(), time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +77,22 @@ func newServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	return s, hs
 }
 
-// post sends body to url, signed with the HMAC key, and returns the status
-// and the decoded JSON reply.
+// post sends body to url, signed with the HMAC key as Sluice does, and
+// returns the status and the decoded JSON reply.
 func post(t *testing.T, url string, body []byte) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set(webhooks.SignatureHeader, webhooks.Sign([]byte(testHMACKey), body, time.Now()))
+	if err := webhooks.SignRequest(req, []byte(testHMACKey), body, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return do(t, req)
+}
+
+// operate sends body to url with the token of "bot", which may operate gates.
+func operate(t *testing.T, url string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	return do(t, req)
 }
 

@@ -123,17 +123,17 @@ func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
-	s.mux.Handle("/{$}", s.authed("task", true, s.task))
-	s.mux.Handle("/gate/approve", s.authed("approve", false, func(w http.ResponseWriter, _ *http.Request, _ *call) {
+	s.mux.Handle("/{$}", s.authed("task", ScopeCheck, true, s.task))
+	s.mux.Handle("/gate/approve", s.authed("approve", ScopeCheck, false, func(w http.ResponseWriter, _ *http.Request, _ *call) {
 		reply(w, http.StatusOK, "approved")
 	}))
-	s.mux.Handle("/gate/halt", s.authed("halt", false, func(w http.ResponseWriter, _ *http.Request, _ *call) {
+	s.mux.Handle("/gate/halt", s.authed("halt", ScopeCheck, false, func(w http.ResponseWriter, _ *http.Request, _ *call) {
 		reply(w, http.StatusForbidden, "halted")
 	}))
 	for _, kind := range []GateKind{KindGate, KindRollback} {
-		s.mux.Handle("/"+string(kind)+"/check", s.authed(string(kind)+"-check", true, s.gateCheck(kind)))
-		s.mux.Handle("/"+string(kind)+"/open", s.authed(string(kind)+"-open", true, s.gateSet(kind, true)))
-		s.mux.Handle("/"+string(kind)+"/close", s.authed(string(kind)+"-close", true, s.gateSet(kind, false)))
+		s.mux.Handle("/"+string(kind)+"/check", s.authed(string(kind)+"-check", ScopeCheck, true, s.gateCheck(kind)))
+		s.mux.Handle("/"+string(kind)+"/open", s.authed(string(kind)+"-open", ScopeOperate, true, s.gateSet(kind, true)))
+		s.mux.Handle("/"+string(kind)+"/close", s.authed(string(kind)+"-close", ScopeOperate, true, s.gateSet(kind, false)))
 	}
 }
 
@@ -144,10 +144,10 @@ type call struct {
 	log     logr.Logger
 }
 
-// authed reads the bounded body, authenticates the caller and, when
-// needPayload, decodes the payload and checks the caller may act on its
-// namespace.
-func (s *Server) authed(endpoint string, needPayload bool, h func(http.ResponseWriter, *http.Request, *call)) http.Handler {
+// authed reads the bounded body, authenticates the caller, checks it has
+// scope and, when needPayload, decodes the payload and checks the caller has
+// scope in its namespace.
+func (s *Server) authed(endpoint string, scope Scope, needPayload bool, h func(http.ResponseWriter, *http.Request, *call)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() { s.metrics.requests.WithLabelValues(endpoint, fmt.Sprint(rec.code)).Inc() }()
@@ -173,6 +173,11 @@ func (s *Server) authed(endpoint string, needPayload bool, h func(http.ResponseW
 			return
 		}
 		c := &call{client: client, log: s.cfg.Log.WithValues("endpoint", endpoint, "client", client.Name)}
+		if !needPayload && !client.HasScope(scope) {
+			c.log.Info("Refused a call outside the client's scopes", "scope", scope)
+			reply(w, http.StatusForbidden, fmt.Sprintf("client %q lacks scope %q, which %s needs", client.Name, scope, r.URL.Path))
+			return
+		}
 		if needPayload {
 			if err := json.Unmarshal(body, &c.payload); err != nil {
 				reply(w, http.StatusBadRequest, "invalid JSON payload: "+err.Error())
@@ -182,15 +187,32 @@ func (s *Server) authed(endpoint string, needPayload bool, h func(http.ResponseW
 				reply(w, http.StatusBadRequest, "payload needs name and namespace")
 				return
 			}
-			if !client.AllowsNamespace(c.payload.Namespace) {
-				c.log.Info("Refused a call for a namespace the client may not use", "namespace", c.payload.Namespace)
-				reply(w, http.StatusForbidden, fmt.Sprintf("client %q may not act on namespace %q", client.Name, c.payload.Namespace))
+			if msg := scopeRefusal(client, scope, c.payload.Namespace, r.URL.Path); msg != "" {
+				c.log.Info("Refused a call outside the client's scopes", "namespace", c.payload.Namespace, "scope", scope)
+				reply(w, http.StatusForbidden, msg)
 				return
 			}
 			c.log = c.log.WithValues("canary", c.payload.Namespace+"/"+c.payload.Name)
 		}
 		h(w, r, c)
 	})
+}
+
+// scopeRefusal explains why client may not call path (which needs scope) for
+// namespace ns, or is empty when it may.
+func scopeRefusal(client *Client, scope Scope, ns, path string) string {
+	if client.Allows(scope, ns) {
+		return ""
+	}
+	have := client.ScopesIn(ns)
+	if len(have) == 0 {
+		return fmt.Sprintf("client %q may not act on namespace %q", client.Name, ns)
+	}
+	msg := fmt.Sprintf("client %q lacks scope %q in namespace %q (it has %v), which %s needs", client.Name, scope, ns, have, path)
+	if scope == ScopeOperate {
+		msg += ": opening and closing gates is for a client a person holds, not Sluice's signing key"
+	}
+	return msg
 }
 
 func (s *Server) gateCheck(kind GateKind) func(http.ResponseWriter, *http.Request, *call) {

@@ -83,10 +83,10 @@ func (b neverEnding) Read(p []byte) (int, error) {
 // documented recipe (Verify) and refuses a tampered body.
 func TestClient_SignsWithTheHookSecret(t *testing.T) {
 	g := NewWithT(t)
-	var header string
+	var header, method, target string
 	var body []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header = r.Header.Get(SignatureHeader)
+		header, method, target = r.Header.Get(SignatureHeader), r.Method, r.URL.RequestURI()
 		body, _ = io.ReadAll(r.Body)
 	}))
 	defer srv.Close()
@@ -95,14 +95,27 @@ func TestClient_SignsWithTheHookSecret(t *testing.T) {
 		g.Expect(ns + "/" + name).To(Equal("test/hook-key"))
 		return []byte("sh4red-key"), nil
 	}
-	hook := sluicev1beta1.CanaryWebhook{Name: "signed", URL: srv.URL, SecretRef: &corev1.LocalObjectReference{Name: "hook-key"}}
+	hook := sluicev1beta1.CanaryWebhook{Name: "signed", URL: srv.URL + "/gate/check?team=web", SecretRef: &corev1.LocalObjectReference{Name: "hook-key"}}
 	g.Expect(c.Call(context.Background(), testCanary(), hook, sluicev1beta1.CanaryPhaseProgressing)).To(Succeed())
-	g.Expect(header).To(MatchRegexp(`^t=\d+,v1=[0-9a-f]{64}$`))
-	g.Expect(Verify(header, []byte("sh4red-key"), body, time.Now(), 5*time.Minute)).To(Succeed())
-	g.Expect(Verify(header, []byte("other-key"), body, time.Now(), 5*time.Minute)).To(MatchError(ErrBadSignature))
-	g.Expect(Verify(header, []byte("sh4red-key"), append(body, ' '), time.Now(), 5*time.Minute)).To(MatchError(ErrBadSignature))
-	g.Expect(Verify(header, []byte("sh4red-key"), body, time.Now().Add(time.Hour), 5*time.Minute)).To(MatchError(ContainSubstring("outside the accepted window")))
-	g.Expect(Verify("v1=abc", []byte("k"), body, time.Now(), time.Minute)).To(MatchError(ErrBadSignature))
+	g.Expect(header).To(MatchRegexp(`^t=\d+,id=[0-9a-f]{32},v2=[0-9a-f]{64}$`))
+	g.Expect(target).To(Equal("/gate/check?team=web"))
+	key := []byte("sh4red-key")
+	now := time.Now()
+	sig, err := Verify(header, key, method, target, body, now, 5*time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(header).To(ContainSubstring("id=" + sig.ID))
+	_, err = Verify(header, []byte("other-key"), method, target, body, now, 5*time.Minute)
+	g.Expect(err).To(MatchError(ErrBadSignature))
+	_, err = Verify(header, key, method, target, append(body, ' '), now, 5*time.Minute)
+	g.Expect(err).To(MatchError(ErrBadSignature))
+	_, err = Verify(header, key, method, "/gate/open", body, now, 5*time.Minute)
+	g.Expect(err).To(MatchError(ContainSubstring("signature mismatch")), "another path")
+	_, err = Verify(header, key, http.MethodPut, target, body, now, 5*time.Minute)
+	g.Expect(err).To(MatchError(ContainSubstring("signature mismatch")), "another method")
+	_, err = Verify(header, key, method, target, body, now.Add(time.Hour), 5*time.Minute)
+	g.Expect(err).To(MatchError(ContainSubstring("outside the accepted window")))
+	_, err = Verify("v2=abc", []byte("k"), method, target, body, now, time.Minute)
+	g.Expect(err).To(MatchError(ErrBadSignature))
 	g.Expect(strings.Contains(string(body), "sh4red-key")).To(BeFalse())
 }
 

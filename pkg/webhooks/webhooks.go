@@ -130,7 +130,11 @@ func (c *Client) once(ctx context.Context, hook sluicev1beta1.CanaryWebhook, bod
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "sluice")
 	if key != nil {
-		req.Header.Set(SignatureHeader, Sign(key, body, c.now()))
+		// Each attempt is a new request with its own id: a verifier that
+		// saw the first may refuse a repeated id.
+		if err := SignRequest(req, key, body, c.now()); err != nil {
+			return false, fmt.Errorf("webhook %s: %w", hook.Name, err)
+		}
 	}
 	hc := c.secure
 	if hook.DisableTLS {
