@@ -38,10 +38,11 @@ func (s *receiverServer) Start(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		// Time for a push body of up to gitsync.MaxReceiverBody (8 MiB) on a slow link.
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   35 * time.Second,
+		IdleTimeout:    time.Minute,
+		MaxHeaderBytes: 16 << 10,
 	}
 	ctrl.Log.Info("Starting the GitSync receiver", "address", ln.Addr().String())
 	errc := make(chan error, 1)

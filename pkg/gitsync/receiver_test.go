@@ -196,3 +196,29 @@ func TestReceiver_Refuses(t *testing.T) {
 	g.Expect(post(t, url, body, good)).To(Equal(http.StatusAccepted))
 	g.Expect(post(t, url, body, good)).To(Equal(http.StatusTooManyRequests))
 }
+
+// TestReceiver_SluiceSignatureBoundToPathAndOnce: a Sluice signature made
+// for another GitSync's hook is refused, and an accepted call is accepted
+// once.
+func TestReceiver_SluiceSignatureBoundToPathAndOnce(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	newGitSync(t, ns, "app", "https://example.invalid/repo.git", hourly, withReceiver(ns, t))
+	newGitSync(t, ns, "other", "https://example.invalid/repo.git", hourly, func(gs *sluicev1beta1.GitSync) {
+		gs.Spec.Receiver = &sluicev1beta1.GitSyncReceiver{SecretRef: corev1.LocalObjectReference{Name: "hook"}}
+	})
+	srv := httptest.NewServer(&gitsync.Receiver{Client: env.Client, APIReader: env.Client, MinInterval: time.Millisecond})
+	t.Cleanup(srv.Close)
+	body := []byte(`{"ref":"refs/heads/main"}`)
+
+	forOther := map[string]string{webhooks.SignatureHeader: sluiceSig(t, hookSecret, "/hooks/"+ns+"/other", body, time.Now())}
+	g.Expect(post(t, srv.URL+"/hooks/"+ns+"/app", body, forOther)).To(Equal(http.StatusUnauthorized), "signed for another path")
+	g.Expect(post(t, srv.URL+"/hooks/"+ns+"/app?x=1", body, map[string]string{
+		webhooks.SignatureHeader: sluiceSig(t, hookSecret, "/hooks/"+ns+"/app", body, time.Now()),
+	})).To(Equal(http.StatusUnauthorized), "signed without the query")
+	g.Expect(getGitSync(g, ns, "app").Annotations).NotTo(HaveKey(sluicev1beta1.GitSyncSyncRequestedAnnotation))
+
+	g.Expect(post(t, srv.URL+"/hooks/"+ns+"/other", body, forOther)).To(Equal(http.StatusAccepted))
+	time.Sleep(5 * time.Millisecond) // past MinInterval: only the id refuses
+	g.Expect(post(t, srv.URL+"/hooks/"+ns+"/other", body, forOther)).To(Equal(http.StatusUnauthorized), "a replay")
+}

@@ -7,7 +7,9 @@
 // Every endpoint but /healthz and /metrics needs credentials (else 401).
 // The body (at most 64 KiB by default, else 413) is the webhook payload
 // Sluice sends (webhooks.Payload); name and namespace are required (else
-// 400), and the caller's identity must allow the namespace (else 403).
+// 400), and the caller's identity must have the endpoint's scope in the
+// namespace (else 403): check for tasks, checks, approve and halt; operate
+// for open and close.
 //
 //	POST /                 run the task of metadata.type (see below)
 //	/gate/approve          always 200
@@ -23,11 +25,14 @@
 //
 // Callers are the clients of an AuthFile. A request carrying
 // X-Sluice-Signature (what Sluice sends for a hook with a secretRef) is
-// accepted when the signature verifies with one client's hmacKey and is at
-// most --signature-max-age old; otherwise "Authorization: Bearer <token>"
-// must equal one client's token. The canary namespace of the payload must be
-// in that client's namespaces ("*" = any): the check uses the identity, not
-// a field the caller may choose freely.
+// accepted when the signature verifies with one client's hmacKey for this
+// method, path and body, is at most --signature-max-age old, and its request
+// id was not accepted before (ConfigMapReplayGuard, shared by replicas; in
+// memory, per pod, with memory gates); otherwise "Authorization: Bearer
+// <token>" must equal one client's token. The client's grants must give the
+// endpoint's scope in the canary namespace of the payload ("*" = any): the
+// check uses the identity, not a field the caller may choose freely. Scopes
+// default to check, so Sluice's key cannot open gates unless granted.
 //
 // # Task types
 //
