@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,4 +137,18 @@ func TestReloadAuth(t *testing.T) {
 	g.Expect(os.WriteFile(opts.AuthFile, []byte("clients: [{name: ci, token: rotated-0123456789abcdef, namespaces: [test]}]"), 0o600)).To(Succeed())
 	g.Eventually(func() error { return token("rotated-0123456789abcdef") }, 2*time.Second).Should(Succeed())
 	g.Expect(token("0123456789abcdef0123")).NotTo(Succeed())
+}
+
+// TestNoCredentialFlags: keys and tokens come from --auth-file (a mounted
+// Secret) only; no flag takes a credential value.
+func TestNoCredentialFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	o := DefaultOptions()
+	o.BindFlags(fs)
+	secretish := regexp.MustCompile(`(?i)key|token|secret|password|hmac|credential`)
+	fs.VisitAll(func(f *flag.Flag) {
+		if secretish.MatchString(f.Name) && !strings.HasSuffix(f.Name, "-file") {
+			t.Errorf("flag --%s looks like it takes a credential: read it from a file", f.Name)
+		}
+	})
 }
