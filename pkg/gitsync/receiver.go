@@ -152,7 +152,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if check.id != "" {
 		fresh, err := rc.replayGuard().Claim(ctx, key.String()+"/"+check.id, rc.now().Add(2*receiverMaxAge))
-		if err != nil || !fresh {
+		if err != nil {
+			log.Error(err, "failed to record a request id", "GitSync", key)
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+			return
+		}
+		if !fresh {
 			http.Error(w, "invalid signature: request id already used", http.StatusUnauthorized)
 			return
 		}

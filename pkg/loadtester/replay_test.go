@@ -162,4 +162,12 @@ func TestReplayGuardSharedByReplicas(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(n).To(Equal(1))
 	g.Expect(ids()).To(Equal(0))
+
+	// An id that cannot be recorded (here: no such namespace) refuses the
+	// call with 503, not 401: the caller did nothing wrong.
+	broken := NewConfigMapReplayGuard(cs, "no-such-namespace")
+	_, hs := newServer(t, Config{Auth: signerWithOperate(t, broken)})
+	code, out = resend(t, hs.URL+"/gate/check", capture(t, "/gate/check", testHMACKey))
+	g.Expect(code).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(out["error"]).To(ContainSubstring("failed to record"))
 }

@@ -166,6 +166,12 @@ func (s *Server) authed(endpoint string, scope Scope, needPayload bool, h func(h
 			return
 		}
 		client, err := s.cfg.Auth.Authenticate(r, body)
+		if err != nil && !errors.Is(err, ErrUnauthenticated) {
+			// The request id could not be recorded: refuse, but say it is not the caller's fault.
+			s.cfg.Log.Error(err, "Refused a signed call", "endpoint", endpoint)
+			reply(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 		if err != nil {
 			s.cfg.Log.Info("Refused an unauthenticated call", "endpoint", endpoint, "remote", r.RemoteAddr, "reason", err.Error())
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice-loadtester"`)
