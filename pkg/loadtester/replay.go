@@ -60,7 +60,7 @@ func (g *ConfigMapReplayGuard) Claim(ctx context.Context, id string, expires tim
 		return true, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return false, fmt.Errorf("failed to record request id: %w", err)
+		return false, fmt.Errorf("failed to create the request-id ConfigMap: %w", err)
 	}
 	// Seen before. An expired record (not pruned yet) of an id used again is
 	// still refused: ids are random, so a repeat is a replay in any case.
