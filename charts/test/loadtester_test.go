@@ -3,6 +3,7 @@ package charttest
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluice-cd/sluice/pkg/loadtester"
+	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
 // TestLoadtesterChart_RunsWithItsArgsAndRole runs the real load tester
@@ -49,7 +53,15 @@ func TestLoadtesterChart_RunsWithItsArgsAndRole(t *testing.T) {
 	// The files the pod would get from the Secret and the ConfigMap.
 	dir := t.TempDir()
 	auth := filepath.Join(dir, "auth.yaml")
-	g.Expect(os.WriteFile(auth, []byte("clients:\n- name: release-bot\n  token: \"0123456789abcdef-token\"\n  namespaces: [\"test\"]\n"), 0o600)).To(Succeed())
+	g.Expect(os.WriteFile(auth, []byte(`clients:
+- name: sluice
+  hmacKey: chart-test-signing-key
+  namespaces: ["test"]
+- name: release-bot
+  token: "0123456789abcdef-token"
+  namespaces: ["test"]
+  scopes: [check, operate]
+`), 0o600)).To(Succeed())
 	allow, _, _ := unstructured.NestedString(find(objs, "ConfigMap")[0].Object, "data", "allow.yaml")
 	allowFile := filepath.Join(dir, "allow.yaml")
 	g.Expect(os.WriteFile(allowFile, []byte(allow), 0o600)).To(Succeed())
@@ -126,6 +138,23 @@ func TestLoadtesterChart_RunsWithItsArgsAndRole(t *testing.T) {
 		}
 	}
 	g.Expect(gates).To(HaveLen(1), "the open gate is a ConfigMap in the release namespace")
+	// A signed call (Sluice's key, scope check) is accepted once: its
+	// request id is a ConfigMap created through the chart's Role.
+	body := []byte(`{"name":"podinfo","namespace":"test"}`)
+	signed, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/gate/check", bytes.NewReader(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(webhooks.SignRequest(signed, []byte("chart-test-signing-key"), body, time.Now())).To(Succeed())
+	for i, want := range []int{http.StatusOK, http.StatusUnauthorized} {
+		r := signed.Clone(ctx)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(r)
+		g.Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(want), "signed call %d", i+1)
+	}
+	ids := &corev1.ConfigMapList{}
+	g.Expect(env.Client.List(ctx, ids, client.InNamespace(ns), client.HasLabels{loadtester.LabelRequestID})).To(Succeed())
+	g.Expect(ids.Items).To(HaveLen(1), "the request id is a ConfigMap in the release namespace")
 	g.Expect(post("/gate/close", "0123456789abcdef-token")).To(Equal(http.StatusAccepted))
 	g.Expect(post("/gate/check", "0123456789abcdef-token")).To(Equal(http.StatusForbidden))
 	g.Expect(logs.String()).NotTo(ContainSubstring("forbidden"))
