@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"reflect"
 	"time"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -16,6 +17,49 @@ type EventSink interface {
 // not block. pkg/notify implements it.
 type Announcer interface {
 	Announce(c *sluicev1beta1.Canary, e Event, severity string, failed []sluicev1beta1.CheckResult)
+}
+
+// toAnnounce returns the events of a decision to send once its status
+// patch succeeded, and records their key in the status to patch. A
+// transition whose key the status already holds was announced by an
+// earlier reconcile: its events are not sent again. Events that come with
+// no status change (a hand edit of the routes undone) are each an action
+// of their own, and are sent.
+func toAnnounce(c *sluicev1beta1.Canary, d *Decision) []Event {
+	if len(d.Events) == 0 {
+		return nil
+	}
+	if reflect.DeepEqual(c.Status, d.Status) {
+		return d.Events
+	}
+	st := &d.Status
+	key := sluicev1beta1.AnnouncedTransition{
+		Revision: st.Revision, Phase: st.Phase, Weight: st.CanaryWeight,
+		Iteration: st.Iterations, FailedChecks: st.FailedChecks,
+	}
+	if last := c.Status.LastAnnounced; last != nil && *last == key {
+		return nil
+	}
+	st.LastAnnounced = &key
+	return d.Events
+}
+
+// announceAll sends committed events: Kubernetes events, the event
+// webhooks and the alerts. It never blocks (the sinks queue).
+func (r *CanaryReconciler) announceAll(c *sluicev1beta1.Canary, events []Event, o Observation) {
+	if len(events) == 0 {
+		return
+	}
+	c = c.DeepCopy() // the sinks keep it; the reconcile goes on changing its own
+	for _, e := range events {
+		r.event(c, e)
+		if r.EventHooks != nil {
+			r.EventHooks.Enqueue(c, e.Warning, e.Message, o.Now)
+		}
+		if sev, ok := announce(c, e, o.Checks); ok && r.Announcer != nil {
+			r.Announcer.Announce(c, e, sev, failedChecks(o.Checks))
+		}
+	}
 }
 
 // Severities of announcements, as in analysis.alerts[].severity.
