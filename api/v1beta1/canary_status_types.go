@@ -155,7 +155,8 @@ type CanaryStatus struct {
 }
 
 // AnnouncedTransition is the key of an announced transition: the revision,
-// the phase and the step (weight, iteration and failed checks) it led to.
+// the phase and the step (its time, weight, iteration and failed checks) it
+// led to.
 type AnnouncedTransition struct {
 	// Revision under release.
 	// +kubebuilder:validation:MaxLength=64
@@ -173,6 +174,10 @@ type AnnouncedTransition struct {
 	// FailedChecks of the analysis.
 	// +optional
 	FailedChecks int32 `json:"failedChecks,omitempty"`
+	// StepTime is when the last analysis step ran (status.lastStepTime), so
+	// that two steps that leave the counters alike (a held check) differ.
+	// +optional
+	StepTime *metav1.Time `json:"stepTime,omitempty"`
 }
 
 // HandledRequests records the manual requests already handled.

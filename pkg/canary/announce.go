@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
@@ -35,9 +37,9 @@ func toAnnounce(c *sluicev1beta1.Canary, d *Decision) []Event {
 	st := &d.Status
 	key := sluicev1beta1.AnnouncedTransition{
 		Revision: st.Revision, Phase: st.Phase, Weight: st.CanaryWeight,
-		Iteration: st.Iterations, FailedChecks: st.FailedChecks,
+		Iteration: st.Iterations, FailedChecks: st.FailedChecks, StepTime: st.LastStepTime.DeepCopy(),
 	}
-	if last := c.Status.LastAnnounced; last != nil && *last == key {
+	if last := c.Status.LastAnnounced; last != nil && equality.Semantic.DeepEqual(*last, key) {
 		return nil
 	}
 	st.LastAnnounced = &key

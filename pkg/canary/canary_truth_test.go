@@ -238,9 +238,10 @@ func TestCanary_AnnouncesOnceAfterTheCommit(t *testing.T) {
 	f.g.Eventually(slack.count(prefix + "Progressing:")).Should(Equal(1))
 	f.g.Consistently(slack.count(prefix+"Progressing:"), 3*time.Second, 200*time.Millisecond).Should(Equal(1))
 	f.g.Expect(slack.count(prefix + "Initialized:")()).To(Equal(1))
-	f.g.Expect(c.Status.LastAnnounced).To(Equal(&sluicev1beta1.AnnouncedTransition{
-		Revision: c.Status.Revision, Phase: sluicev1beta1.CanaryPhaseProgressing,
-	}))
+	f.g.Expect(c.Status.LastAnnounced).To(HaveValue(And(
+		HaveField("Revision", c.Status.Revision), HaveField("Phase", sluicev1beta1.CanaryPhaseProgressing),
+		HaveField("StepTime", Equal(c.Status.LastStepTime)),
+	)))
 	f.g.Expect(d.Stop(f.ctx)).To(Succeed())
 }
 
