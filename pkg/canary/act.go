@@ -21,8 +21,10 @@ import (
 
 // apply carries out the actions in order; the first failure stops them and
 // the status is not advanced, so the next reconcile decides them again
-// (every action is idempotent).
-func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) error {
+// (every action is idempotent). It returns the events of the actions (failed
+// post-rollout webhooks), to send after the status patch.
+func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) ([]Event, error) {
+	var events []Event
 	for _, a := range d.Actions {
 		var err error
 		switch a.Kind {
@@ -39,7 +41,7 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) erro
 		case RunPostRollout:
 			c := s.canary.DeepCopy()
 			c.Status = d.Status
-			r.runPostRollout(ctx, &scope{canary: c}, d.Status.Phase)
+			events = append(events, r.runPostRollout(ctx, &scope{canary: c}, d.Status.Phase)...)
 		case RestoreApex:
 			err = r.restoreApex(ctx, s)
 		case FinalizeRoutes:
@@ -52,10 +54,10 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) erro
 			err = fmt.Errorf("unknown action %s", a.Kind)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", a.Kind, err)
+			return nil, fmt.Errorf("%s: %w", a.Kind, err)
 		}
 	}
-	return nil
+	return events, nil
 }
 
 // ActionFailedReason is the Ready reason while an action fails.

@@ -108,10 +108,11 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	started := false
 	defer func() { releaseSlot(started) }()
-	if err := r.apply(ctx, s, d); err != nil {
+	actionEvents, err := r.apply(ctx, s, d)
+	if err != nil {
 		return r.actionFailed(ctx, c, s.obs.Now, err)
 	}
-	events := toAnnounce(c, &d)
+	events := append(toAnnounce(c, &d), actionEvents...)
 	prev := c.Status // patchStatus replaces c.Status, never changes it in place
 	if err := r.patchStatus(ctx, c, d.Status); err != nil {
 		if apierrors.IsConflict(err) {
