@@ -10,13 +10,16 @@ import (
 )
 
 // EventSink receives every event of a Canary (the event webhooks). It must
-// not block.
+// not block. It is called once per event, after the status patch that
+// records the event succeeded.
 type EventSink interface {
 	Enqueue(c *sluicev1beta1.Canary, warning bool, message string, at time.Time)
 }
 
 // Announcer sends an event to a Canary's alerts (AlertProviders). It must
-// not block. pkg/notify implements it.
+// not block. It is called once per transition, after the status patch that
+// records it succeeded, with the Canary as committed. pkg/notify implements
+// it.
 type Announcer interface {
 	Announce(c *sluicev1beta1.Canary, e Event, severity string, failed []sluicev1beta1.CheckResult)
 }
