@@ -113,6 +113,7 @@ func run(ctx context.Context, c config) error {
 
 	// The gate: slow, and closed, so the gated canary keeps asking it.
 	var gateCalls, gateInFlight atomic.Int64
+	closing := make(chan struct{})
 	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gateCalls.Add(1)
 		gateInFlight.Add(1)
@@ -120,10 +121,12 @@ func run(ctx context.Context, c config) error {
 		select {
 		case <-time.After(c.gate):
 		case <-r.Context().Done():
+		case <-closing:
 		}
 		w.WriteHeader(http.StatusForbidden)
 	}))
 	defer gate.Close()
+	defer close(closing) // runs first: a call in flight answers now
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
@@ -153,7 +156,15 @@ func run(ctx context.Context, c config) error {
 		names[i] = fmt.Sprintf("idle-%04d", i)
 	}
 	all := append(slices.Clone(names), "gated")
+	var created atomic.Int64
+	go func() {
+		for created.Load() < int64(len(all)) && ctx.Err() == nil {
+			time.Sleep(15 * time.Second)
+			fmt.Fprintf(os.Stderr, "  created %d of %d\n", created.Load(), len(all))
+		}
+	}()
 	if err := parallel(16, all, func(name string) error {
+		defer created.Add(1)
 		if err := admin.Create(ctx, deployment(ns, name, "1.0")); err != nil {
 			return err
 		}
@@ -285,19 +296,26 @@ func markReady(ctx context.Context, c client.Client, ns string) {
 }
 
 func waitPhases(ctx context.Context, c client.Client, ns string, n int, phase sluicev1beta1.CanaryPhase) error {
+	last := time.Now()
 	for {
 		list := &sluicev1beta1.CanaryList{}
 		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return err
 		}
 		done := 0
+		phases := map[sluicev1beta1.CanaryPhase]int{}
 		for _, cn := range list.Items {
+			phases[cn.Status.Phase]++
 			if cn.Status.Phase == phase {
 				done++
 			}
 		}
 		if done == n {
 			return nil
+		}
+		if time.Since(last) > 15*time.Second {
+			fmt.Fprintf(os.Stderr, "  phases: %v\n", phases)
+			last = time.Now()
 		}
 		select {
 		case <-ctx.Done():
