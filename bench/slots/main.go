@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -72,12 +73,17 @@ func main() {
 	fs.IntVar(&c.workers, "workers", 8, "Concurrent reconciles of idle canaries (and the controller's workers).")
 	fs.IntVar(&c.limit, "limit", 1, "--max-concurrent-rollouts.")
 	fs.DurationVar(&c.deadline, "timeout", 15*time.Minute, "Bound on the whole run.")
+	verbose := fs.Bool("v", false, "Log the engine's errors and state changes to stderr.")
 	_ = fs.Parse(os.Args[1:])
 	if c.n < 1 || c.workers < 1 || c.limit < 1 || c.gate <= 0 || c.window <= 0 {
 		fmt.Fprintln(os.Stderr, "slots: -n, -workers and -limit must be at least 1, -gate and -window positive")
 		os.Exit(2)
 	}
-	ctrllog.SetLogger(logr.Discard())
+	if *verbose {
+		ctrllog.SetLogger(zap.New())
+	} else {
+		ctrllog.SetLogger(logr.Discard())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.deadline)
 	defer cancel()
 	if err := run(ctx, c); err != nil {
@@ -95,7 +101,7 @@ func run(ctx context.Context, c config) error {
 	if err := sluicev1beta1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	env, err := testenv.Start(scheme)
+	env, err := testenv.Start(scheme, testenv.WithServiceCIDR("10.96.0.0/16")) // 3 Services a canary
 	if err != nil {
 		return err
 	}
