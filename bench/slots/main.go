@@ -71,12 +71,12 @@ func main() {
 	fs.DurationVar(&c.gate, "gate", 10*time.Second, "How long the gated canary's confirm-rollout webhook takes to answer.")
 	fs.DurationVar(&c.window, "window", 30*time.Second, "How long idle reconciles are measured while the gate is asked.")
 	fs.IntVar(&c.workers, "workers", 8, "Concurrent reconciles of idle canaries (and the controller's workers).")
-	fs.IntVar(&c.limit, "limit", 1, "--max-concurrent-rollouts.")
+	fs.IntVar(&c.limit, "limit", 1, "--max-concurrent-rollouts; 0 (no limit) is the baseline to compare with.")
 	fs.DurationVar(&c.deadline, "timeout", 15*time.Minute, "Bound on the whole run.")
 	verbose := fs.Bool("v", false, "Log the engine's errors and state changes to stderr.")
 	_ = fs.Parse(os.Args[1:])
-	if c.n < 1 || c.workers < 1 || c.limit < 1 || c.gate <= 0 || c.window <= 0 {
-		fmt.Fprintln(os.Stderr, "slots: -n, -workers and -limit must be at least 1, -gate and -window positive")
+	if c.n < 1 || c.workers < 1 || c.limit < 0 || c.gate <= 0 || c.window <= 0 {
+		fmt.Fprintln(os.Stderr, "slots: -n and -workers must be at least 1, -limit at least 0 (no limit), -gate and -window positive")
 		os.Exit(2)
 	}
 	if *verbose {
