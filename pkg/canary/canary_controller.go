@@ -91,6 +91,11 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	d := Decide(s.obs)
+	if d.NeedsSlot {
+		if d, err = r.countSlots(ctx, s, d); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if changes(c, d) {
 		// Act only on the latest Canary: a reconcile woken by another object
 		// can read a Canary whose last status patch the cache has not seen.
@@ -139,6 +144,20 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		log.Info("Phase changed", "from", prev.Phase, "to", d.Status.Phase, "revision", d.Status.Revision, "weight", d.Status.CanaryWeight)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// countSlots tells Decide whether a rollout slot is free, for a decision
+// that depends on it, and decides again when none is.
+func (r *CanaryReconciler) countSlots(ctx context.Context, s *scope, d Decision) (Decision, error) {
+	free, err := r.slots.free(ctx, r.Client, s.canary, s.obs.Now)
+	if err != nil {
+		return d, fmt.Errorf("failed to count running rollouts: %w", err)
+	}
+	if free {
+		return d, nil
+	}
+	s.obs.SlotFree = false
+	return Decide(s.obs), nil
 }
 
 // reserveSlot takes a rollout slot for a decision that starts a release.

@@ -58,11 +58,10 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *sluicev1beta1.Canary)
 	if s.obs.Stalled != nil || s.obs.Deleting {
 		return s, nil
 	}
-	free, err := r.slots.free(ctx, r.Client, c, s.obs.Now)
-	if err != nil {
-		return nil, fmt.Errorf("failed to count running rollouts: %w", err)
-	}
-	s.obs.SlotFree = free
+	// Decide says when the slots matter (a new revision may start); only
+	// then are they counted (countSlots), so an idle reconcile lists no
+	// Canaries.
+	s.obs.SlotFree = true
 	if a := c.Spec.Analysis; a != nil && a.SessionAffinity != nil {
 		s.obs.NewCookie = a.SessionAffinity.CookieName + "=" + randomToken()
 		if a.SessionAffinity.PrimaryCookieName != "" {
