@@ -244,4 +244,3 @@ func TestCanary_AnnouncesOnceAfterTheCommit(t *testing.T) {
 	)))
 	f.g.Expect(d.Stop(f.ctx)).To(Succeed())
 }
-
