@@ -60,7 +60,6 @@ type config struct {
 	window   time.Duration
 	workers  int
 	limit    int
-	settle   time.Duration
 	deadline time.Duration
 }
 
