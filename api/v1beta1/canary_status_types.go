@@ -140,10 +140,44 @@ type CanaryStatus struct {
 	// +optional
 	HandledRequests *HandledRequests `json:"handledRequests,omitempty"`
 
+	// LastAnnounced identifies the last transition whose events, event
+	// webhooks and alerts were sent. It is written by the status patch that
+	// records the transition, and the announcements follow that patch only
+	// when it succeeded, so that a conflict and the retry that follows
+	// announce a transition once.
+	// +optional
+	LastAnnounced *AnnouncedTransition `json:"lastAnnounced,omitempty"`
+
 	// History is a bounded list of the last analysis steps, newest last.
 	// +kubebuilder:validation:MaxItems=20
 	// +optional
 	History []CanaryStep `json:"history,omitempty"`
+}
+
+// AnnouncedTransition is the key of an announced transition: the revision,
+// the phase and the step (its time, weight, iteration and failed checks) it
+// led to.
+type AnnouncedTransition struct {
+	// Revision under release.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Revision string `json:"revision,omitempty"`
+	// Phase reached.
+	// +optional
+	Phase CanaryPhase `json:"phase,omitempty"`
+	// Weight routed to the canary.
+	// +optional
+	Weight int32 `json:"weight,omitempty"`
+	// Iteration reached (blue/green, A/B).
+	// +optional
+	Iteration int32 `json:"iteration,omitempty"`
+	// FailedChecks of the analysis.
+	// +optional
+	FailedChecks int32 `json:"failedChecks,omitempty"`
+	// StepTime is when the last analysis step ran (status.lastStepTime), so
+	// that two steps that leave the counters alike (a held check) differ.
+	// +optional
+	StepTime *metav1.Time `json:"stepTime,omitempty"`
 }
 
 // HandledRequests records the manual requests already handled.

@@ -2,10 +2,17 @@ package canary
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
+	"regexp"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -14,8 +21,10 @@ import (
 
 // apply carries out the actions in order; the first failure stops them and
 // the status is not advanced, so the next reconcile decides them again
-// (every action is idempotent).
-func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) error {
+// (every action is idempotent). It returns the events of the actions (failed
+// post-rollout webhooks), to send after the status patch.
+func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) ([]Event, error) {
+	var events []Event
 	for _, a := range d.Actions {
 		var err error
 		switch a.Kind {
@@ -32,7 +41,7 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) erro
 		case RunPostRollout:
 			c := s.canary.DeepCopy()
 			c.Status = d.Status
-			r.runPostRollout(ctx, &scope{canary: c}, d.Status.Phase)
+			events = append(events, r.runPostRollout(ctx, &scope{canary: c}, d.Status.Phase)...)
 		case RestoreApex:
 			err = r.restoreApex(ctx, s)
 		case FinalizeRoutes:
@@ -45,10 +54,60 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) erro
 			err = fmt.Errorf("unknown action %s", a.Kind)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", a.Kind, err)
+			return nil, fmt.Errorf("%s: %w", a.Kind, err)
 		}
 	}
-	return nil
+	return events, nil
+}
+
+// ActionFailedReason is the Ready reason while an action fails.
+const ActionFailedReason = "ActionFailed"
+
+// actionFailed records a failed action in the one status write: Ready=False
+// with reason ActionFailed and the error, redacted. Nothing else of the
+// status moves, so the next reconcile decides the same actions again (every
+// action is idempotent) and, once they succeed, setConditions gives Ready
+// its story back. The Warning event follows the patch, once per distinct
+// failure; the error is returned for backoff.
+func (r *CanaryReconciler) actionFailed(ctx context.Context, c *sluicev1beta1.Canary, now time.Time, err error) (ctrl.Result, error) {
+	msg := truncate(redactURLs(err.Error()), 4096)
+	st := c.Status.DeepCopy()
+	old := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition)
+	repeated := old != nil && old.Status == metav1.ConditionFalse && old.Reason == ActionFailedReason && old.Message == msg
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionFalse, Reason: ActionFailedReason,
+		Message: msg, ObservedGeneration: c.Generation, LastTransitionTime: metav1.NewTime(now),
+	})
+	if perr := r.patchStatus(ctx, c, *st); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	if !repeated {
+		r.event(c, Event{Warning: true, Reason: ActionFailedReason, Message: msg})
+	}
+	return ctrl.Result{}, err
+}
+
+// urlPattern finds URLs in error messages.
+var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
+
+// redactURLs removes what may be a credential from the URLs in a message:
+// their user information and query. A webhook or router address may carry
+// a token there; a status is readable by anyone who can read the Canary.
+func redactURLs(msg string) string {
+	return urlPattern.ReplaceAllStringFunc(msg, func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "[redacted URL]"
+		}
+		if u.User == nil && u.RawQuery == "" {
+			return raw
+		}
+		u.User = nil
+		if u.RawQuery != "" {
+			u.RawQuery = "redacted"
+		}
+		return u.String()
+	})
 }
 
 // ensureObjects creates what is missing: the primary's config copies, the

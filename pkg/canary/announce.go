@@ -1,21 +1,70 @@
 package canary
 
 import (
+	"reflect"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
 // EventSink receives every event of a Canary (the event webhooks). It must
-// not block.
+// not block. It is called once per event, after the status patch that
+// records the event succeeded.
 type EventSink interface {
 	Enqueue(c *sluicev1beta1.Canary, warning bool, message string, at time.Time)
 }
 
 // Announcer sends an event to a Canary's alerts (AlertProviders). It must
-// not block. pkg/notify implements it.
+// not block. It is called once per transition, after the status patch that
+// records it succeeded, with the Canary as committed. pkg/notify implements
+// it.
 type Announcer interface {
 	Announce(c *sluicev1beta1.Canary, e Event, severity string, failed []sluicev1beta1.CheckResult)
+}
+
+// toAnnounce returns the events of a decision to send once its status
+// patch succeeded, and records their key in the status to patch. A
+// transition whose key the status already holds was announced by an
+// earlier reconcile: its events are not sent again. Events that come with
+// no status change (a hand edit of the routes undone) are each an action
+// of their own, and are sent.
+func toAnnounce(c *sluicev1beta1.Canary, d *Decision) []Event {
+	if len(d.Events) == 0 {
+		return nil
+	}
+	if reflect.DeepEqual(c.Status, d.Status) {
+		return d.Events
+	}
+	st := &d.Status
+	key := sluicev1beta1.AnnouncedTransition{
+		Revision: st.Revision, Phase: st.Phase, Weight: st.CanaryWeight,
+		Iteration: st.Iterations, FailedChecks: st.FailedChecks, StepTime: st.LastStepTime.DeepCopy(),
+	}
+	if last := c.Status.LastAnnounced; last != nil && equality.Semantic.DeepEqual(*last, key) {
+		return nil
+	}
+	st.LastAnnounced = &key
+	return d.Events
+}
+
+// announceAll sends committed events: Kubernetes events, the event
+// webhooks and the alerts. It never blocks (the sinks queue).
+func (r *CanaryReconciler) announceAll(c *sluicev1beta1.Canary, events []Event, o Observation) {
+	if len(events) == 0 {
+		return
+	}
+	c = c.DeepCopy() // the sinks keep it; the reconcile goes on changing its own
+	for _, e := range events {
+		r.event(c, e)
+		if r.EventHooks != nil {
+			r.EventHooks.Enqueue(c, e.Warning, e.Message, o.Now)
+		}
+		if sev, ok := announce(c, e, o.Checks); ok && r.Announcer != nil {
+			r.Announcer.Announce(c, e, sev, failedChecks(o.Checks))
+		}
+	}
 }
 
 // Severities of announcements, as in analysis.alerts[].severity.

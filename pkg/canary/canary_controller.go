@@ -89,10 +89,13 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	started := false
-	defer func() { s.releaseSlot(started) }()
 
 	d := Decide(s.obs)
+	if d.NeedsSlot {
+		if d, err = r.countSlots(ctx, s, d); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if changes(c, d) {
 		// Act only on the latest Canary: a reconcile woken by another object
 		// can read a Canary whose last status patch the cache has not seen.
@@ -104,27 +107,31 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		s.obs.Checks = r.runChecks(ctx, s, d.NeedChecks)
 		d = Decide(s.obs)
 	}
-	if err := r.apply(ctx, s, d); err != nil {
-		r.event(c, Event{Warning: true, Reason: "ReconcileFailed", Message: err.Error()})
+	releaseSlot, d, err := r.reserveSlot(ctx, s, d)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	announced := c.DeepCopy()
-	announced.Status = d.Status
-	for _, e := range d.Events {
-		r.event(c, e)
-		if r.EventHooks != nil {
-			r.EventHooks.Enqueue(announced, e.Warning, e.Message, s.obs.Now)
-		}
-		if sev, ok := announce(announced, e, s.obs.Checks); ok && r.Announcer != nil {
-			r.Announcer.Announce(announced, e, sev, failedChecks(s.obs.Checks))
-		}
+	started := false
+	defer func() { releaseSlot(started) }()
+	actionEvents, err := r.apply(ctx, s, d)
+	if err != nil {
+		return r.actionFailed(ctx, c, s.obs.Now, err)
 	}
+	events := append(toAnnounce(c, &d), actionEvents...)
 	prev := c.Status // patchStatus replaces c.Status, never changes it in place
 	if err := r.patchStatus(ctx, c, d.Status); err != nil {
+		if apierrors.IsConflict(err) {
+			// Another writer changed the Canary since it was read: decide
+			// again on the new one. Nothing was announced.
+			log.V(1).Info("Status patch conflicted, deciding again", "error", err.Error())
+			return ctrl.Result{RequeueAfter: staleRetry}, nil
+		}
 		return ctrl.Result{}, err
 	}
-	recordMetrics(&prev, c, s.obs.Provider)
 	started = holdsSlot(d.Status.Phase)
+	// The transition is committed: announce it, once.
+	r.announceAll(c, events, s.obs)
+	recordMetrics(&prev, c, s.obs.Provider)
 	if d.RemoveFinalizer {
 		patch := client.MergeFrom(c.DeepCopy())
 		controllerutil.RemoveFinalizer(c, sluicev1beta1.CanaryFinalizer)
@@ -137,6 +144,40 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		log.Info("Phase changed", "from", prev.Phase, "to", d.Status.Phase, "revision", d.Status.Revision, "weight", d.Status.CanaryWeight)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// countSlots tells Decide whether a rollout slot is free, for a decision
+// that depends on it, and decides again when none is.
+func (r *CanaryReconciler) countSlots(ctx context.Context, s *scope, d Decision) (Decision, error) {
+	free, err := r.slots.free(ctx, r.Client, s.canary, s.obs.Now)
+	if err != nil {
+		return d, fmt.Errorf("failed to count running rollouts: %w", err)
+	}
+	if free {
+		return d, nil
+	}
+	s.obs.SlotFree = false
+	return Decide(s.obs), nil
+}
+
+// reserveSlot takes a rollout slot for a decision that starts a release.
+// When the last slot went to another Canary since observe counted them, the
+// release waits instead: Decide runs again knowing no slot is free. The
+// returned release gives back a slot the reconcile did not use.
+func (r *CanaryReconciler) reserveSlot(ctx context.Context, s *scope, d Decision) (func(started bool), Decision, error) {
+	none := func(bool) {}
+	if holdsSlot(s.canary.Status.Phase) || !holdsSlot(d.Status.Phase) {
+		return none, d, nil
+	}
+	ok, release, err := r.slots.reserve(ctx, r.Client, s.canary, s.obs.Now)
+	if err != nil {
+		return nil, d, fmt.Errorf("failed to count running rollouts: %w", err)
+	}
+	if ok {
+		return release, d, nil
+	}
+	s.obs.SlotFree = false
+	return none, Decide(s.obs), nil
 }
 
 // staleRetry is how soon a reconcile that read a stale Canary tries again.

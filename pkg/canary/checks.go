@@ -72,11 +72,14 @@ func (r *CanaryReconciler) runChecks(ctx context.Context, s *scope, req *CheckRe
 	return res
 }
 
-// runPostRollout calls the post-rollout webhooks; their failures become events.
-func (r *CanaryReconciler) runPostRollout(ctx context.Context, s *scope, phase sluicev1beta1.CanaryPhase) {
+// runPostRollout calls the post-rollout webhooks; their failures are
+// events, sent with the transition's once its status patch succeeded.
+func (r *CanaryReconciler) runPostRollout(ctx context.Context, s *scope, phase sluicev1beta1.CanaryPhase) []Event {
+	var events []Event
 	for _, h := range hooksOf(s.canary, sluicev1beta1.WebhookPostRollout) {
 		if err := r.Webhooks.Call(ctx, s.canary, h, phase); err != nil {
-			r.event(s.canary, Event{Warning: true, Reason: "PostRolloutFailed", Message: err.Error()})
+			events = append(events, Event{Warning: true, Reason: "PostRolloutFailed", Message: err.Error()})
 		}
 	}
+	return events
 }

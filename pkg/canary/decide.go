@@ -145,6 +145,10 @@ type Decision struct {
 	NeedChecks      *CheckRequest
 	RequeueAfter    time.Duration
 	RemoveFinalizer bool
+	// NeedsSlot is true when the decision depended on Observation.SlotFree
+	// (a new revision may start): the reconciler counts the rollout slots
+	// only then, and decides again when none is free.
+	NeedsSlot bool
 }
 
 // decider carries one Decide call.
@@ -179,7 +183,7 @@ func Decide(o Observation) Decision {
 	}
 	if x.d.NeedChecks != nil {
 		// Nothing is applied until the checks are known.
-		return Decision{Status: *o.Canary.Status.DeepCopy(), NeedChecks: x.d.NeedChecks}
+		return Decision{Status: *o.Canary.Status.DeepCopy(), NeedChecks: x.d.NeedChecks, NeedsSlot: x.d.NeedsSlot}
 	}
 	// A config whose data is what status already holds (its object changed
 	// otherwise, e.g. a label) is recorded at its new version, so that its

@@ -83,6 +83,7 @@ func (x *decider) idle() {
 		x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The target is back on the promoted revision: nothing to release")
 		return
 	}
+	x.d.NeedsSlot = true
 	if !x.o.SlotFree {
 		scaleDown()
 		x.setPhase(sluicev1beta1.CanaryPhaseWaiting, false, "New revision waiting for a free rollout slot")

@@ -28,8 +28,6 @@ type scope struct {
 	value    string
 	configs  trackedConfigs
 	obs      Observation
-	// releaseSlot ends the admission started by observe (concurrency limit).
-	releaseSlot func(started bool)
 }
 
 // errStalled marks an observation that makes progress impossible until the
@@ -44,7 +42,7 @@ func stall(reason, format string, args ...any) error {
 
 // observe reads everything Decide needs, from the caches.
 func (r *CanaryReconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*scope, error) {
-	s := &scope{canary: c, releaseSlot: func(bool) {}}
+	s := &scope{canary: c}
 	s.obs = Observation{Now: r.Clock.Now(), Canary: c, Deleting: !c.DeletionTimestamp.IsZero()}
 	err := r.observeObjects(ctx, s)
 	var st errStalled
@@ -60,11 +58,10 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *sluicev1beta1.Canary)
 	if s.obs.Stalled != nil || s.obs.Deleting {
 		return s, nil
 	}
-	free, release, err := r.slots.acquire(ctx, r.Client, c, s.obs.Now)
-	if err != nil {
-		return nil, fmt.Errorf("failed to count running rollouts: %w", err)
-	}
-	s.obs.SlotFree, s.releaseSlot = free, release
+	// Decide says when the slots matter (a new revision may start); only
+	// then are they counted (countSlots), so an idle reconcile lists no
+	// Canaries.
+	s.obs.SlotFree = true
 	if a := c.Spec.Analysis; a != nil && a.SessionAffinity != nil {
 		s.obs.NewCookie = a.SessionAffinity.CookieName + "=" + randomToken()
 		if a.SessionAffinity.PrimaryCookieName != "" {

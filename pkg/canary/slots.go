@@ -18,8 +18,13 @@ const admissionTTL = time.Minute
 
 // slots enforces --max-concurrent-rollouts. Which Canaries hold a slot is
 // read from their status in the cache; the admissions map only bridges the
-// moment between a status patch and the cache seeing it, so two reconciles
-// cannot both take the last slot.
+// moment between a reservation and the cache seeing the status patch that
+// started the release, so two reconciles cannot both take the last slot.
+//
+// The mutex guards the admissions map and nothing else: the cache is listed
+// before it is taken, and no webhook, check or API write ever runs under it,
+// so a slow reconcile (a confirm-rollout gate answering in seconds) never
+// delays the reconciles of other Canaries.
 type slots struct {
 	limit    int
 	mu       sync.Mutex
@@ -30,31 +35,74 @@ func newSlots(limit int) *slots {
 	return &slots{limit: limit, admitted: map[types.NamespacedName]time.Time{}}
 }
 
-// acquire locks admission for a Canary that may start a release and tells
-// whether a slot is free for it: fewer active rollouts than the limit once
-// the Canaries waiting longer have been served. Call the returned release
-// with whether the Canary started.
-func (s *slots) acquire(ctx context.Context, r client.Reader, c *sluicev1beta1.Canary, now time.Time) (bool, func(started bool), error) {
+// free tells whether a slot is free for a Canary that may start a release:
+// fewer active rollouts than the limit once the Canaries waiting longer have
+// been served. It reserves nothing: Decide uses it to choose between
+// waiting and starting, and reserve confirms the start.
+func (s *slots) free(ctx context.Context, r client.Reader, c *sluicev1beta1.Canary, now time.Time) (bool, error) {
+	if s.limit <= 0 || holdsSlot(c.Status.Phase) {
+		return true, nil
+	}
+	list, err := s.list(ctx, r)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.countFree(list, c, now), nil
+}
+
+// reserve takes a slot for a Canary whose decision starts a release, when
+// one is still free (another reconcile may have taken it since free). Call
+// the returned release once the outcome is known: a release that did not
+// start (the patch failed) gives the slot back; one that started keeps it
+// until the cache shows the Canary's new phase.
+func (s *slots) reserve(ctx context.Context, r client.Reader, c *sluicev1beta1.Canary, now time.Time) (bool, func(started bool), error) {
 	if s.limit <= 0 || holdsSlot(c.Status.Phase) {
 		return true, func(bool) {}, nil
 	}
-	s.mu.Lock()
-	release := func(started bool) {
-		if started {
-			s.admitted[client.ObjectKeyFromObject(c)] = now
-		}
-		s.mu.Unlock()
-	}
-	// Read-only: list the cache's objects without deep-copying all of them
-	// on every reconcile of a Canary that holds no slot.
-	list := &sluicev1beta1.CanaryList{}
-	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		release(false)
+	list, err := s.list(ctx, r)
+	if err != nil {
 		return false, nil, err
 	}
+	key := client.ObjectKeyFromObject(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.admitted[key]; ok {
+		return true, func(bool) {}, nil // admitted already; the cache has not caught up
+	}
+	if !s.countFree(list, c, now) {
+		return false, nil, nil
+	}
+	s.admitted[key] = now
+	release := func(started bool) {
+		if started {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.admitted[key].Equal(now) {
+			delete(s.admitted, key)
+		}
+	}
+	return true, release, nil
+}
+
+// list reads the Canaries from the cache, read-only and without
+// deep-copying them all on every reconcile of a Canary that holds no slot.
+func (s *slots) list(ctx context.Context, r client.Reader) (*sluicev1beta1.CanaryList, error) {
+	list := &sluicev1beta1.CanaryList{}
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// countFree does the bookkeeping; the caller holds s.mu.
+func (s *slots) countFree(list *sluicev1beta1.CanaryList, c *sluicev1beta1.Canary, now time.Time) bool {
 	self := client.ObjectKeyFromObject(c)
 	if _, ok := s.admitted[self]; ok {
-		return true, release, nil // admitted already; the cache has not caught up
+		return true
 	}
 	active := 0
 	var waiting []*sluicev1beta1.Canary
@@ -82,7 +130,7 @@ func (s *slots) acquire(ctx context.Context, r client.Reader, c *sluicev1beta1.C
 			ahead++
 		}
 	}
-	return active+ahead < s.limit, release, nil
+	return active+ahead < s.limit
 }
 
 func waitingForSlot(c *sluicev1beta1.Canary) bool {

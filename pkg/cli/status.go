@@ -7,10 +7,15 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
+
+// actionFailed is the Ready reason of a Canary whose last action failed
+// (pkg/canary.ActionFailedReason; the CLI does not import the engine).
+const actionFailed = "ActionFailed"
 
 type statusOptions struct {
 	*Options
@@ -71,6 +76,11 @@ func (s *statusOptions) describe(w io.Writer, c *sluicev1beta1.Canary) error {
 	fmt.Fprintf(w, "Provider:       %s\n", provider)
 	fmt.Fprintf(w, "Strategy:       %s\n", strategyOf(c))
 	fmt.Fprintf(w, "Phase:          %s (since %s)\n", phase, s.ago(st.LastTransitionTime))
+	if cond := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition); cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == actionFailed {
+		// The release is stuck on an action the engine cannot carry out
+		// (RBAC, a missing CRD): say so first, the phase alone hides it.
+		fmt.Fprintf(w, "Action failed:  %s (since %s)\n", oneLine(cond.Message), s.age(cond.LastTransitionTime))
+	}
 	if c.Spec.Suspend {
 		fmt.Fprintf(w, "Suspended:      true (kubectl sluice resume %s)\n", c.Name)
 	}

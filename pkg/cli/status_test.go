@@ -99,3 +99,25 @@ func TestStatus_ANewCanaryHasNoHistory(t *testing.T) {
 	g.Expect(r.out.String()).To(ContainSubstring("Iterations:     0/4"))
 	g.Expect(r.out.String()).To(ContainSubstring("no analysis step yet"))
 }
+
+// Given a Canary whose last action failed (Ready=False, ActionFailed), the
+// status says so before anything else, with the engine's message.
+func TestStatus_ShowsAFailedAction(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	st := releaseStatus()
+	const msg = `SetRoutes: failed to patch the HTTPRoute: httproutes.gateway.networking.k8s.io "podinfo" is forbidden`
+	st.Conditions[1] = metav1.Condition{Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionFalse, Reason: "ActionFailed",
+		Message: msg, LastTransitionTime: metav1.NewTime(time.Now().Add(-time.Minute))}
+	newCanary(t, ns, "stuck", st)
+	r := kubectlSluice(context.Background(), "", "status", "stuck", "-n", ns)
+	g.Expect(r.err).NotTo(HaveOccurred())
+	g.Expect(r.out.String()).To(ContainSubstring("Action failed:  " + msg + " (since "))
+	g.Expect(rows(r.out.String())).To(ContainElement(ContainElements("Ready", "False", "ActionFailed")))
+
+	// A Canary whose actions succeed has no such line.
+	newCanary(t, ns, "fine", releaseStatus())
+	r = kubectlSluice(context.Background(), "", "status", "fine", "-n", ns)
+	g.Expect(r.err).NotTo(HaveOccurred())
+	g.Expect(r.out.String()).NotTo(ContainSubstring("Action failed:"))
+}
