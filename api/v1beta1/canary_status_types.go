@@ -125,6 +125,12 @@ type CanaryStatus struct {
 	// +optional
 	NotReadySince *metav1.Time `json:"notReadySince,omitempty"`
 
+	// HeldSince is when the analysis was first held by a check with
+	// onError: Hold; past progressDeadlineSeconds from here the release is
+	// rolled back (HoldExpired).
+	// +optional
+	HeldSince *metav1.Time `json:"heldSince,omitempty"`
+
 	// Mirrored is true while traffic is mirrored to the canary.
 	// +optional
 	Mirrored bool `json:"mirrored,omitempty"`

@@ -121,6 +121,7 @@ func (x *decider) start(retry bool) {
 	x.st.Iterations, x.st.FailedChecks = 0, 0
 	x.st.LastStepTime = x.now()
 	x.st.NotReadySince = x.now()
+	x.st.HeldSince = nil
 	x.st.History = nil
 	if x.c.Spec.Analysis != nil && x.c.Spec.Analysis.SessionAffinity != nil && x.o.NewCookie != "" {
 		if x.st.SessionAffinityCookie != "" {
@@ -154,7 +155,7 @@ func (x *decider) analyse() {
 			x.requeue(x.drain())
 			x.st.LastAppliedSpec = x.o.Target.TemplateHash
 			x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
-			x.st.NotReadySince = nil
+			x.st.NotReadySince, x.st.HeldSince = nil, nil
 			x.st.Iterations, x.st.FailedChecks = 0, 0
 			x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The target went back to the promoted revision: analysis cancelled")
 			return
@@ -228,6 +229,7 @@ func (x *decider) step() {
 	x.st.LastStepTime = x.now()
 	x.requeue(x.c.AnalysisInterval())
 	if failed := failures(res.Checks); len(failed) > 0 {
+		x.st.HeldSince = nil
 		x.st.FailedChecks++
 		msg := fmt.Sprintf("Halt advancement (%d/%d failed checks): %s", x.st.FailedChecks, x.c.Threshold(), strings.Join(failed, "; "))
 		x.recordStep(res.Checks, msg)
@@ -239,11 +241,10 @@ func (x *decider) step() {
 		return
 	}
 	if held := heldChecks(res.Checks); len(held) > 0 {
-		msg := "Step held (onError: Hold): " + strings.Join(held, "; ")
-		x.recordStep(res.Checks, msg)
-		x.event(true, "CheckHeld", msg)
+		x.hold(res, held)
 		return
 	}
+	x.st.HeldSince = nil
 	if atEnd {
 		if !gateOpen(res, sluicev1beta1.WebhookConfirmPromotion) {
 			x.setPhase(sluicev1beta1.CanaryPhaseWaitingPromotion, false, "Analysis complete: waiting for confirm-promotion approval")
@@ -274,6 +275,25 @@ func (x *decider) step() {
 		}
 		x.recordStep(res.Checks, fmt.Sprintf("Blue/green iteration %d/%d", x.st.Iterations, x.c.Iterations(x.o.Provider)))
 	}
+}
+
+// hold keeps the step where it is while a check with onError: Hold cannot
+// be evaluated, for at most progressDeadlineSeconds: past it the release is
+// rolled back, so that no analysis sits at a partial weight unnoticed.
+func (x *decider) hold(res *CheckResults, held []string) {
+	if x.st.HeldSince == nil {
+		x.st.HeldSince = x.now()
+	}
+	if x.o.Now.Sub(x.st.HeldSince.Time) >= x.c.ProgressDeadline() {
+		x.rollback(reasonHoldExpired, fmt.Sprintf("Rolling back: the analysis was held for more than %s (onError: Hold): %s",
+			x.c.ProgressDeadline(), strings.Join(held, "; ")))
+		return
+	}
+	msg := "Step held (onError: Hold): " + strings.Join(held, "; ")
+	x.recordStep(res.Checks, msg)
+	x.event(true, "CheckHeld", msg)
+	x.waitReason = &Reason{Reason: "CheckHeld", Message: fmt.Sprintf("the analysis is held since %s (rolled back after %s): %s",
+		x.st.HeldSince.UTC().Format(time.RFC3339), x.c.ProgressDeadline(), strings.Join(held, "; "))}
 }
 
 // advanceWeight moves the canary one step up the weight ladder.
@@ -344,7 +364,9 @@ func (x *decider) promote() {
 			// The canary is good and the primary is not: keep serving from the canary.
 			x.setRoutes(0, 100, false)
 			x.st.NotReadySince = nil
-			x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Promotion failed: the primary did not become ready within %s (%s); traffic stays on the canary", x.c.ProgressDeadline(), x.o.Primary.NotReadyMessage))
+			msg := fmt.Sprintf("Promotion failed: the primary did not become ready within %s (%s); traffic stays on the canary", x.c.ProgressDeadline(), x.o.Primary.NotReadyMessage)
+			x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, msg)
+			x.stalled = &Reason{Reason: reasonPromotionFailed, Message: msg}
 			x.act(Action{Kind: RunPostRollout})
 			return
 		}
@@ -400,22 +422,41 @@ func (x *decider) finalise() {
 func (x *decider) rollback(reason, msg string) {
 	x.setRoutes(100, 0, false)
 	x.requeue(x.drain()) // idle scales the canary down once the traffic has drained
-	x.st.NotReadySince = nil
+	x.st.NotReadySince, x.st.HeldSince = nil, nil
 	x.event(true, reason, msg)
 	x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Canary failed: %s", msg))
 	x.recordStep(nil, msg)
+	x.stalled = &Reason{Reason: reason, Message: msg}
 	x.act(Action{Kind: RunPostRollout})
 }
 
 // terminate serves the target again before the Canary (and with it the
 // primary) goes away.
 func (x *decider) terminate() {
+	if x.st.Phase != sluicev1beta1.CanaryPhaseTerminating {
+		// The deletion has its own progress deadline, from now.
+		x.st.NotReadySince, x.st.HeldSince = nil, nil
+	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminating, false, "Canary deleted: restoring the target before removing the primary")
 	if x.o.Target.Exists {
+		left := x.deadlineLeft()
+		if left <= 0 {
+			x.abandonTarget()
+			return
+		}
+		if x.rejectedOnTarget() {
+			// The target still runs the revision the analysis rejected:
+			// it gets the promoted template back (from the primary) before
+			// it is served.
+			x.act(Action{Kind: RestoreTargetTemplate})
+			x.waitReason = &Reason{Reason: "RestoringPromotedRevision", Message: fmt.Sprintf("the target runs the rejected revision %s: restoring the promoted one before removing the primary", x.st.Revision)}
+			x.requeue(min(left, waitRetry))
+			return
+		}
 		x.act(Action{Kind: ScaleTargetUp})
 		if !x.o.Target.Ready {
-			x.waitReason = &Reason{Reason: "TargetNotReady", Message: "waiting for the target to be ready before removing the primary: " + x.o.Target.NotReadyMessage}
-			x.requeue(waitRetry)
+			x.waitReason = &Reason{Reason: "TargetNotReady", Message: fmt.Sprintf("waiting for the target to be ready before removing the primary (at most %s): %s", x.c.ProgressDeadline(), x.o.Target.NotReadyMessage)}
+			x.requeue(min(left, waitRetry))
 			return
 		}
 		x.act(Action{Kind: RestoreApex})
@@ -440,6 +481,34 @@ func (x *decider) terminate() {
 		x.act(Action{Kind: FinalizeRoutes})
 	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminated, false, "The target serves traffic again: removing the primary")
+	x.d.RemoveFinalizer = true
+}
+
+// rejectedOnTarget tells whether the target runs the revision a rollback
+// rejected, while the primary runs the promoted one.
+func (x *decider) rejectedOnTarget() bool {
+	st := x.st
+	return st.LastPromotedSpec != "" && st.LastAppliedSpec != st.LastPromotedSpec && failedStep(st) != "" &&
+		x.o.Target.TemplateHash == st.LastAppliedSpec && x.o.Primary.Exists && x.o.Primary.TemplateHash == st.LastPromotedSpec
+}
+
+// abandonTarget ends a deletion whose target did not become ready within
+// the progress deadline without breaking traffic: the primary, its config
+// copies and autoscaler are released from the Canary and keep serving
+// through the apex Service, and the Canary goes.
+func (x *decider) abandonTarget() {
+	msg := fmt.Sprintf("The target did not become ready within %s (%s): the Canary is removed and ", x.c.ProgressDeadline(), x.o.Target.NotReadyMessage)
+	if x.o.Primary.Exists {
+		x.act(Action{Kind: ReleasePrimary})
+		msg += fmt.Sprintf("%s is left serving, released from it; delete it once the target serves", x.c.PrimaryName())
+	} else {
+		x.act(Action{Kind: RestoreApex})
+		msg += "the target is served as it is (there is no primary to keep)"
+	}
+	x.act(Action{Kind: FinalizeRoutes})
+	x.stalled = &Reason{Reason: "TargetNotReady", Message: msg}
+	x.event(true, "TargetNotReady", msg)
+	x.setPhase(sluicev1beta1.CanaryPhaseTerminated, true, msg)
 	x.d.RemoveFinalizer = true
 }
 
