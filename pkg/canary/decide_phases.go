@@ -439,12 +439,14 @@ func (x *decider) terminate() {
 	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminating, false, "Canary deleted: restoring the target before removing the primary")
 	if x.o.Target.Exists {
+		// Restoring the promoted revision and waiting for the target are
+		// bounded by the progress deadline, counted from the deletion.
 		left := x.deadlineLeft()
-		if left <= 0 {
-			x.abandonTarget()
-			return
-		}
 		if x.rejectedOnTarget() {
+			if left <= 0 {
+				x.abandonTarget()
+				return
+			}
 			// The target still runs the revision the analysis rejected:
 			// it gets the promoted template back (from the primary) before
 			// it is served.
@@ -455,6 +457,10 @@ func (x *decider) terminate() {
 		}
 		x.act(Action{Kind: ScaleTargetUp})
 		if !x.o.Target.Ready {
+			if left <= 0 {
+				x.abandonTarget()
+				return
+			}
 			x.waitReason = &Reason{Reason: "TargetNotReady", Message: fmt.Sprintf("waiting for the target to be ready before removing the primary (at most %s): %s", x.c.ProgressDeadline(), x.o.Target.NotReadyMessage)}
 			x.requeue(min(left, waitRetry))
 			return
