@@ -31,10 +31,12 @@ const (
 	// release is running, so `kubectl wait --for=condition=Ready` means
 	// "my revision is live".
 	ReadyCondition = "Ready"
-	// ProgressingCondition is True while a release is in progress.
+	// ProgressingCondition is True while a release is in progress; the
+	// Reconciling condition (kstatus) says the same unless Stalled.
 	ProgressingCondition = "Progressing"
 	// StalledCondition is True when the Canary cannot make progress until its
-	// spec or the cluster is fixed (bad reference, unknown provider, ...).
+	// spec or the cluster is fixed (bad reference, unknown provider, ...), and
+	// while the last release is Failed (kstatus reads it as Failed).
 	StalledCondition = "Stalled"
 	// PromotedCondition is True when the revision in lastAppliedSpec has been
 	// promoted to the primary.
@@ -48,7 +50,7 @@ const (
 // CanaryStatus is the observed state of a Canary. All release progress lives
 // here, so a restarted controller continues where the last one stopped.
 type CanaryStatus struct {
-	// Conditions are Ready, Progressing, Stalled and Promoted.
+	// Conditions are Ready, Progressing, Reconciling, Stalled, Promoted and MetricsReady.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
@@ -124,6 +126,12 @@ type CanaryStatus struct {
 	// seen not ready; progressDeadlineSeconds counts from here.
 	// +optional
 	NotReadySince *metav1.Time `json:"notReadySince,omitempty"`
+
+	// HeldSince is when the analysis was first held by a check with
+	// onError: Hold; past progressDeadlineSeconds from here the release is
+	// rolled back (HoldExpired).
+	// +optional
+	HeldSince *metav1.Time `json:"heldSince,omitempty"`
 
 	// Mirrored is true while traffic is mirrored to the canary.
 	// +optional

@@ -525,6 +525,10 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		in, out := &in.NotReadySince, &out.NotReadySince
 		*out = (*in).DeepCopy()
 	}
+	if in.HeldSince != nil {
+		in, out := &in.HeldSince, &out.HeldSince
+		*out = (*in).DeepCopy()
+	}
 	if in.TrackedConfigVersions != nil {
 		in, out := &in.TrackedConfigVersions, &out.TrackedConfigVersions
 		*out = make(map[string]string, len(*in))

@@ -30,8 +30,8 @@ func holdsSlot(p sluicev1beta1.CanaryPhase) bool {
 	return false
 }
 
-// setConditions derives Ready, Progressing, Promoted and Stalled from the
-// status and the observation, each with observedGeneration.
+// setConditions derives Ready, Progressing, Reconciling, Promoted and
+// Stalled from the status and the observation, each with observedGeneration.
 func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Observation, stalled, wait *Reason) {
 	set := func(t string, ok bool, reason, msg string) {
 		status := metav1.ConditionFalse
@@ -51,6 +51,9 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 	promoted := settled && st.LastPromotedSpec != "" && st.LastPromotedSpec == st.LastAppliedSpec &&
 		(o.Target.TemplateHash == "" || o.Target.TemplateHash == st.LastAppliedSpec)
 
+	if stalled == nil && st.Phase == sluicev1beta1.CanaryPhaseFailed {
+		stalled = failedReason(st)
+	}
 	if stalled != nil {
 		set(sluicev1beta1.StalledCondition, true, stalled.Reason, stalled.Message)
 	} else {
@@ -64,12 +67,12 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 	}
 
 	switch {
+	case st.Phase == sluicev1beta1.CanaryPhaseFailed && failedStep(st) != "" && stalled != nil:
+		set(sluicev1beta1.ReadyCondition, false, stalled.Reason, "Release phase Failed: "+failedStep(st))
 	case stalled != nil:
 		set(sluicev1beta1.ReadyCondition, false, stalled.Reason, stalled.Message)
 	case promoted:
 		set(sluicev1beta1.ReadyCondition, true, phase, "The latest revision is promoted")
-	case st.Phase == sluicev1beta1.CanaryPhaseFailed && failedStep(st) != "":
-		set(sluicev1beta1.ReadyCondition, false, phase, "Release phase Failed: "+failedStep(st))
 	default:
 		set(sluicev1beta1.ReadyCondition, false, phase, "Release phase "+phase)
 	}
@@ -90,6 +93,38 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 		msg = old.Message
 	}
 	set(sluicev1beta1.ProgressingCondition, progressing, reason, msg)
+	// Reconciling is Progressing in kstatus' vocabulary (Flux, Argo CD and
+	// GitSync's wait read it): True while a release runs, so a Canary mid
+	// release is InProgress; never together with Stalled, which kstatus
+	// reads as Failed.
+	reconciling := progressing && stalled == nil
+	if !reconciling {
+		reason, msg = phase, "No release in progress (phase "+phase+")"
+		if stalled != nil {
+			reason, msg = stalled.Reason, "Stalled: "+stalled.Message
+		}
+	}
+	set(sluicev1beta1.ReconcilingCondition, reconciling, reason, msg)
+}
+
+// failureReasons are the reasons of the decisions that fail a release.
+var failureReasons = map[string]bool{
+	"ThresholdReached": true, "ProgressDeadlineExceeded": true, "Aborted": true, "RollbackRequested": true,
+	reasonHoldExpired: true, reasonPromotionFailed: true, "ReleaseFailed": true,
+}
+
+// failedReason is why a release failed, for the Stalled condition of a
+// Failed Canary: the one the failing decision recorded, kept while the
+// phase stays Failed.
+func failedReason(st *sluicev1beta1.CanaryStatus) *Reason {
+	if old := meta.FindStatusCondition(st.Conditions, sluicev1beta1.StalledCondition); old != nil && old.Status == metav1.ConditionTrue && failureReasons[old.Reason] {
+		return &Reason{Reason: old.Reason, Message: old.Message}
+	}
+	msg := failedStep(st)
+	if msg == "" {
+		msg = "the release of revision " + st.Revision + " failed"
+	}
+	return &Reason{Reason: "ReleaseFailed", Message: msg}
 }
 
 // failedStep is the message of the step that failed the release (the last

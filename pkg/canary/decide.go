@@ -49,6 +49,13 @@ type Observation struct {
 	Checks *CheckResults
 }
 
+// Reasons of the decisions that fail a release or end a deletion, shared
+// by the conditions, the events and the tests.
+const (
+	reasonHoldExpired     = "HoldExpired"
+	reasonPromotionFailed = "PromotionFailed"
+)
+
 // Reason is a condition reason and message.
 type Reason struct {
 	Reason  string
@@ -119,6 +126,14 @@ const (
 	// RestoreApex points the apex Service at the target and releases it
 	// from the Canary, so it outlives the Canary.
 	RestoreApex ActionKind = "RestoreApex"
+	// RestoreTargetTemplate gives the target the primary's pod template
+	// (the promoted revision) back, with the target's own selector label
+	// and config names.
+	RestoreTargetTemplate ActionKind = "RestoreTargetTemplate"
+	// ReleasePrimary releases the primary, its config copies and its
+	// autoscaler from the Canary, and points the apex Service at the
+	// primary's pods, released too: they outlive the Canary.
+	ReleasePrimary ActionKind = "ReleasePrimary"
 	// FinalizeRoutes leaves the routing objects serving the apex Service
 	// only: pre-existing ones restored, those Sluice created released.
 	FinalizeRoutes ActionKind = "FinalizeRoutes"
@@ -165,6 +180,13 @@ type decider struct {
 // Decide holds every transition of the release state machine. It is pure:
 // the same observation always gives the same decision.
 func Decide(o Observation) Decision {
+	if behind := statusAhead(o); behind > 0 && !o.Deleting {
+		// The status was written at a later time than this observation's
+		// (a new leader whose clock is behind the last one's): intervals
+		// and deadlines would be measured backwards. Nothing is done until
+		// the clock catches up; deletion goes on, it must not wait.
+		return Decision{Status: *o.Canary.Status.DeepCopy(), RequeueAfter: min(behind, waitRetry)}
+	}
 	x := &decider{o: o, c: o.Canary}
 	x.d.Status = *o.Canary.Status.DeepCopy()
 	x.st = &x.d.Status
@@ -193,6 +215,19 @@ func Decide(o Observation) Decision {
 	}
 	setConditions(x.st, x.c, x.o, x.stalled, x.waitReason)
 	return x.d
+}
+
+// statusAhead is how far the latest time the status records is ahead of
+// the observation's, or 0.
+func statusAhead(o Observation) time.Duration {
+	st := &o.Canary.Status
+	var ahead time.Duration
+	for _, t := range []*metav1.Time{st.LastTransitionTime, st.LastStepTime, st.NotReadySince, st.HeldSince} {
+		if t != nil {
+			ahead = max(ahead, t.Sub(o.Now))
+		}
+	}
+	return ahead
 }
 
 func (x *decider) run() {

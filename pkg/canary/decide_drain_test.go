@@ -33,14 +33,14 @@ func TestDecide_Drain(t *testing.T) {
 			wantPhase:   dtPhFailed,
 			wantActions: dtActs(EnsureObjects),
 			wantRequeue: maxDrain - 3*time.Second,
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 		{
 			name:        "Failed a drain ago: the canary is scaled down",
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhFailed, dtTransitioned(maxDrain))), dtTargetScaledToZero(false)),
 			wantPhase:   dtPhFailed,
 			wantActions: dtActs(EnsureObjects, ScaleTargetToZero),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 		{
 			name:        "Initialized 1s ago: the target keeps serving what it was serving",
@@ -72,7 +72,7 @@ func TestDecide_Drain(t *testing.T) {
 			wantPhase:   dtPhFailed,
 			wantActions: dtActs(EnsureObjects),
 			wantRequeue: 3 * time.Second,
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 	})
 }

@@ -122,6 +122,7 @@ func (x *decider) start(retry bool) {
 	x.st.Iterations, x.st.FailedChecks = 0, 0
 	x.st.LastStepTime = x.now()
 	x.st.NotReadySince = x.now()
+	x.st.HeldSince = nil
 	x.st.History = nil
 	if x.c.Spec.Analysis != nil && x.c.Spec.Analysis.SessionAffinity != nil && x.o.NewCookie != "" {
 		if x.st.SessionAffinityCookie != "" {
@@ -155,7 +156,7 @@ func (x *decider) analyse() {
 			x.requeue(x.drain())
 			x.st.LastAppliedSpec = x.o.Target.TemplateHash
 			x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
-			x.st.NotReadySince = nil
+			x.st.NotReadySince, x.st.HeldSince = nil, nil
 			x.st.Iterations, x.st.FailedChecks = 0, 0
 			x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The target went back to the promoted revision: analysis cancelled")
 			return
@@ -229,6 +230,7 @@ func (x *decider) step() {
 	x.st.LastStepTime = x.now()
 	x.requeue(x.c.AnalysisInterval())
 	if failed := failures(res.Checks); len(failed) > 0 {
+		x.st.HeldSince = nil
 		x.st.FailedChecks++
 		msg := fmt.Sprintf("Halt advancement (%d/%d failed checks): %s", x.st.FailedChecks, x.c.Threshold(), strings.Join(failed, "; "))
 		x.recordStep(res.Checks, msg)
@@ -240,11 +242,10 @@ func (x *decider) step() {
 		return
 	}
 	if held := heldChecks(res.Checks); len(held) > 0 {
-		msg := "Step held (onError: Hold): " + strings.Join(held, "; ")
-		x.recordStep(res.Checks, msg)
-		x.event(true, "CheckHeld", msg)
+		x.hold(res, held)
 		return
 	}
+	x.st.HeldSince = nil
 	if atEnd {
 		if !gateOpen(res, sluicev1beta1.WebhookConfirmPromotion) {
 			x.setPhase(sluicev1beta1.CanaryPhaseWaitingPromotion, false, "Analysis complete: waiting for confirm-promotion approval")
@@ -345,7 +346,9 @@ func (x *decider) promote() {
 			// The canary is good and the primary is not: keep serving from the canary.
 			x.setRoutes(0, 100, false)
 			x.st.NotReadySince = nil
-			x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Promotion failed: the primary did not become ready within %s (%s); traffic stays on the canary", x.c.ProgressDeadline(), x.o.Primary.NotReadyMessage))
+			msg := fmt.Sprintf("Promotion failed: the primary did not become ready within %s (%s); traffic stays on the canary", x.c.ProgressDeadline(), x.o.Primary.NotReadyMessage)
+			x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, msg)
+			x.stalled = &Reason{Reason: reasonPromotionFailed, Message: msg}
 			x.act(Action{Kind: RunPostRollout})
 			return
 		}
@@ -401,22 +404,47 @@ func (x *decider) finalise() {
 func (x *decider) rollback(reason, msg string) {
 	x.setRoutes(100, 0, false)
 	x.requeue(x.drain()) // idle scales the canary down once the traffic has drained
-	x.st.NotReadySince = nil
+	x.st.NotReadySince, x.st.HeldSince = nil, nil
 	x.event(true, reason, msg)
 	x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Canary failed: %s", msg))
 	x.recordStep(nil, msg)
+	x.stalled = &Reason{Reason: reason, Message: msg}
 	x.act(Action{Kind: RunPostRollout})
 }
 
 // terminate serves the target again before the Canary (and with it the
 // primary) goes away.
 func (x *decider) terminate() {
+	if x.st.Phase != sluicev1beta1.CanaryPhaseTerminating {
+		// The deletion has its own progress deadline, from now.
+		x.st.NotReadySince, x.st.HeldSince = nil, nil
+	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminating, false, "Canary deleted: restoring the target before removing the primary")
 	if x.o.Target.Exists {
+		// Restoring the promoted revision and waiting for the target are
+		// bounded by the progress deadline, counted from the deletion.
+		left := x.deadlineLeft()
+		if x.rejectedOnTarget() {
+			if left <= 0 {
+				x.abandonTarget()
+				return
+			}
+			// The target still runs the revision the analysis rejected:
+			// it gets the promoted template back (from the primary) before
+			// it is served.
+			x.act(Action{Kind: RestoreTargetTemplate})
+			x.waitReason = &Reason{Reason: "RestoringPromotedRevision", Message: fmt.Sprintf("the target runs the rejected revision %s: restoring the promoted one before removing the primary", x.st.Revision)}
+			x.requeue(min(left, waitRetry))
+			return
+		}
 		x.act(Action{Kind: ScaleTargetUp})
 		if !x.o.Target.Ready {
-			x.waitReason = &Reason{Reason: "TargetNotReady", Message: "waiting for the target to be ready before removing the primary: " + x.o.Target.NotReadyMessage}
-			x.requeue(waitRetry)
+			if left <= 0 {
+				x.abandonTarget()
+				return
+			}
+			x.waitReason = &Reason{Reason: "TargetNotReady", Message: fmt.Sprintf("waiting for the target to be ready before removing the primary (at most %s): %s", x.c.ProgressDeadline(), x.o.Target.NotReadyMessage)}
+			x.requeue(min(left, waitRetry))
 			return
 		}
 		x.act(Action{Kind: RestoreApex})

@@ -413,6 +413,9 @@ func dtReleasing(reason string) dtConds { return dtConds{progressing: true, reas
 // halted: nothing runs and the latest revision is not promoted (Failed, ...).
 func dtHalted(phase sluicev1beta1.CanaryPhase) dtConds { return dtConds{reason: string(phase)} }
 
+// failed: the release failed; Stalled (kstatus Failed) says why.
+func dtFailed(stalled string) dtConds { return dtConds{reason: string(dtPhFailed), stalled: stalled} }
+
 type dtDecideCase struct {
 	name string
 	obs  Observation
@@ -493,6 +496,11 @@ func dtExpectConds(g Gomega, st sluicev1beta1.CanaryStatus, w dtConds) {
 	progressing := is(sluicev1beta1.ProgressingCondition, w.progressing)
 	g.Expect(progressing.Reason).To(Equal(w.reason), "Progressing reason")
 	is(sluicev1beta1.PromotedCondition, w.promoted)
+	// Reconciling is Progressing for kstatus, never together with Stalled.
+	reconciling := is(sluicev1beta1.ReconcilingCondition, w.progressing && w.stalled == "")
+	if reconciling.Status == metav1.ConditionTrue {
+		g.Expect(reconciling.Reason).To(Equal(w.reason), "Reconciling reason")
+	}
 	if w.stalled == "" {
 		g.Expect(meta.FindStatusCondition(st.Conditions, sluicev1beta1.StalledCondition)).To(BeNil(), "Stalled must be absent")
 		return
@@ -695,7 +703,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantPhase:   dtPhFailed,
 			wantWeight:  100,
 			wantActions: dtActs(EnsureObjects),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 		{
 			name:        "Succeeded, new template hash: Progressing",
@@ -860,7 +868,7 @@ func TestDecide_Idle(t *testing.T) {
 			wantPhase:   dtPhFailed,
 			wantActions: dtActs(EnsureObjects),
 			wantEvents:  dtEvs("Failed"),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 		{
 			name:        "Failed, target reverted to the promoted spec: Succeeded without a release",
@@ -879,7 +887,7 @@ func TestDecide_Idle(t *testing.T) {
 			obs:         dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhFailed))),
 			wantPhase:   dtPhFailed,
 			wantActions: dtActs(EnsureObjects),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 		{
 			name:        "retry annotation on Failed: Progressing again for the same revision",
@@ -902,7 +910,7 @@ func TestDecide_Idle(t *testing.T) {
 				dtAnnotate(dtAnnotationRetry, "1"))),
 			wantPhase:   dtPhFailed,
 			wantActions: dtActs(EnsureObjects),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ReleaseFailed"),
 		},
 		{
 			name: "retry annotation with a new value: retried again",
@@ -1209,7 +1217,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantActions:      dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantRequeue:      maxDrain,
 			wantEvents:       dtEvs("ThresholdReached", "Failed"),
-			wantConds:        dtHalted(dtPhFailed),
+			wantConds:        dtFailed("ThresholdReached"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.NotReadySince).To(BeNil())
 				g.Expect(d.Status.History).To(HaveLen(2))
@@ -1261,7 +1269,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantRoutes:  dtRoutes(100, 0),
 			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("RollbackRequested", "Failed"),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("RollbackRequested"),
 			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
@@ -1292,7 +1300,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantRoutes:  dtRoutes(100, 0),
 			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("ProgressDeadlineExceeded", "Failed"),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("ProgressDeadlineExceeded"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(dtEventNamed(d, "ProgressDeadlineExceeded").Message).To(ContainSubstring("crash loop"))
 				g.Expect(d.Status.NotReadySince).To(BeNil())
@@ -1359,7 +1367,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantRoutes:  dtRoutes(100, 0),
 			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("Aborted", "Failed"),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("Aborted"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.HandledRequests.Abort).To(Equal("a1"))
 			},
@@ -1372,7 +1380,7 @@ func TestDecide_Progressing(t *testing.T) {
 			wantRoutes:  dtRoutes(100, 0),
 			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("Aborted", "Failed"),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("Aborted"),
 			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 		{
@@ -1508,7 +1516,7 @@ func TestDecide_WaitingPromotion(t *testing.T) {
 			wantActions:      dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantRequeue:      maxDrain,
 			wantEvents:       dtEvs("ThresholdReached", "Failed"),
-			wantConds:        dtHalted(dtPhFailed),
+			wantConds:        dtFailed("ThresholdReached"),
 		},
 		{
 			name: "WaitingPromotion, gate opens: Promoting",
@@ -1764,7 +1772,7 @@ func TestDecide_BlueGreen(t *testing.T) {
 			wantActions:      dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantRequeue:      maxDrain,
 			wantEvents:       dtEvs("ThresholdReached", "Failed"),
-			wantConds:        dtHalted(dtPhFailed),
+			wantConds:        dtFailed("ThresholdReached"),
 		},
 		{
 			name:           "kubernetes provider: stepWeight does not shift weight",
@@ -1824,7 +1832,7 @@ func TestDecide_ABTesting(t *testing.T) {
 			wantRoutes:  dtRoutes(100, 0),
 			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("RollbackRequested", "Failed"),
-			wantConds:   dtHalted(dtPhFailed), wantIterations: 1,
+			wantConds:   dtFailed("RollbackRequested"), wantIterations: 1,
 			wantRequeue: maxDrain, // the canary is scaled down once the traffic has drained
 		},
 	})
@@ -1875,7 +1883,7 @@ func TestDecide_Promoting(t *testing.T) {
 			wantRoutes:  dtRoutes(0, 100),
 			wantActions: dtActs(EnsureObjects, PromotePrimary, SetRoutes, RunPostRollout),
 			wantEvents:  dtEvs("Failed"),
-			wantConds:   dtHalted(dtPhFailed),
+			wantConds:   dtFailed("PromotionFailed"),
 			check: func(g Gomega, d Decision) {
 				g.Expect(d.Status.NotReadySince).To(BeNil())
 				g.Expect(dtEventNamed(d, "Failed").Warning).To(BeTrue())
