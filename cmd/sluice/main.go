@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -21,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -104,12 +107,29 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if opts.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := cache.Options{}
+	routers, err := newRouters(opts)
+	if err != nil {
+		return err
+	}
+	scheme := Scheme()
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return fmt.Errorf("failed to create the HTTP client: %w", err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return fmt.Errorf("failed to create the REST mapper: %w", err)
+	}
+	// The routing objects are read from the cache (unstructured ones too),
+	// and the cache holds only the ones the routers labelled.
+	cacheOpts := cache.Options{ByObject: router.CacheByObject(routers.InstalledKinds(mapper, scheme))}
 	if opts.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme(),
+		Scheme:                        scheme,
+		MapperProvider:                func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil },
+		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElect,
@@ -131,7 +151,8 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err := mgr.AddReadyzCheck("readyz", readyCheck(mgr)); err != nil {
 		return fmt.Errorf("failed to add the readiness check: %w", err)
 	}
-	if err := setupControllers(ctx, mgr, opts); err != nil {
+	routers.Live = mgr.GetAPIReader()
+	if err := setupControllers(ctx, mgr, opts, routers); err != nil {
 		return err
 	}
 	ctrl.Log.Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect)
@@ -141,8 +162,8 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	return nil
 }
 
-// setupControllers builds the registries and registers the reconcilers.
-func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// newRouters builds the router registry.
+func newRouters(opts Options) (*router.Registry, error) {
 	routers := router.NewRegistry()
 	kubernetesrouter.Register(routers)
 	var traefikOpts []traefikrouter.Option
@@ -153,8 +174,13 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	istiorouter.Register(routers)
 	gatewayapirouter.Register(routers)
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
-		return fmt.Errorf("--default-provider: %w", err)
+		return nil, fmt.Errorf("--default-provider: %w", err)
 	}
+	return routers, nil
+}
+
+// setupControllers builds the other registries and registers the reconcilers.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry) error {
 	hooks := webhooks.New()
 	hooks.Secret = webhooks.SecretFromReader(mgr.GetAPIReader())
 	eventHooks := webhooks.NewEventQueue(hooks, ctrl.Log.WithName("event-webhooks"), 1000, 4)
