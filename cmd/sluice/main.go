@@ -120,8 +120,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("failed to create the REST mapper: %w", err)
 	}
-	// The routing objects are read from the cache (unstructured ones too),
-	// and the cache holds only the ones the routers labelled.
+	// The cache holds only the routing objects the routers labelled.
 	cacheOpts := cache.Options{ByObject: router.CacheByObject(routers.InstalledKinds(mapper, scheme))}
 	if opts.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
@@ -129,7 +128,6 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		MapperProvider:                func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil },
-		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElect,
@@ -150,6 +148,16 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	}
 	if err := mgr.AddReadyzCheck("readyz", readyCheck(mgr)); err != nil {
 		return fmt.Errorf("failed to add the readiness check: %w", err)
+	}
+	// The routers read their objects from the cache, unstructured ones
+	// (Istio, Traefik) too; the manager's client keeps reading unstructured
+	// objects live, for GitSync, which applies arbitrary kinds.
+	routers.Client, err = client.New(mgr.GetConfig(), client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		Cache: &client.CacheOptions{Reader: mgr.GetCache(), Unstructured: true},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the routers' client: %w", err)
 	}
 	routers.Live = mgr.GetAPIReader()
 	if err := setupControllers(ctx, mgr, opts, routers); err != nil {

@@ -83,10 +83,13 @@ func (c *cachedFirst) Get(ctx context.Context, key client.ObjectKey, obj client.
 	return err
 }
 
-// routerClient is the client a router gets: its writes carry the routers'
-// field manager, and its reads fall back to Live for objects missing from
-// the cache.
+// routerClient is the client a router gets (Client, or else c): its writes
+// carry the routers' field manager, and its reads fall back to Live for
+// objects missing from the cache.
 func (r *Registry) routerClient(c client.Client) client.Client {
+	if r.Client != nil {
+		c = r.Client
+	}
 	if c == nil {
 		return nil
 	}

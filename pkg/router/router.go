@@ -83,6 +83,10 @@ type Factory func(c client.Client) Router
 type Registry struct {
 	factories map[string]Factory
 	kinds     []client.Object
+	// Client, when set, is the client routers get instead of the one given
+	// to New: the manager's cache-backed client with unstructured objects
+	// cached too.
+	Client client.Client
 	// Live reads the objects the manager's cache does not hold (the API
 	// reader); nil reads only through the client given to New.
 	Live client.Reader
