@@ -101,7 +101,9 @@ func (l *writeLog) of(key string) []*unstructured.Unstructured {
 // writers names the field managers whose managedFields entry a write
 // changed (new entry, new time or new fields): who wrote that version.
 func writers(prev, cur *unstructured.Unstructured) []string {
-	key := func(e metav1.ManagedFieldsEntry) string { return e.Manager + "|" + string(e.Operation) + "|" + e.Subresource }
+	key := func(e metav1.ManagedFieldsEntry) string {
+		return e.Manager + "|" + string(e.Operation) + "|" + e.Subresource
+	}
 	old := map[string]metav1.ManagedFieldsEntry{}
 	if prev != nil {
 		for _, e := range prev.GetManagedFields() {
