@@ -99,7 +99,8 @@ func (l *writeLog) of(key string) []*unstructured.Unstructured {
 }
 
 // writers names the field managers whose managedFields entry a write
-// changed (new entry, new time or new fields): who wrote that version.
+// renewed (a new entry or a new time): who wrote that version. A manager
+// that only lost fields to another one keeps its time.
 func writers(prev, cur *unstructured.Unstructured) []string {
 	key := func(e metav1.ManagedFieldsEntry) string {
 		return e.Manager + "|" + string(e.Operation) + "|" + e.Subresource
@@ -113,7 +114,7 @@ func writers(prev, cur *unstructured.Unstructured) []string {
 	var out []string
 	for _, e := range cur.GetManagedFields() {
 		o, ok := old[key(e)]
-		if !ok || !o.Time.Equal(e.Time) || string(o.FieldsV1.Raw) != string(e.FieldsV1.Raw) {
+		if !ok || !o.Time.Equal(e.Time) {
 			out = append(out, e.Manager)
 		}
 	}
