@@ -121,7 +121,11 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 		return fmt.Errorf("failed to create the REST mapper: %w", err)
 	}
 	// The cache holds only the routing objects the routers labelled.
-	cacheOpts := cache.Options{ByObject: router.CacheByObject(routers.InstalledKinds(mapper, scheme))}
+	byObject, err := router.CacheByObject(routers.InstalledKinds(mapper, scheme))
+	if err != nil {
+		return err
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
 	if opts.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}

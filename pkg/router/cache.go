@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -53,16 +54,16 @@ func (r *Registry) InstalledKinds(mapper meta.RESTMapper, scheme *runtime.Scheme
 // CacheByObject restricts the manager's cache of the routing kinds to the
 // objects the routers labelled with sluicev1beta1.CanaryLabel, so it holds
 // only Sluice's routing objects, not every VirtualService of the cluster.
-func CacheByObject(kinds []client.Object) map[client.Object]cache.ByObject {
+func CacheByObject(kinds []client.Object) (map[client.Object]cache.ByObject, error) {
 	req, err := labels.NewRequirement(sluicev1beta1.CanaryLabel, selection.Exists, nil)
 	if err != nil {
-		panic(err) // a constant, valid label key
+		return nil, fmt.Errorf("failed to select the routing objects by label: %w", err)
 	}
 	out := make(map[client.Object]cache.ByObject, len(kinds))
 	for _, k := range kinds {
 		out[k] = cache.ByObject{Label: labels.NewSelector().Add(*req)}
 	}
-	return out
+	return out, nil
 }
 
 // cachedFirst reads from the manager's cache and, for an object the cache
