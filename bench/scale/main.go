@@ -1,7 +1,7 @@
 // Command scale is Sluice's scale benchmark (`make bench`): it starts a local
 // control plane (kube-apiserver, kube-controller-manager, kube-scheduler and
-// kwok fake nodes), N Canaries of Deployments (half with the kubernetes
-// provider, half with the gatewayapi provider, each with a Prometheus
+// kwok fake nodes), N Canaries of Deployments (a quarter each with the
+// kubernetes, gatewayapi, istio and traefik providers, each with a Prometheus
 // metric answered by a stand-in), runs the real sluice binary against it
 // through a request-counting proxy, and prints one table: idle API
 // requests, step lateness and release durations with all N progressing at
@@ -56,7 +56,7 @@ type config struct {
 func main() {
 	var c config
 	fs := flag.NewFlagSet("scale", flag.ExitOnError)
-	fs.IntVar(&c.n, "n", 100, "Number of canaries (half kubernetes provider, half gatewayapi), e.g. 100, 500, 1000.")
+	fs.IntVar(&c.n, "n", 100, "Number of canaries (a quarter each kubernetes, gatewayapi, istio, traefik), e.g. 100, 500, 1000.")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "Analysis interval of every canary.")
 	fs.IntVar(&c.limit, "limit", -1, "--max-concurrent-rollouts of the second run; -1 is n/2, 0 skips the second run.")
 	fs.DurationVar(&c.idle, "idle", 6*time.Minute, "How long idle API requests are counted; at least 5m to include the engine's idle resync of every canary.")
@@ -89,8 +89,8 @@ func main() {
 
 func (c config) validate() error {
 	var errs []error
-	if c.n < 2 {
-		errs = append(errs, errors.New("-n must be at least 2 (one canary per provider)"))
+	if c.n < len(providers) {
+		errs = append(errs, fmt.Errorf("-n must be at least %d (one canary per provider)", len(providers)))
 	}
 	if c.interval < time.Second {
 		errs = append(errs, errors.New("-interval must be at least 1s"))

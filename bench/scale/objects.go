@@ -33,17 +33,28 @@ type fleet struct {
 	iterations int32
 }
 
-// name and namespace of canary i; even ones use the kubernetes provider,
-// odd ones the gatewayapi provider.
+// name and namespace of canary i.
 func (f *fleet) key(i int) types.NamespacedName {
 	return types.NamespacedName{Namespace: fmt.Sprintf("bench-%d", i/perNamespace), Name: fmt.Sprintf("app-%04d", i)}
 }
 
-func (f *fleet) provider(i int) string {
-	if i%2 == 0 {
-		return sluicev1beta1.ProviderKubernetes
+// providers are the providers of the fleet, a quarter each: canary i uses
+// providers[i%4]. Istio and Traefik routing objects are unstructured,
+// Gateway API ones typed: both kinds of cache are measured.
+var providers = []string{sluicev1beta1.ProviderKubernetes, sluicev1beta1.ProviderGatewayAPI,
+	sluicev1beta1.ProviderIstio, sluicev1beta1.ProviderTraefik}
+
+func (f *fleet) provider(i int) string { return providers[i%len(providers)] }
+
+// count is how many canaries of the fleet use provider p.
+func (f *fleet) count(p string) int {
+	n := 0
+	for i := range f.n {
+		if f.provider(i) == p {
+			n++
+		}
 	}
-	return sluicev1beta1.ProviderGatewayAPI
+	return n
 }
 
 // steps is the number of analysis steps of one release: one per weight (or
@@ -137,6 +148,8 @@ func (f *fleet) canary(k types.NamespacedName, provider string) *sluicev1beta1.C
 		a.Iterations = f.iterations
 	} else {
 		a.StepWeight, a.MaxWeight = f.stepWeight, f.maxWeight
+	}
+	if provider == sluicev1beta1.ProviderGatewayAPI {
 		svc.GatewayRefs = []gatewayv1.ParentReference{{Name: "bench-gateway"}}
 	}
 	return &sluicev1beta1.Canary{

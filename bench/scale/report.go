@@ -136,10 +136,11 @@ func verdict(got, limit float64, unit string) string {
 // printReport writes the table and, after it, where the requests went.
 func printReport(w io.Writer, c config, f *fleet, results []*result) {
 	steps := f.steps(sluicev1beta1.ProviderGatewayAPI)
-	fmt.Fprintf(w, "\nSluice scale benchmark: N=%d canaries (%d kubernetes blue/green × %d iterations, %d gatewayapi stepWeight %d → maxWeight %d), "+
+	fmt.Fprintf(w, "\nSluice scale benchmark: N=%d canaries (%d kubernetes blue/green × %d iterations; %d gatewayapi, %d istio, %d traefik stepWeight %d → maxWeight %d), "+
 		"interval %s, %d analysis steps per release + %s drain after promotion (ideal release %s), metric request-success-rate from a Prometheus stand-in; "+
 		"%d CPUs (GOMAXPROCS %d), shared with the control plane.\n\n",
-		c.n, (c.n+1)/2, c.iterations, c.n/2, c.stepWeight, c.maxWeight, c.interval, steps, f.drain(), f.ideal(sluicev1beta1.ProviderGatewayAPI), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+		c.n, f.count(sluicev1beta1.ProviderKubernetes), c.iterations, f.count(sluicev1beta1.ProviderGatewayAPI),
+		f.count(sluicev1beta1.ProviderIstio), f.count(sluicev1beta1.ProviderTraefik), c.stepWeight, c.maxWeight, c.interval, steps, f.drain(), f.ideal(sluicev1beta1.ProviderGatewayAPI), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := "measure"
 	for _, r := range results {

@@ -27,6 +27,7 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}
 	r := &gitsync.GitSyncReconciler{
 		Fetcher:                 gitsync.NewFetcher(dir),
+		Applier:                 &gitsync.Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), DefaultProvider: opts.DefaultProvider},
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		SkipNameValidation:      opts.skipNameValidation,
 	}

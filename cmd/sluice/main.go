@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -21,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -104,12 +107,31 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if opts.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := cache.Options{}
+	routers, err := newRouters(opts)
+	if err != nil {
+		return err
+	}
+	scheme := Scheme()
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return fmt.Errorf("failed to create the HTTP client: %w", err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return fmt.Errorf("failed to create the REST mapper: %w", err)
+	}
+	// The cache holds only the routing objects the routers labelled.
+	byObject, err := router.CacheByObject(routers.InstalledKinds(mapper, scheme))
+	if err != nil {
+		return err
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
 	if opts.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme(),
+		Scheme:                        scheme,
+		MapperProvider:                func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil },
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElect,
@@ -131,7 +153,18 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err := mgr.AddReadyzCheck("readyz", readyCheck(mgr)); err != nil {
 		return fmt.Errorf("failed to add the readiness check: %w", err)
 	}
-	if err := setupControllers(ctx, mgr, opts); err != nil {
+	// The routers read their objects from the cache, unstructured ones
+	// (Istio, Traefik) too; the manager's client keeps reading unstructured
+	// objects live, for GitSync, which applies arbitrary kinds.
+	routers.Client, err = client.New(mgr.GetConfig(), client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		Cache: &client.CacheOptions{Reader: mgr.GetCache(), Unstructured: true},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the routers' client: %w", err)
+	}
+	routers.Live = mgr.GetAPIReader()
+	if err := setupControllers(ctx, mgr, opts, routers); err != nil {
 		return err
 	}
 	ctrl.Log.Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect)
@@ -141,8 +174,8 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	return nil
 }
 
-// setupControllers builds the registries and registers the reconcilers.
-func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// newRouters builds the router registry.
+func newRouters(opts Options) (*router.Registry, error) {
 	routers := router.NewRegistry()
 	kubernetesrouter.Register(routers)
 	var traefikOpts []traefikrouter.Option
@@ -153,8 +186,13 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	istiorouter.Register(routers)
 	gatewayapirouter.Register(routers)
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
-		return fmt.Errorf("--default-provider: %w", err)
+		return nil, fmt.Errorf("--default-provider: %w", err)
 	}
+	return routers, nil
+}
+
+// setupControllers builds the other registries and registers the reconcilers.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry) error {
 	hooks := webhooks.New()
 	hooks.Secret = webhooks.SecretFromReader(mgr.GetAPIReader())
 	eventHooks := webhooks.NewEventQueue(hooks, ctrl.Log.WithName("event-webhooks"), 1000, 4)

@@ -31,8 +31,9 @@ var env *testenv.Environment
 
 func TestMain(m *testing.M) {
 	var err error
-	// Controllers and fake nodes: the GitSync test runs a whole release.
-	env, err = testenv.Start(Scheme(), testenv.WithControllers())
+	// Controllers and fake nodes: the GitSync test runs a whole release; the
+	// provider CRDs: the routing tests run Istio and Gateway API canaries.
+	env, err = testenv.Start(Scheme(), testenv.WithControllers(), testenv.WithProviderCRDs())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -32,6 +33,9 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		r.Clock = clock.RealClock{}
 	}
 	r.slots = newSlots(r.MaxConcurrentRollouts)
+	// The engine's writes carry its own field manager, so GitSync can tell
+	// the fields it owns from the ones the routers and GitSync own.
+	r.Client = client.WithFieldOwner(r.Client, sluicev1beta1.FieldManagerEngine)
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &sluicev1beta1.Canary{}, targetIndex, func(o client.Object) []string {
 		c := o.(*sluicev1beta1.Canary)
@@ -63,7 +67,7 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	secretMeta := &metav1.PartialObjectMetadata{}
 	secretMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&sluicev1beta1.Canary{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
@@ -74,8 +78,25 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.mapBy(autoscalerIndex, func(o client.Object) string { return o.GetName() })).
 		Watches(configMapMeta, r.mapBy(configIndex, func(o client.Object) string { return kindConfigMap + "/" + o.GetName() }), builder.OnlyMetadata).
 		Watches(secretMeta, r.mapBy(configIndex, func(o client.Object) string { return kindSecret + "/" + o.GetName() }), builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), SkipNameValidation: &r.SkipNameValidation}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), SkipNameValidation: &r.SkipNameValidation})
+	// A change to a routing object (a hand edit, another controller) heals
+	// within one reconcile, not at the next interval. Only spec changes
+	// count: the status a gateway writes does not concern the engine.
+	if r.Routers != nil {
+		for _, kind := range r.Routers.InstalledKinds(mgr.GetRESTMapper(), mgr.GetScheme()) {
+			b = b.Watches(kind, handler.EnqueueRequestsFromMapFunc(byCanaryLabel), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		}
+	}
+	return b.Complete(r)
+}
+
+// byCanaryLabel enqueues the Canary a routing object is labelled with.
+func byCanaryLabel(_ context.Context, o client.Object) []reconcile.Request {
+	name, ok := o.GetLabels()[sluicev1beta1.CanaryLabel]
+	if !ok || name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
 }
 
 // mapBy enqueues the Canaries of an object's namespace whose index holds the object's key.

@@ -114,7 +114,10 @@ func (r *CanaryReconciler) ensureService(ctx context.Context, s *scope, name str
 	if err != nil {
 		return fmt.Errorf("failed to get Service %s: %w", name, err)
 	}
-	if svc.Annotations[sluicev1beta1.SpecHashAnnotation] == hash {
+	// The hash says whether the engine's own rendering changed; the selector
+	// is compared too, so one that someone else changed (a hand edit, an
+	// apply from Git) is put back.
+	if svc.Annotations[sluicev1beta1.SpecHashAnnotation] == hash && (keepSelector || maps.Equal(svc.Spec.Selector, selector)) {
 		return nil
 	}
 	base := svc.DeepCopy()

@@ -9,7 +9,6 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,8 +18,9 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// FieldManager is the server-side apply field manager of GitSync.
-const FieldManager = "sluice"
+// FieldManager is the server-side apply field manager of GitSync, distinct
+// from the engine's and the routers' so the API server tells their fields apart.
+const FieldManager = sluicev1beta1.FieldManagerGitSync
 
 // ownerGroup is the prefix of the ownership labels: <group>/name and <group>/namespace.
 const ownerGroup = "gitsync.sluice.dev"
@@ -34,6 +34,9 @@ type Applier struct {
 	// Canaries reads the Canaries that Prepare steps aside for (the
 	// controller's own cache); Client when nil.
 	Canaries client.Reader
+	// DefaultProvider is the canary engine's --default-provider: it tells
+	// which routing objects a Canary without spec.provider owns.
+	DefaultProvider string
 }
 
 // Result is what one apply did.
@@ -48,9 +51,9 @@ func (a *Applier) manager() *ssa.ResourceManager {
 	return ssa.NewResourceManager(a.Client, poller, ssa.Owner{Field: FieldManager, Group: ownerGroup})
 }
 
-// Prepare sets namespaces and ownership labels and steps aside from the
-// canary engine: a Deployment or DaemonSet that a Canary targets is applied
-// without spec.replicas, and -primary objects of a Canary are dropped.
+// Prepare sets namespaces and ownership labels and drops the -primary
+// objects of a Canary (the engine's). The fields the engine owns on the
+// other objects are left to it by Apply (see ignoreRules).
 func (a *Applier) Prepare(ctx context.Context, gs *sluicev1beta1.GitSync, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 	crdScopes := map[schema.GroupKind]bool{}
 	for _, o := range objs {
@@ -61,7 +64,7 @@ func (a *Applier) Prepare(ctx context.Context, gs *sluicev1beta1.GitSync, objs [
 			crdScopes[schema.GroupKind{Group: g, Kind: k}] = s == "Namespaced"
 		}
 	}
-	canaries := map[string][]sluicev1beta1.Canary{}
+	canaries := &canaryLister{reader: a.canaryReader()}
 	out := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
@@ -78,22 +81,12 @@ func (a *Applier) Prepare(ctx context.Context, gs *sluicev1beta1.GitSync, objs [
 			o.SetNamespace(gs.Namespace)
 		}
 		if namespaced && gvk.Group == "apps" && (gvk.Kind == "Deployment" || gvk.Kind == "DaemonSet") {
-			list, ok := canaries[o.GetNamespace()]
-			if !ok {
-				cl := &sluicev1beta1.CanaryList{}
-				if err := a.canaryReader().List(ctx, cl, client.InNamespace(o.GetNamespace())); err != nil && !meta.IsNoMatchError(err) {
-					return nil, fmt.Errorf("failed to list the Canaries of %s: %w", o.GetNamespace(), err)
-				}
-				list = cl.Items
-				canaries[o.GetNamespace()] = list
+			list, err := canaries.list(ctx, o.GetNamespace())
+			if err != nil {
+				return nil, err
 			}
 			if isPrimary(o, list) {
 				continue
-			}
-			if targeted(o, list) {
-				if err := a.keepLiveReplicas(ctx, o); err != nil {
-					return nil, err
-				}
 			}
 		}
 		out = append(out, o)
@@ -120,39 +113,6 @@ func (a *Applier) namespaced(gvk schema.GroupVersionKind, crdScopes map[schema.G
 	return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
 }
 
-// keepLiveReplicas makes the apply of a Canary's target leave
-// spec.replicas as it is in the cluster: the engine scales the target.
-// Applying the live value, rather than leaving the field out, matters:
-// server-side apply removes a field that its manager stops applying, which
-// would reset the replicas to 1. A target not created yet gets Git's value.
-func (a *Applier) keepLiveReplicas(ctx context.Context, o *unstructured.Unstructured) error {
-	if o.GetKind() != "Deployment" {
-		return nil // a DaemonSet has no replicas: the engine scales it with a node selector
-	}
-	live := &appsv1.Deployment{} // typed: served by the engine's informer
-	err := a.canaryReader().Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: o.GetName()}, live)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("failed to read Deployment %s/%s: %w", o.GetNamespace(), o.GetName(), err)
-	case live.Spec.Replicas == nil:
-		unstructured.RemoveNestedField(o.Object, "spec", "replicas")
-		return nil
-	}
-	return unstructured.SetNestedField(o.Object, int64(*live.Spec.Replicas), "spec", "replicas")
-}
-
-// targeted tells whether a Canary targets the workload.
-func targeted(o *unstructured.Unstructured, canaries []sluicev1beta1.Canary) bool {
-	for _, c := range canaries {
-		if c.Spec.TargetRef.Name == o.GetName() && (c.Spec.TargetRef.Kind == "" || c.Spec.TargetRef.Kind == o.GetKind()) {
-			return true
-		}
-	}
-	return false
-}
-
 // isPrimary tells whether the workload is the -primary copy of a Canary's target.
 func isPrimary(o *unstructured.Unstructured, canaries []sluicev1beta1.Canary) bool {
 	base, ok := strings.CutSuffix(o.GetName(), "-primary")
@@ -172,6 +132,11 @@ func isPrimary(o *unstructured.Unstructured, canaries []sluicev1beta1.Canary) bo
 func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) (*ssa.ChangeSet, error) {
 	opts := ssa.DefaultApplyOptions()
 	opts.WaitTimeout = time.Minute
+	rules, err := a.ignoreRules(ctx, &canaryLister{reader: a.canaryReader()}, objs)
+	if err != nil {
+		return nil, err
+	}
+	opts.DriftIgnoreRules = rules
 	cs, err := a.manager().ApplyAllStaged(ctx, objs, opts)
 	if err != nil {
 		return cs, fmt.Errorf("apply failed: %w", err)

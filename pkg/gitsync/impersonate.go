@@ -51,7 +51,7 @@ func (r *GitSyncReconciler) applierFor(ctx context.Context, gs *sluicev1beta1.Gi
 	if err != nil {
 		return nil, err
 	}
-	return &Applier{Client: c, Mapper: r.Applier.Mapper, Canaries: r.Client}, nil
+	return &Applier{Client: c, Mapper: r.Applier.Mapper, Canaries: r.Client, DefaultProvider: r.Applier.DefaultProvider}, nil
 }
 
 func (i *impersonator) client(user string, mapper meta.RESTMapper) (client.Client, error) {

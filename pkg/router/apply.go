@@ -19,15 +19,17 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// FieldManager is the server-side apply field manager of every object Sluice writes.
-const FieldManager = "sluice"
+// FieldManager is the server-side apply field manager of the routers,
+// distinct from the engine's and GitSync's so that GitSync can leave the
+// routing fields to the routers.
+const FieldManager = sluicev1beta1.FieldManagerRouter
 
 // OriginalAnnotation holds, on a routing object that existed before Sluice
 // took it over, its spec as it was (JSON), so Finalize can restore it.
 const OriginalAnnotation = "sluice.dev/original-configuration"
 
 // Apply writes the fields of obj with server-side apply as field manager
-// sluice: fields that users or other tools own and obj does not name are kept.
+// sluice-router: fields that users or other tools own and obj does not name are kept.
 func Apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
 	obj.SetManagedFields(nil)
 	obj.SetResourceVersion("")
@@ -168,6 +170,18 @@ func Release(ctx context.Context, c client.Client, desired *unstructured.Unstruc
 		return fmt.Errorf("failed to release %s %s from its Canary: %w", live.GetKind(), live.GetName(), err)
 	}
 	return nil
+}
+
+// SetCanaryLabel labels a routing object with its Canary's name: the
+// manager caches and watches only labelled routing objects (see
+// CacheByObject), and a change to one enqueues its Canary.
+func SetCanaryLabel(obj *unstructured.Unstructured, c *sluicev1beta1.Canary) {
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[sluicev1beta1.CanaryLabel] = c.Name
+	obj.SetLabels(labels)
 }
 
 // OwnerReference makes the Canary the controller of an object Sluice creates,

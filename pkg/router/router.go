@@ -82,6 +82,14 @@ type Factory func(c client.Client) Router
 // Registry maps provider names to router factories.
 type Registry struct {
 	factories map[string]Factory
+	kinds     []client.Object
+	// Client, when set, is the client routers get instead of the one given
+	// to New: the manager's cache-backed client with unstructured objects
+	// cached too.
+	Client client.Client
+	// Live reads the objects the manager's cache does not hold (the API
+	// reader); nil reads only through the client given to New.
+	Live client.Reader
 }
 
 // NewRegistry returns an empty registry.
@@ -114,7 +122,7 @@ func (r *Registry) New(provider string, c client.Client) (Router, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q: this controller supports %s", ErrUnknownProvider, provider, strings.Join(r.Names(), ", "))
 	}
-	return f(c), nil
+	return f(r.routerClient(c)), nil
 }
 
 // Unsupported lists what a Canary asks of its router that the router cannot

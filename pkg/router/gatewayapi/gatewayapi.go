@@ -44,6 +44,7 @@ var GVK = gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute")
 func Register(r *router.Registry) {
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} },
 		Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
+	r.RegisterKinds(&gatewayv1.HTTPRoute{})
 }
 
 // Router drives the HTTPRoute of a Canary.
@@ -153,6 +154,7 @@ func (r *Router) write(ctx context.Context, c *sluicev1beta1.Canary, live *gatew
 	if err != nil {
 		return err
 	}
+	router.SetCanaryLabel(desired, c)
 	if liveU != nil && upToDate(desired, liveU) {
 		return nil
 	}

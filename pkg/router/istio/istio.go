@@ -45,6 +45,7 @@ var AddToScheme = networkingv1.AddToScheme
 // Register adds the istio router to a registry.
 func Register(r *router.Registry) {
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} }, Name)
+	r.RegisterKinds(router.Kind(VirtualServiceGVK), router.Kind(DestinationRuleGVK))
 }
 
 // Router drives an Istio VirtualService and two DestinationRules.
@@ -297,6 +298,7 @@ func (r *Router) apply(ctx context.Context, c *sluicev1beta1.Canary, gvk schema.
 		return err
 	}
 	obj := newObject(gvk, meta, spec)
+	router.SetCanaryLabel(obj, c)
 	annotations := obj.GetAnnotations()
 	owned := !found
 	if found {

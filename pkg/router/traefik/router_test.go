@@ -82,7 +82,8 @@ func TestRouter_IdleCostsNoWrite(t *testing.T) {
 }
 
 // TestRouter_ApexMetadata checks that the labels of spec.service.apex are
-// written, and removed when dropped from it, while users' labels stay.
+// written, and removed when dropped from it, while users' labels and the
+// Canary label (what the manager caches and watches) stay.
 func TestRouter_ApexMetadata(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -90,7 +91,7 @@ func TestRouter_ApexMetadata(t *testing.T) {
 	c.Spec.Service.Apex = &sluicev1beta1.CustomMetadata{Labels: map[string]string{"a": "1", "b": "2"}}
 	g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
 	u := get(g, c.Namespace, "app")
-	g.Expect(u.GetLabels()).To(Equal(map[string]string{"a": "1", "b": "2"}))
+	g.Expect(u.GetLabels()).To(Equal(map[string]string{"a": "1", "b": "2", sluicev1beta1.CanaryLabel: "app"}))
 	labels := u.GetLabels()
 	labels["user"] = "x"
 	u.SetLabels(labels)
@@ -98,7 +99,7 @@ func TestRouter_ApexMetadata(t *testing.T) {
 
 	c.Spec.Service.Apex.Labels = map[string]string{"a": "1"}
 	g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
-	g.Expect(get(g, c.Namespace, "app").GetLabels()).To(Equal(map[string]string{"a": "1", "user": "x"}))
+	g.Expect(get(g, c.Namespace, "app").GetLabels()).To(Equal(map[string]string{"a": "1", "user": "x", sluicev1beta1.CanaryLabel: "app"}))
 }
 
 // TestRouter_KeepsUserEntries checks on the API server that an entry a user

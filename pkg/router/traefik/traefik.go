@@ -53,6 +53,7 @@ func newOptions(opts []Option) options {
 func Register(r *router.Registry, opts ...Option) {
 	o := newOptions(opts)
 	r.Register(func(c client.Client) router.Router { return &Router{client: c, opts: o} }, Name)
+	r.RegisterKinds(router.Kind(GVK))
 }
 
 // Router drives the TraefikService of a Canary.
@@ -146,6 +147,7 @@ func (r *Router) apply(ctx context.Context, c *sluicev1beta1.Canary, live *unstr
 	if err != nil {
 		return err
 	}
+	router.SetCanaryLabel(desired, c)
 	if live != nil && upToDate(live, desired) {
 		return nil
 	}
