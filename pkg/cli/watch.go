@@ -108,6 +108,11 @@ func ended(c *sluicev1beta1.Canary) (bool, error) {
 	if c.DeletionTimestamp != nil {
 		return true, &ExitError{Code: ExitFailed, Err: fmt.Errorf("canary %s/%s is being deleted (phase %s)", c.Namespace, c.Name, c.Status.Phase)}
 	}
+	// A rolled-back release is also Stalled (kstatus reads it as Failed); say
+	// "failed" with the outcome, which names the reason the user acts on.
+	if c.Status.Phase == sluicev1beta1.CanaryPhaseFailed {
+		return true, &ExitError{Code: ExitFailed, Err: fmt.Errorf("canary %s/%s failed: %s", c.Namespace, c.Name, outcomeMessage(c))}
+	}
 	if isStalled(c) {
 		cond := apimeta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.StalledCondition)
 		return true, &ExitError{Code: ExitFailed, Err: fmt.Errorf("canary %s/%s is stalled (%s): %s", c.Namespace, c.Name, cond.Reason, cond.Message)}
@@ -115,8 +120,6 @@ func ended(c *sluicev1beta1.Canary) (bool, error) {
 	switch c.Status.Phase {
 	case sluicev1beta1.CanaryPhaseSucceeded, sluicev1beta1.CanaryPhaseInitialized:
 		return true, nil
-	case sluicev1beta1.CanaryPhaseFailed:
-		return true, &ExitError{Code: ExitFailed, Err: fmt.Errorf("canary %s/%s failed: %s", c.Namespace, c.Name, outcomeMessage(c))}
 	}
 	return false, nil
 }
