@@ -72,8 +72,7 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	mem := filesys.MakeFsInMemory()
-	var total int64
-	if err := copyTree(realRoot, realRoot, "/repo", mem, &total, 0); err != nil {
+	if err := copyTree(realRoot, realRoot, "/repo", mem); err != nil {
 		return nil, err
 	}
 	rel, _ := filepath.Rel(realRoot, dir)
@@ -104,13 +103,37 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
+// maxTreeEntries bounds the files and directories copied from a checkout,
+// counting each time a symlinked directory is copied again.
+const maxTreeEntries = 1 << 18
+
+// treeCopier copies a checkout into memory within the bounds above.
+type treeCopier struct {
+	root    string
+	mem     filesys.FileSystem
+	bytes   int64
+	entries int
+	// open are the real directories being copied, from the root down: a
+	// symlink to one of them is a loop.
+	open []string
+}
+
 // copyTree copies src (inside root) to dst in mem. Symlinks are followed
-// only when their target stays inside root.
-func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth int) error {
-	if depth > 32 {
+// only when their target stays inside root and is not a directory being
+// copied (a loop): links to "." or ".." would otherwise copy the tree again
+// and again, exponentially when a directory has several of them.
+func copyTree(root, src, dst string, mem filesys.FileSystem) error {
+	c := &treeCopier{root: root, mem: mem}
+	return c.copy(src, dst)
+}
+
+func (c *treeCopier) copy(src, dst string) error {
+	if len(c.open) > 32 {
 		return fmt.Errorf("%s: too many nested directories or symlinks", src)
 	}
-	if err := mem.MkdirAll(dst); err != nil {
+	c.open = append(c.open, src)
+	defer func() { c.open = c.open[:len(c.open)-1] }()
+	if err := c.mem.MkdirAll(dst); err != nil {
 		return fmt.Errorf("failed to copy the checkout: %w", err)
 	}
 	entries, err := os.ReadDir(src)
@@ -121,9 +144,12 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 		if e.Name() == ".git" {
 			continue
 		}
+		if c.entries++; c.entries > maxTreeEntries {
+			return fmt.Errorf("the checkout has more than %d files and directories (symlinked directories count each time)", maxTreeEntries)
+		}
 		p := filepath.Join(src, e.Name())
 		d := dst + "/" + e.Name()
-		relName, _ := filepath.Rel(root, p)
+		relName := c.rel(p)
 		if e.Type()&fs.ModeSymlink != 0 {
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -132,15 +158,18 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(src, target)
 			}
-			if !within(root, filepath.Clean(target)) {
+			if !within(c.root, filepath.Clean(target)) {
 				return fmt.Errorf("symlink %s: %w", relName, ErrOutsideCheckout)
 			}
 			real, err := filepath.EvalSymlinks(p)
 			if err != nil {
 				return fmt.Errorf("symlink %s: %w", relName, err)
 			}
-			if !within(root, real) {
+			if !within(c.root, real) {
 				return fmt.Errorf("symlink %s: %w", relName, ErrOutsideCheckout)
+			}
+			if slices.Contains(c.open, real) {
+				return fmt.Errorf("symlink %s: it loops back to %s: remove it", relName, c.rel(real))
 			}
 			p = real
 		}
@@ -149,7 +178,7 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 			return fmt.Errorf("failed to stat %s: %w", relName, err)
 		}
 		if info.IsDir() {
-			if err := copyTree(root, p, d, mem, total, depth+1); err != nil {
+			if err := c.copy(p, d); err != nil {
 				return err
 			}
 			continue
@@ -157,18 +186,27 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 		if !info.Mode().IsRegular() {
 			continue
 		}
-		if *total += info.Size(); *total > maxTreeBytes {
+		if c.bytes += info.Size(); c.bytes > maxTreeBytes {
 			return fmt.Errorf("the checkout is larger than %d bytes", maxTreeBytes)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("failed to read %s: %w", relName, err)
 		}
-		if err := mem.WriteFile(d, b); err != nil {
+		if err := c.mem.WriteFile(d, b); err != nil {
 			return fmt.Errorf("failed to copy %s: %w", relName, err)
 		}
 	}
 	return nil
+}
+
+// rel names a path of the checkout relative to its root, for messages.
+func (c *treeCopier) rel(p string) string {
+	r, err := filepath.Rel(c.root, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(r)
 }
 
 func hasKustomization(mem filesys.FileSystem, dir string) bool {
