@@ -134,7 +134,7 @@ type CanarySpec struct {
 
 // TargetReference names the workload a Canary releases.
 //
-// +kubebuilder:validation:XValidation:rule="self.kind == 'Service' ? self.apiVersion in ['v1', 'core/v1'] : self.apiVersion == 'apps/v1'",message="spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet, v1 for a Service"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'Service' || self.apiVersion == 'apps/v1'",message="spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet"
 type TargetReference struct {
 	// APIVersion of the target, e.g. apps/v1.
 	// +kubebuilder:validation:MinLength=1

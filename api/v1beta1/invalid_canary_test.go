@@ -101,8 +101,8 @@ func items(n int, item string) []any {
 
 var moreInvalidCanaries = []invalidCase{
 	// targetRef and top level
-	{name: "targetRef Deployment with apiVersion v1", base: validCanary, mutate: []mutation{set("spec.targetRef.apiVersion", "v1")}, field: "spec.targetRef", message: "must be apps/v1 for a Deployment or a DaemonSet, v1 for a Service"},
-	{name: "targetRef Service with apiVersion apps/v1", base: validCanary, mutate: []mutation{set("spec.targetRef.kind", "Service")}, field: "spec.targetRef", message: "v1 for a Service"},
+	{name: "targetRef Deployment with apiVersion v1", base: validCanary, mutate: []mutation{set("spec.targetRef.apiVersion", "v1")}, field: "spec.targetRef", message: "spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet"},
+	{name: "targetRef DaemonSet with apiVersion extensions/v1beta1", base: validCanary, mutate: []mutation{set("spec.targetRef", yamlValue(`{apiVersion: extensions/v1beta1, kind: DaemonSet, name: podinfo}`))}, field: "spec.targetRef", message: "must be apps/v1 for a Deployment or a DaemonSet"},
 	{name: "targetRef apiVersion empty", base: validCanary, mutate: []mutation{set("spec.targetRef.apiVersion", "")}, field: "spec.targetRef.apiVersion", message: "at least 1 chars long"},
 	{name: "targetRef name too long", base: validCanary, mutate: []mutation{set("spec.targetRef.name", strings.Repeat("a", 246))}, field: "spec.targetRef.name", message: "may not be more than 245"},
 	{name: "metricsServer without host", base: validCanary, mutate: []mutation{set("spec.metricsServer", "http://")}, field: "spec.metricsServer", message: "must name a host"},
@@ -172,7 +172,7 @@ var moreInvalidCanaries = []invalidCase{
 	{name: "iterations above 10000", base: validCanary, mutate: []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.iterations", 10001)}, field: "spec.analysis.iterations", message: "less than or equal to 10000"},
 	{name: "threshold negative", base: validCanary, mutate: []mutation{set("spec.analysis.threshold", -1)}, field: "spec.analysis.threshold", message: "greater than or equal to 1"},
 	{name: "maxWeight zero", base: validCanary, mutate: []mutation{set("spec.analysis.maxWeight", 0)}, field: "spec.analysis.maxWeight", message: "greater than or equal to 1"},
-	{name: "stepWeights empty", base: validCanary, mutate: []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.stepWeights", []any{})}, field: "spec.analysis.stepWeights", message: "must have at least 1 items"},
+	{name: "stepWeights empty", base: validCanary, mutate: []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.stepWeights", []any{})}, field: "spec.analysis.stepWeights", message: "should have at least 1 items"},
 	{name: "stepWeights above 100 rungs", base: validCanary, mutate: []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.stepWeights", items(101, `1`))}, field: "spec.analysis.stepWeights", message: "must have at most 100 items"},
 	{name: "iterations and stepWeights", base: validCanary, mutate: []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.stepWeights", []any{10, 20}), set("spec.analysis.iterations", 3)}, field: "spec.analysis", message: "select different strategies"},
 	{name: "mirrorWeight without mirror", base: validCanary, mutate: []mutation{set("spec.analysis.mirrorWeight", 50)}, field: "spec.analysis", message: "mirrorWeight has no effect without spec.analysis.mirror: true"},
@@ -212,7 +212,7 @@ var moreInvalidCanaries = []invalidCase{
 	{name: "webhook timeout zero", base: validCanary, mutate: []mutation{set("spec.analysis.webhooks.0.timeout", "0s")}, field: "spec.analysis.webhooks[0].timeout", message: "webhook timeout must be greater than 0"},
 	{name: "webhook retries above 10", base: validCanary, mutate: []mutation{set("spec.analysis.webhooks.0.retries", 11)}, field: "spec.analysis.webhooks[0].retries", message: "less than or equal to 10"},
 	{name: "webhook name empty", base: validCanary, mutate: []mutation{set("spec.analysis.webhooks.0.name", "")}, field: "spec.analysis.webhooks[0].name", message: "at least 1 chars long"},
-	{name: "webhook metadata not a string", base: validCanary, mutate: []mutation{set("spec.analysis.webhooks.0.metadata", yamlValue(`{cmd: {run: x}}`))}, field: "spec.analysis.webhooks[0].metadata.cmd", message: "must be of type string"},
+	{name: "webhook metadata not a string", base: validCanary, mutate: []mutation{set("spec.analysis.webhooks.0.metadata", yamlValue(`{cmd: 5}`))}, field: "spec.analysis.webhooks[0].metadata.cmd", message: "must be of type string"},
 	{name: "alerts with the same name", base: validCanary, mutate: []mutation{set("spec.analysis.alerts", yamlValue(`[{name: on-call, providerRef: {name: a}}, {name: on-call, providerRef: {name: b}}]`))}, field: "spec.analysis.alerts", message: "spec.analysis.alerts names must be unique"},
 	{name: "alerts above 32", base: validCanary, mutate: []mutation{set("spec.analysis.alerts", items(33, `{name: a$i, providerRef: {name: slack}}`))}, field: "spec.analysis.alerts", message: "must have at most 32 items"},
 	{name: "alert name empty", base: validCanary, mutate: []mutation{set("spec.analysis.alerts.0.name", "")}, field: "spec.analysis.alerts[0].name", message: "at least 1 chars long"},

@@ -182,6 +182,7 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: core/v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.targetRef.kind", "DaemonSet")}},
+		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: serving.knative.dev/v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.service.targetPort", "http-metrics"), set("spec.service.portName", "http-web")}},
 		{validCanary, []mutation{set("spec.service.targetPort", 8080), set("spec.service.timeout", "1m30s")}},
 		{validCanary, []mutation{set("spec.metricsServer", "http://prometheus.monitoring:9090/prom?x=1")}},

@@ -103,16 +103,19 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-// maxTreeEntries bounds the files and directories copied from a checkout,
-// counting each time a symlinked directory is copied again.
-const maxTreeEntries = 1 << 18
+// maxLinkedEntries bounds the files and directories copied through
+// symlinked directories. The checkout's own tree is bounded by the fetch, but
+// a few links per directory pointing at the next one copy it exponentially
+// often (2^depth) without any loop.
+const maxLinkedEntries = 1 << 14
 
 // treeCopier copies a checkout into memory within the bounds above.
 type treeCopier struct {
-	root    string
-	mem     filesys.FileSystem
-	bytes   int64
-	entries int
+	root  string
+	mem   filesys.FileSystem
+	bytes int64
+	// linked counts the entries copied below a symlinked directory.
+	linked int
 	// open are the real directories being copied, from the root down: a
 	// symlink to one of them is a loop.
 	open []string
@@ -124,10 +127,10 @@ type treeCopier struct {
 // and again, exponentially when a directory has several of them.
 func copyTree(root, src, dst string, mem filesys.FileSystem) error {
 	c := &treeCopier{root: root, mem: mem}
-	return c.copy(src, dst)
+	return c.copy(src, dst, false)
 }
 
-func (c *treeCopier) copy(src, dst string) error {
+func (c *treeCopier) copy(src, dst string, viaLink bool) error {
 	if len(c.open) > 32 {
 		return fmt.Errorf("%s: too many nested directories or symlinks", src)
 	}
@@ -144,13 +147,16 @@ func (c *treeCopier) copy(src, dst string) error {
 		if e.Name() == ".git" {
 			continue
 		}
-		if c.entries++; c.entries > maxTreeEntries {
-			return fmt.Errorf("the checkout has more than %d files and directories (symlinked directories count each time)", maxTreeEntries)
-		}
 		p := filepath.Join(src, e.Name())
 		d := dst + "/" + e.Name()
 		relName := c.rel(p)
-		if e.Type()&fs.ModeSymlink != 0 {
+		if viaLink {
+			if c.linked++; c.linked > maxLinkedEntries {
+				return fmt.Errorf("symlinked directories (at %s) expand to more than %d files and directories: link fewer directories", relName, maxLinkedEntries)
+			}
+		}
+		link := e.Type()&fs.ModeSymlink != 0
+		if link {
 			target, err := os.Readlink(p)
 			if err != nil {
 				return fmt.Errorf("symlink %s: %w", relName, err)
@@ -178,7 +184,7 @@ func (c *treeCopier) copy(src, dst string) error {
 			return fmt.Errorf("failed to stat %s: %w", relName, err)
 		}
 		if info.IsDir() {
-			if err := c.copy(p, d); err != nil {
+			if err := c.copy(p, d, viaLink || link); err != nil {
 				return err
 			}
 			continue

@@ -150,20 +150,40 @@ func confined(root, rel string) (string, bool) {
 	return p, true
 }
 
-func TestBuild_SymlinkFanOutBounded(t *testing.T) {
+func TestBuild_SymlinkLoopRefused(t *testing.T) {
 	g := NewWithT(t)
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{"a/x.yaml": fmt.Sprintf(cmYAML, "x")})
-	for i := range 4 {
-		g.Expect(os.Symlink(".", filepath.Join(root, "a", fmt.Sprintf("l%d", i)))).To(Succeed())
+	g.Expect(os.Symlink(".", filepath.Join(root, "a", "self"))).To(Succeed())
+	_, err := Build(root, "a")
+	g.Expect(err).To(MatchError(ContainSubstring("symlink a/self: it loops back to a: remove it")))
+	g.Expect(os.Remove(filepath.Join(root, "a", "self"))).To(Succeed())
+	g.Expect(os.Symlink("..", filepath.Join(root, "a", "up"))).To(Succeed())
+	_, err = Build(root, "a")
+	g.Expect(err).To(MatchError(ContainSubstring("symlink a/up: it loops back to .")))
+}
+
+// TestBuild_SymlinkFanOutBounded: d0 holds two links to d1, d1 two links to
+// d2, and so on: no loop, but 2^depth copies of the last directory.
+func TestBuild_SymlinkFanOutBounded(t *testing.T) {
+	g := NewWithT(t)
+	root := t.TempDir()
+	const depth = 24
+	for i := range depth {
+		dir := filepath.Join(root, fmt.Sprintf("d%d", i))
+		g.Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+		for _, l := range []string{"x", "y"} {
+			g.Expect(os.Symlink(fmt.Sprintf("../d%d", i+1), filepath.Join(dir, l))).To(Succeed())
+		}
 	}
+	writeFiles(t, root, map[string]string{fmt.Sprintf("d%d/cm.yaml", depth): fmt.Sprintf(cmYAML, "leaf")})
 	done := make(chan error, 1)
-	go func() { _, err := Build(root, "a"); done <- err }()
+	go func() { _, err := Build(root, fmt.Sprintf("d%d", depth)); done <- err }()
 	select {
 	case err := <-done:
-		g.Expect(err).To(MatchError(ContainSubstring("symlink a/l0: it loops back to a")))
+		g.Expect(err).To(MatchError(ContainSubstring("expand to more than 16384 files and directories: link fewer directories")))
 		g.Expect(errors.Is(err, ErrOutsideCheckout)).To(BeFalse())
-	case <-time.After(10 * time.Second):
-		t.Fatal("four symlinks to . keep the build busy for more than 10s")
+	case <-time.After(60 * time.Second):
+		t.Fatal("2^24 copies through symlinks keep the build busy for more than 60s")
 	}
 }

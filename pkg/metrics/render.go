@@ -125,6 +125,7 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 	}
 	return b.Buffer.Write(p)
 }
+
 // promDuration formats a duration as Prometheus expects in a range: 1m, 30s, 1m30s, 500ms.
 func promDuration(d time.Duration) string {
 	if d <= 0 {
