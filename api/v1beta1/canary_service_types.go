@@ -53,7 +53,6 @@ type CanaryService struct {
 
 	// Timeout of HTTP or gRPC requests on the generated route, e.g. 30s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.service.timeout must be greater than 0, e.g. 30s"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 

@@ -125,7 +125,7 @@ var moreInvalidCanaries = []invalidCase{
 	{name: "service targetPort zero", base: validCanary, mutate: []mutation{set("spec.service.targetPort", 0)}, field: "spec.service.targetPort", message: "must be a port number (1-65535) or a container port name"},
 	{name: "service targetPort too high", base: validCanary, mutate: []mutation{set("spec.service.targetPort", 70000)}, field: "spec.service.targetPort", message: "must be a port number (1-65535)"},
 	{name: "service targetPort name not a DNS label", base: validCanary, mutate: []mutation{set("spec.service.targetPort", "Http_Port")}, field: "spec.service.targetPort", message: "or a container port name"},
-	{name: "service timeout zero", base: validCanary, mutate: []mutation{set("spec.service.timeout", "0s")}, field: "spec.service.timeout", message: "spec.service.timeout must be greater than 0"},
+	{name: "service timeout negative", base: validCanary, mutate: []mutation{set("spec.service.timeout", "-30s")}, field: "spec.service.timeout", message: "should match"},
 	{name: "service backendTimeout not a duration", base: validCanary, mutate: []mutation{set("spec.service.backendTimeout", "soon")}, field: "spec.service.backendTimeout", message: "should match"},
 	{name: "service hosts above 64", base: validCanary, mutate: []mutation{set("spec.service.hosts", items(65, `h$i.example.com`))}, field: "spec.service.hosts", message: "must have at most 64 items"},
 	{name: "service match above 32", base: validCanary, mutate: []mutation{set("spec.service.match", items(33, `{uri: {prefix: /$i}}`))}, field: "spec.service.match", message: "must have at most 32 items"},
