@@ -93,6 +93,26 @@ test: tools traefik verify vet ## Verify generated files, vet, run unit and inte
 	go test $(GO_TEST_FLAGS) ./...
 	go test -tags e2e -count=1 -timeout 30m ./e2e/...
 
+# Fuzz targets, as package:Target. go test runs their seed corpora (f.Add and
+# testdata/fuzz) in `make test`; `make fuzz` explores each for FUZZTIME.
+FUZZ_TARGETS := \
+	./pkg/metrics:FuzzRender \
+	./pkg/cli:FuzzConvert \
+	./pkg/gitsync:FuzzBuild \
+	./pkg/gitsync:FuzzReceiver \
+	./pkg/webhooks:FuzzVerifySignature \
+	./pkg/canary:FuzzDecide
+FUZZTIME ?= 30s
+FUZZ_PARALLEL ?= 2
+
+.PHONY: fuzz
+fuzz: tools ## Run each fuzz target for FUZZTIME (default 30s); a failing input is saved under the package's testdata/fuzz/ (commit it with the fix).
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) $$pkg; \
+	done
+
 .PHONY: e2e
 e2e: tools traefik ## Run the end-to-end scenarios (e2e/) with real traffic: control plane, Traefik, Prometheus, sluice.
 	go test -tags e2e -count=1 -timeout 30m ./e2e/...

@@ -55,17 +55,20 @@ type AlertProviderSpec struct {
 	// Address is the webhook URL. Prefer secretRef: a webhook URL is a credential.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.address must be an http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.address must name a host and hold no spaces, e.g. https://host:port/path"
 	// +optional
 	Address string `json:"address,omitempty"`
 
 	// Proxy is the HTTP(S) proxy used to reach the provider.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.proxy must be an http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.proxy must name a host and hold no spaces, e.g. https://host:port/path"
 	// +optional
 	Proxy string `json:"proxy,omitempty"`
 
 	// SecretRef names a Secret in the provider's namespace whose key address
 	// overrides spec.address and whose optional key token is sent as a bearer token.
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && size(self.name) > 0",message="spec.secretRef.name must name a Secret"
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 }

@@ -34,10 +34,13 @@ const (
 // +kubebuilder:validation:XValidation:rule="!(has(self.iterations) && self.iterations > 0 && (has(self.stepWeight) || has(self.stepWeights)))",message="spec.analysis.iterations (blue/green, A/B) and stepWeight/stepWeights (progressive canary) select different strategies: set one of them"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxWeight) || !has(self.stepWeight) || self.maxWeight >= self.stepWeight",message="spec.analysis.maxWeight must be greater than or equal to stepWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="spec.analysis.match (A/B testing) requires spec.analysis.iterations greater than 0"
+// +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="spec.analysis.mirrorWeight has no effect without spec.analysis.mirror: true: set mirror or remove mirrorWeight"
+// +kubebuilder:validation:XValidation:rule="!has(self.stepWeightPromotion) || !has(self.iterations) || self.iterations == 0",message="spec.analysis.stepWeightPromotion applies to the progressive canary strategy only: remove it, or replace iterations with stepWeight"
 type CanaryAnalysis struct {
 	// Interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.analysis.interval must be greater than 0, e.g. 1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
@@ -117,16 +120,19 @@ type CanaryAnalysis struct {
 
 	// Metrics are the checks run at each step.
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.name == m.name))",message="spec.analysis.metrics names must be unique: each names a check in the status"
 	// +optional
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 
 	// Webhooks are called before, during and after the release.
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(w, self.exists_one(o, o.name == w.name))",message="spec.analysis.webhooks names must be unique: each names a check in the status"
 	// +optional
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 
 	// Alerts send release notifications through AlertProviders.
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(o, o.name == a.name))",message="spec.analysis.alerts names must be unique"
 	// +optional
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
 }
@@ -184,6 +190,7 @@ type CanaryMetric struct {
 	// Interval is the range of the query, e.g. 1m. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="a metric interval must be greater than 0, e.g. 1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
@@ -196,6 +203,7 @@ type CanaryMetric struct {
 	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
 
 	// Query is an inline Prometheus query (deprecated: use templateRef).
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16384
 	// +optional
 	Query string `json:"query,omitempty"`
@@ -235,6 +243,7 @@ const (
 // CanaryThresholdRange is an inclusive range of accepted values.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must be less than or equal to thresholdRange.max"
+// +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="thresholdRange needs min, max or both: an empty range accepts any value"
 type CanaryThresholdRange struct {
 	// +optional
 	Min *float64 `json:"min,omitempty"`
@@ -270,6 +279,7 @@ type CanaryWebhook struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="webhook url must be an http:// or https:// URL, e.g. http://loadtester.test/"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#@\\\\s]+([/?#].*)?$')",message="webhook url must name a host and hold no spaces or user info, e.g. http://loadtester.test/"
 	// +required
 	URL string `json:"url"`
 
@@ -279,6 +289,7 @@ type CanaryWebhook struct {
 
 	// Timeout of one call, e.g. 30s. Defaults to 10s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="webhook timeout must be greater than 0, e.g. 1m"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 

@@ -24,10 +24,12 @@ type CanaryService struct {
 
 	// PortName is the name of the Service port. Defaults to http.
 	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +optional
 	PortName string `json:"portName,omitempty"`
 
 	// TargetPort is the container port (number or name). Defaults to port.
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 15 : (self >= 1 && self <= 65535)",message="spec.service.targetPort must be a port number (1-65535) or a container port name (a DNS label of at most 15 characters)"
 	// +optional
 	TargetPort intstr.IntOrString `json:"targetPort,omitempty"`
 
@@ -228,6 +230,7 @@ type HTTPMatchRequest struct {
 type HTTPRetry struct {
 	// Attempts is the number of retries for a request.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 	// PerTryTimeout is the timeout of each attempt, e.g. 2s.

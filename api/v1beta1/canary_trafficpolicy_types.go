@@ -178,6 +178,8 @@ type OutlierDetection struct {
 }
 
 // ClientTLSSettings are TLS settings for connections to the upstream.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'MUTUAL' || has(self.credentialName) || (has(self.clientCertificate) && has(self.privateKey))",message="trafficPolicy.tls mode MUTUAL needs clientCertificate and privateKey (or credentialName)"
 type ClientTLSSettings struct {
 	// +kubebuilder:validation:Enum=DISABLE;SIMPLE;MUTUAL;ISTIO_MUTUAL
 	// +optional

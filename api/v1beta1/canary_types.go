@@ -72,6 +72,7 @@ type CanarySpec struct {
 	// metrics; it overrides the controller's --metrics-server.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.metricsServer must be an http:// or https:// URL, e.g. http://prometheus.monitoring:9090"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.metricsServer must name a host and hold no spaces, e.g. http://prometheus.monitoring:9090"
 	// +optional
 	MetricsServer string `json:"metricsServer,omitempty"`
 
@@ -132,6 +133,8 @@ type CanarySpec struct {
 }
 
 // TargetReference names the workload a Canary releases.
+//
+// +kubebuilder:validation:XValidation:rule="self.kind == 'Service' || self.apiVersion == 'apps/v1'",message="spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet"
 type TargetReference struct {
 	// APIVersion of the target, e.g. apps/v1.
 	// +kubebuilder:validation:MinLength=1

@@ -85,12 +85,14 @@ type GitSyncSpec struct {
 	// Defaults to the root. It may not contain a ".." element.
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)\\\\.\\\\.(/|$)')",message="spec.path may not contain a '..' element"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="spec.path must be relative to the repository root, e.g. deploy/prod"
 	// +optional
 	Path string `json:"path,omitempty"`
 
 	// Interval between two syncs (fetch, build, apply, drift correction). Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.interval must be greater than 0, e.g. 1m"
 	// +kubebuilder:default="1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
@@ -98,12 +100,14 @@ type GitSyncSpec struct {
 	// Timeout bounds a fetch, and the health wait. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.timeout must be greater than 0, e.g. 1m"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// SecretRef names a Secret in the GitSync's namespace with the credentials:
 	// for HTTPS, keys username and password, or bearerToken; for SSH, keys
 	// identity (a private key) and known_hosts.
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && size(self.name) > 0",message="spec.secretRef.name must name a Secret"
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
@@ -188,14 +192,19 @@ type GitSyncObjectRef struct {
 
 // GitRef selects a revision. When several fields are set, the first of
 // commit, semver, tag, branch wins.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.branch) || has(self.tag) || has(self.semver) || has(self.commit)",message="spec.ref needs one of branch, tag, semver or commit (or remove spec.ref to follow the branch main)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.commit) && has(self.semver))",message="spec.ref.commit pins one revision and spec.ref.semver picks the highest matching tag: set one of them"
 type GitRef struct {
 	// Branch to follow.
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="size(self) > 0 && !self.matches('[\\\\x00-\\\\x20~^:?*\\\\[\\\\\\\\\\\\x7f]|\\\\.\\\\.|@\\\\{|//|^[-/.]|[/.]$|\\\\.lock$')",message="spec.ref.branch must be a Git branch name such as main or release/1.2 (no spaces, no '..', none of ~^:?*[ and no leading '-')"
 	// +optional
 	Branch string `json:"branch,omitempty"`
 
 	// Tag to sync.
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="size(self) > 0 && !self.matches('[\\\\x00-\\\\x20~^:?*\\\\[\\\\\\\\\\\\x7f]|\\\\.\\\\.|@\\\\{|//|^[-/.]|[/.]$|\\\\.lock$')",message="spec.ref.tag must be a Git tag name such as v1.2.3 (no spaces, no '..', none of ~^:?*[ and no leading '-')"
 	// +optional
 	Tag string `json:"tag,omitempty"`
 

@@ -59,21 +59,25 @@ type MetricTemplateProvider struct {
 	// Address of the provider's API, e.g. http://prometheus.monitoring:9090.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.provider.address must be an http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.provider.address must name a host and hold no spaces, e.g. https://host:port/path"
 	// +optional
 	Address string `json:"address,omitempty"`
 
 	// Headers are added to every request to the provider. Credentials belong
 	// in secretRef, not here.
+	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	Headers map[string][]string `json:"headers,omitempty"`
 
 	// SecretRef names a Secret in the template's namespace with the
 	// credentials (for Prometheus: token, or username and password).
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && size(self.name) > 0",message="spec.provider.secretRef.name must name a Secret"
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
 	// Region of the provider (CloudWatch).
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9-]+$`
 	// +optional
 	Region string `json:"region,omitempty"`
 

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
+	if testenv.FuzzWorker() { // fuzz functions need no control plane (see FuzzWorker)
+		return m.Run()
+	}
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = sluicev1beta1.AddToScheme(scheme)

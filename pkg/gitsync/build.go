@@ -72,8 +72,7 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	mem := filesys.MakeFsInMemory()
-	var total int64
-	if err := copyTree(realRoot, realRoot, "/repo", mem, &total, 0); err != nil {
+	if err := copyTree(realRoot, realRoot, "/repo", mem); err != nil {
 		return nil, err
 	}
 	rel, _ := filepath.Rel(realRoot, dir)
@@ -104,13 +103,40 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
+// maxLinkedEntries bounds the files and directories copied through
+// symlinked directories. The checkout's own tree is bounded by the fetch, but
+// a few links per directory pointing at the next one copy it exponentially
+// often (2^depth) without any loop.
+const maxLinkedEntries = 1 << 14
+
+// treeCopier copies a checkout into memory within the bounds above.
+type treeCopier struct {
+	root  string
+	mem   filesys.FileSystem
+	bytes int64
+	// linked counts the entries copied below a symlinked directory.
+	linked int
+	// open are the real directories being copied, from the root down: a
+	// symlink to one of them is a loop.
+	open []string
+}
+
 // copyTree copies src (inside root) to dst in mem. Symlinks are followed
-// only when their target stays inside root.
-func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth int) error {
-	if depth > 32 {
+// only when their target stays inside root and is not a directory being
+// copied (a loop): links to "." or ".." would otherwise copy the tree again
+// and again, exponentially when a directory has several of them.
+func copyTree(root, src, dst string, mem filesys.FileSystem) error {
+	c := &treeCopier{root: root, mem: mem}
+	return c.copy(src, dst, false)
+}
+
+func (c *treeCopier) copy(src, dst string, viaLink bool) error {
+	if len(c.open) > 32 {
 		return fmt.Errorf("%s: too many nested directories or symlinks", src)
 	}
-	if err := mem.MkdirAll(dst); err != nil {
+	c.open = append(c.open, src)
+	defer func() { c.open = c.open[:len(c.open)-1] }()
+	if err := c.mem.MkdirAll(dst); err != nil {
 		return fmt.Errorf("failed to copy the checkout: %w", err)
 	}
 	entries, err := os.ReadDir(src)
@@ -123,8 +149,14 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 		}
 		p := filepath.Join(src, e.Name())
 		d := dst + "/" + e.Name()
-		relName, _ := filepath.Rel(root, p)
-		if e.Type()&fs.ModeSymlink != 0 {
+		relName := c.rel(p)
+		if viaLink {
+			if c.linked++; c.linked > maxLinkedEntries {
+				return fmt.Errorf("symlinked directories (at %s) expand to more than %d files and directories: link fewer directories", relName, maxLinkedEntries)
+			}
+		}
+		link := e.Type()&fs.ModeSymlink != 0
+		if link {
 			target, err := os.Readlink(p)
 			if err != nil {
 				return fmt.Errorf("symlink %s: %w", relName, err)
@@ -132,15 +164,18 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(src, target)
 			}
-			if !within(root, filepath.Clean(target)) {
+			if !within(c.root, filepath.Clean(target)) {
 				return fmt.Errorf("symlink %s: %w", relName, ErrOutsideCheckout)
 			}
 			real, err := filepath.EvalSymlinks(p)
 			if err != nil {
 				return fmt.Errorf("symlink %s: %w", relName, err)
 			}
-			if !within(root, real) {
+			if !within(c.root, real) {
 				return fmt.Errorf("symlink %s: %w", relName, ErrOutsideCheckout)
+			}
+			if slices.Contains(c.open, real) {
+				return fmt.Errorf("symlink %s: it loops back to %s: remove it", relName, c.rel(real))
 			}
 			p = real
 		}
@@ -149,7 +184,7 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 			return fmt.Errorf("failed to stat %s: %w", relName, err)
 		}
 		if info.IsDir() {
-			if err := copyTree(root, p, d, mem, total, depth+1); err != nil {
+			if err := c.copy(p, d, viaLink || link); err != nil {
 				return err
 			}
 			continue
@@ -157,18 +192,27 @@ func copyTree(root, src, dst string, mem filesys.FileSystem, total *int64, depth
 		if !info.Mode().IsRegular() {
 			continue
 		}
-		if *total += info.Size(); *total > maxTreeBytes {
+		if c.bytes += info.Size(); c.bytes > maxTreeBytes {
 			return fmt.Errorf("the checkout is larger than %d bytes", maxTreeBytes)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("failed to read %s: %w", relName, err)
 		}
-		if err := mem.WriteFile(d, b); err != nil {
+		if err := c.mem.WriteFile(d, b); err != nil {
 			return fmt.Errorf("failed to copy %s: %w", relName, err)
 		}
 	}
 	return nil
+}
+
+// rel names a path of the checkout relative to its root, for messages.
+func (c *treeCopier) rel(p string) string {
+	r, err := filepath.Rel(c.root, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(r)
 }
 
 func hasKustomization(mem filesys.FileSystem, dir string) bool {

@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if testenv.FuzzWorker() { // fuzz functions need no control plane (see FuzzWorker)
+		return m.Run()
+	}
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = sluicev1beta1.AddToScheme(scheme)

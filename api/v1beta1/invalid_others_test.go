@@ -1,0 +1,111 @@
+package v1beta1_test
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The invalid MetricTemplates, AlertProviders and GitSyncs of TestInvalidManifests_Rejected.
+
+var invalidMetricTemplates = []invalidCase{
+	{name: "MetricTemplate provider type unknown", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "grafana")}, field: "spec.provider.type", message: "Unsupported value"},
+	{name: "MetricTemplate without query", base: validMetricTemplate, mutate: []mutation{del("spec.query")}, field: "spec.query", message: "Required value"},
+	{name: "MetricTemplate address not a URL", base: validMetricTemplate, mutate: []mutation{set("spec.provider.address", "prometheus:9090")}, field: "spec.provider.address", message: "must be an http:// or https:// URL"},
+	{name: "MetricTemplate unknown field", base: validMetricTemplate, mutate: []mutation{set("spec.provider.token", "s3cr3t")}, field: `unknown field "spec.provider.token"`, message: "strict decoding error"},
+}
+
+var invalidAlertProviders = []invalidCase{
+	{name: "AlertProvider type unknown", base: validAlertProvider, mutate: []mutation{set("spec.type", "pagerduty")}, field: "spec.type", message: "Unsupported value"},
+	{name: "AlertProvider without address or secretRef", base: validAlertProvider, mutate: []mutation{del("spec.address")}, field: "spec", message: "needs spec.address or spec.secretRef"},
+	{name: "AlertProvider address not a URL", base: validAlertProvider, mutate: []mutation{set("spec.address", "hooks.slack.com/services/T/B/X")}, field: "spec.address", message: "must be an http:// or https:// URL"},
+}
+
+var moreInvalidMetricTemplates = []invalidCase{
+	{name: "MetricTemplate without provider", base: validMetricTemplate, mutate: []mutation{del("spec.provider")}, field: "spec.provider", message: "Required value"},
+	{name: "MetricTemplate provider without type", base: validMetricTemplate, mutate: []mutation{del("spec.provider.type")}, field: "spec.provider.type", message: "Required value"},
+	{name: "MetricTemplate provider type in capitals", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "Prometheus")}, field: "spec.provider.type", message: `Unsupported value: "Prometheus"`},
+	{name: "MetricTemplate query empty", base: validMetricTemplate, mutate: []mutation{set("spec.query", "")}, field: "spec.query", message: "at least 1 chars long"},
+	{name: "MetricTemplate query too long", base: validMetricTemplate, mutate: []mutation{set("spec.query", strings.Repeat("1", 16385))}, field: "spec.query", message: "may not be more than 16384"},
+	{name: "MetricTemplate address without host", base: validMetricTemplate, mutate: []mutation{set("spec.provider.address", "https://")}, field: "spec.provider.address", message: "spec.provider.address must name a host"},
+	{name: "MetricTemplate address with a space", base: validMetricTemplate, mutate: []mutation{set("spec.provider.address", "http://prometheus:9090/api v1")}, field: "spec.provider.address", message: "hold no spaces"},
+	{name: "MetricTemplate address too long", base: validMetricTemplate, mutate: []mutation{set("spec.provider.address", "http://"+strings.Repeat("p", 2042))}, field: "spec.provider.address", message: "may not be more than 2048"},
+	{name: "MetricTemplate secretRef without name", base: validMetricTemplate, mutate: []mutation{set("spec.provider.secretRef", map[string]any{})}, field: "spec.provider.secretRef", message: "spec.provider.secretRef.name must name a Secret"},
+	{name: "MetricTemplate region with a space", base: validMetricTemplate, mutate: []mutation{set("spec.provider.region", "EU West")}, field: "spec.provider.region", message: "should match"},
+	{name: "MetricTemplate region too long", base: validMetricTemplate, mutate: []mutation{set("spec.provider.region", strings.Repeat("r", 64))}, field: "spec.provider.region", message: "may not be more than 63"},
+	{name: "MetricTemplate headers above 64", base: validMetricTemplate, mutate: []mutation{set("spec.provider.headers", manyHeaders(65))}, field: "spec.provider.headers", message: "must have at most 64"},
+	{name: "MetricTemplate header value not a list", base: validMetricTemplate, mutate: []mutation{set("spec.provider.headers", yamlValue(`{X-Scope-OrgID: tenant}`))}, field: "spec.provider.headers.X-Scope-OrgID", message: "must be of type array"},
+	{name: "MetricTemplate insecureSkipVerify not a boolean", base: validMetricTemplate, mutate: []mutation{set("spec.provider.insecureSkipVerify", "yes")}, field: "spec.provider.insecureSkipVerify", message: "must be of type boolean"},
+	{name: "MetricTemplate without spec", base: validMetricTemplate, mutate: []mutation{del("spec")}, field: "spec", message: "Required value"},
+}
+
+func manyHeaders(n int) map[string]any {
+	h := map[string]any{}
+	for i := range n {
+		h[fmt.Sprintf("X-H%d", i)] = []any{"v"}
+	}
+	return h
+}
+
+var moreInvalidAlertProviders = []invalidCase{
+	{name: "AlertProvider without type", base: validAlertProvider, mutate: []mutation{del("spec.type")}, field: "spec.type", message: "Required value"},
+	{name: "AlertProvider type in capitals", base: validAlertProvider, mutate: []mutation{set("spec.type", "Slack")}, field: "spec.type", message: `Unsupported value: "Slack"`},
+	{name: "AlertProvider address without host", base: validAlertProvider, mutate: []mutation{set("spec.address", "https://")}, field: "spec.address", message: "spec.address must name a host"},
+	{name: "AlertProvider address with a space", base: validAlertProvider, mutate: []mutation{set("spec.address", "https://hooks.slack.com/services/T B")}, field: "spec.address", message: "hold no spaces"},
+	{name: "AlertProvider address too long", base: validAlertProvider, mutate: []mutation{set("spec.address", "https://"+strings.Repeat("h", 2041))}, field: "spec.address", message: "may not be more than 2048"},
+	{name: "AlertProvider proxy not a URL", base: validAlertProvider, mutate: []mutation{set("spec.proxy", "proxy:3128")}, field: "spec.proxy", message: "spec.proxy must be an http:// or https:// URL"},
+	{name: "AlertProvider proxy without host", base: validAlertProvider, mutate: []mutation{set("spec.proxy", "http:///")}, field: "spec.proxy", message: "spec.proxy must name a host"},
+	{name: "AlertProvider secretRef without name", base: validAlertProvider, mutate: []mutation{set("spec.secretRef", map[string]any{})}, field: "spec.secretRef", message: "spec.secretRef.name must name a Secret"},
+	{name: "AlertProvider channel too long", base: validAlertProvider, mutate: []mutation{set("spec.channel", strings.Repeat("c", 257))}, field: "spec.channel", message: "may not be more than 256"},
+	{name: "AlertProvider username too long", base: validAlertProvider, mutate: []mutation{set("spec.username", strings.Repeat("u", 257))}, field: "spec.username", message: "may not be more than 256"},
+	{name: "AlertProvider unknown field", base: validAlertProvider, mutate: []mutation{set("spec.token", "s3cr3t")}, field: `unknown field "spec.token"`, message: "strict decoding error"},
+	{name: "AlertProvider without spec", base: validAlertProvider, mutate: []mutation{del("spec")}, field: "spec", message: "Required value"},
+}
+
+var invalidGitSyncs = []invalidCase{
+	{name: "GitSync url missing", base: validGitSync, mutate: []mutation{del("spec.url")}, field: "spec.url", message: "Required value"},
+	{name: "GitSync url git scheme", base: validGitSync, mutate: []mutation{set("spec.url", "git://git.example.com/repo")}, field: "spec.url", message: "must be an https:// or ssh:// URL"},
+	{name: "GitSync url http not loopback", base: validGitSync, mutate: []mutation{set("spec.url", "http://git.example.com/repo")}, field: "spec.url", message: "http:// only on loopback"},
+	{name: "GitSync url scp-like", base: validGitSync, mutate: []mutation{set("spec.url", "git@github.com:org/repo.git")}, field: "spec.url", message: "must be an https:// or ssh:// URL"},
+	{name: "GitSync url empty", base: validGitSync, mutate: []mutation{set("spec.url", "")}, field: "spec.url", message: "must be an https:// or ssh:// URL"},
+	{name: "GitSync url too long", base: validGitSync, mutate: []mutation{set("spec.url", "https://g/"+strings.Repeat("r", 2040))}, field: "spec.url", message: "may not be more than 2048"},
+	{name: "GitSync commit short", base: validGitSync, mutate: []mutation{set("spec.ref.commit", "abc123")}, field: "spec.ref.commit", message: "should match"},
+	{name: "GitSync commit uppercase", base: validGitSync, mutate: []mutation{set("spec.ref.commit", "ABCDEF0123456789ABCDEF0123456789ABCDEF01")}, field: "spec.ref.commit", message: "should match"},
+	{name: "GitSync commit 41 digits", base: validGitSync, mutate: []mutation{set("spec.ref.commit", strings.Repeat("a", 41))}, field: "spec.ref.commit", message: "should match"},
+	{name: "GitSync commit with semver", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{"commit": strings.Repeat("a", 40), "semver": ">=1.0.0"})}, field: "spec.ref", message: "set one of them"},
+	{name: "GitSync ref empty", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{})}, field: "spec.ref", message: "spec.ref needs one of branch, tag, semver or commit"},
+	{name: "GitSync semver garbage", base: validGitSync, mutate: []mutation{set("spec.ref.semver", "latest")}, field: "spec.ref.semver", message: "must be a semver constraint"},
+	{name: "GitSync semver with a semicolon", base: validGitSync, mutate: []mutation{set("spec.ref.semver", ">=1.0.0; rm")}, field: "spec.ref.semver", message: "must be a semver constraint"},
+	{name: "GitSync branch empty", base: validGitSync, mutate: []mutation{set("spec.ref.branch", "")}, field: "spec.ref.branch", message: "must be a Git branch name"},
+	{name: "GitSync branch with a space", base: validGitSync, mutate: []mutation{set("spec.ref.branch", "my branch")}, field: "spec.ref.branch", message: "must be a Git branch name"},
+	{name: "GitSync branch with ..", base: validGitSync, mutate: []mutation{set("spec.ref.branch", "release..1")}, field: "spec.ref.branch", message: "no '..'"},
+	{name: "GitSync branch with a leading dash", base: validGitSync, mutate: []mutation{set("spec.ref.branch", "-f")}, field: "spec.ref.branch", message: "no leading '-'"},
+	{name: "GitSync branch ending in .lock", base: validGitSync, mutate: []mutation{set("spec.ref.branch", "main.lock")}, field: "spec.ref.branch", message: "must be a Git branch name"},
+	{name: "GitSync branch with a colon", base: validGitSync, mutate: []mutation{set("spec.ref.branch", "main:prod")}, field: "spec.ref.branch", message: "must be a Git branch name"},
+	{name: "GitSync branch too long", base: validGitSync, mutate: []mutation{set("spec.ref.branch", strings.Repeat("b", 256))}, field: "spec.ref.branch", message: "may not be more than 255"},
+	{name: "GitSync tag with a tilde", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{"tag": "v1~1"})}, field: "spec.ref.tag", message: "must be a Git tag name"},
+	{name: "GitSync tag with a star", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{"tag": "v1.*"})}, field: "spec.ref.tag", message: "must be a Git tag name"},
+	{name: "GitSync tag ending in a slash", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{"tag": "v1/"})}, field: "spec.ref.tag", message: "must be a Git tag name"},
+	{name: "GitSync path with ..", base: validGitSync, mutate: []mutation{set("spec.path", "deploy/../../etc")}, field: "spec.path", message: "may not contain a '..' element"},
+	{name: "GitSync path is ..", base: validGitSync, mutate: []mutation{set("spec.path", "..")}, field: "spec.path", message: "may not contain a '..' element"},
+	{name: "GitSync path absolute", base: validGitSync, mutate: []mutation{set("spec.path", "/etc/kubernetes")}, field: "spec.path", message: "spec.path must be relative to the repository root"},
+	{name: "GitSync path too long", base: validGitSync, mutate: []mutation{set("spec.path", strings.Repeat("p", 1025))}, field: "spec.path", message: "may not be more than 1024"},
+	{name: "GitSync interval not a duration", base: validGitSync, mutate: []mutation{set("spec.interval", "one minute")}, field: "spec.interval", message: "should match"},
+	{name: "GitSync interval zero", base: validGitSync, mutate: []mutation{set("spec.interval", "0s")}, field: "spec.interval", message: "spec.interval must be greater than 0"},
+	{name: "GitSync interval zero minutes", base: validGitSync, mutate: []mutation{set("spec.interval", "0m0s")}, field: "spec.interval", message: "spec.interval must be greater than 0"},
+	{name: "GitSync timeout not a duration", base: validGitSync, mutate: []mutation{set("spec.timeout", "30")}, field: "spec.timeout", message: "should match"},
+	{name: "GitSync timeout zero", base: validGitSync, mutate: []mutation{set("spec.timeout", "0ms")}, field: "spec.timeout", message: "spec.timeout must be greater than 0"},
+	{name: "GitSync targetNamespace not a DNS label", base: validGitSync, mutate: []mutation{set("spec.targetNamespace", "Prod_1")}, field: "spec.targetNamespace", message: "should match"},
+	{name: "GitSync targetNamespace too long", base: validGitSync, mutate: []mutation{set("spec.targetNamespace", strings.Repeat("n", 64))}, field: "spec.targetNamespace", message: "may not be more than 63"},
+	{name: "GitSync serviceAccountName not a DNS name", base: validGitSync, mutate: []mutation{set("spec.serviceAccountName", "Deploy_Bot")}, field: "spec.serviceAccountName", message: "should match"},
+	{name: "GitSync secretRef without name", base: validGitSync, mutate: []mutation{set("spec.secretRef", map[string]any{})}, field: "spec.secretRef", message: "spec.secretRef.name must name a Secret"},
+	{name: "GitSync receiver without secretRef", base: validGitSync, mutate: []mutation{set("spec.receiver", map[string]any{})}, field: "spec.receiver.secretRef", message: "Required value"},
+	{name: "GitSync receiver secretRef without name", base: validGitSync, mutate: []mutation{set("spec.receiver", map[string]any{"secretRef": map[string]any{}})}, field: "spec.receiver.secretRef", message: "spec.receiver.secretRef.name must be a Secret name"},
+	{name: "GitSync healthCheck without kind", base: validGitSync, mutate: []mutation{set("spec.healthChecks", yamlValue(`[{apiVersion: apps/v1, name: web}]`))}, field: "spec.healthChecks[0].kind", message: "Required value"},
+	{name: "GitSync healthCheck name empty", base: validGitSync, mutate: []mutation{set("spec.healthChecks", yamlValue(`[{apiVersion: apps/v1, kind: Deployment, name: ""}]`))}, field: "spec.healthChecks[0].name", message: "at least 1 chars long"},
+	{name: "GitSync healthCheck apiVersion empty", base: validGitSync, mutate: []mutation{set("spec.healthChecks", yamlValue(`[{apiVersion: "", kind: Deployment, name: web}]`))}, field: "spec.healthChecks[0].apiVersion", message: "at least 1 chars long"},
+	{name: "GitSync healthCheck namespace too long", base: validGitSync, mutate: []mutation{set("spec.healthChecks", []any{map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": strings.Repeat("n", 64)}})}, field: "spec.healthChecks[0].namespace", message: "may not be more than 63"},
+	{name: "GitSync healthChecks above 64", base: validGitSync, mutate: []mutation{set("spec.healthChecks", items(65, `{apiVersion: apps/v1, kind: Deployment, name: w$i}`))}, field: "spec.healthChecks", message: "must have at most 64 items"},
+	{name: "GitSync prune not a boolean", base: validGitSync, mutate: []mutation{set("spec.prune", "yes")}, field: "spec.prune", message: "must be of type boolean"},
+	{name: "GitSync unknown field", base: validGitSync, mutate: []mutation{set("spec.branch", "main")}, field: `unknown field "spec.branch"`, message: "strict decoding error"},
+	{name: "GitSync without spec", base: validGitSync, mutate: []mutation{del("spec")}, field: "spec", message: "Required value"},
+}
