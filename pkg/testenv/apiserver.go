@@ -1,0 +1,154 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// apiServer is a kube-apiserver started by StartAPIServer in place of the
+// one envtest started: same binary and flags.
+type apiServer struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// apiServerStopGrace is how long a SIGTERMed kube-apiserver may take to
+// drain its requests before it is killed.
+const apiServerStopGrace = 30 * time.Second
+
+// StopAPIServer stops kube-apiserver with SIGTERM, as a control-plane
+// upgrade or a restarted static pod does, and waits until it has exited.
+// etcd, the certificates and the users stay, so StartAPIServer can start it
+// again with the same flags; until then every client gets connection
+// refused.
+func (e *Environment) StopAPIServer(ctx context.Context) error {
+	if e.apiServer != nil {
+		if e.apiServer.cmd == nil {
+			return errors.New("the API server is already stopped")
+		}
+		err := stopCmd(ctx, e.apiServer.cmd.Process.Pid, e.apiServer.done)
+		e.apiServer.cmd = nil
+		return err
+	}
+	// envtest's own process: found in /proc, since envtest does not expose it.
+	pids, err := ChildrenNamed("kube-apiserver")
+	if err != nil {
+		return err
+	}
+	if len(pids) != 1 {
+		return fmt.Errorf("expected one kube-apiserver child process, found %v", pids)
+	}
+	args, err := procCmdline(pids[0])
+	if err != nil {
+		return err
+	}
+	// envtest waits for its process, so it is gone once /proc no longer
+	// lists it as running.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			if _, _, running := procStat(pids[0]); !running {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	e.apiServer = &apiServer{}
+	e.apiArgs = args
+	return stopCmd(ctx, pids[0], gone)
+}
+
+// StartAPIServer starts the API server that StopAPIServer stopped, with the
+// same binary and flags (so on the same port, with the same certificates
+// and etcd), its output appended to logPath, and waits until it is ready.
+// Config, the clients and the kubeconfigs written before keep working.
+func (e *Environment) StartAPIServer(ctx context.Context, logPath string) error {
+	if e.apiServer == nil || e.apiServer.cmd != nil {
+		return errors.New("the API server is not stopped")
+	}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to open the API server log: %w", err)
+	}
+	defer f.Close()
+	cmd := exec.Command(e.apiArgs[0], e.apiArgs[1:]...) //nolint:gosec // envtest's own command line
+	cmd.Stdout, cmd.Stderr = f, f
+	// Unlike envtest's process, this one dies with the test process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("failed to start kube-apiserver: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	e.apiServer = &apiServer{cmd: cmd, done: done}
+	if err := e.waitAPIServerReady(ctx, done); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	return nil
+}
+
+// waitAPIServerReady polls /readyz (which includes the CRD informer's sync)
+// with the admin credentials until it answers 200, the process ends, or ctx
+// ends.
+func (e *Environment) waitAPIServerReady(ctx context.Context, exited <-chan struct{}) error {
+	cfg := rest.CopyConfig(e.Config)
+	cfg.Timeout = 5 * time.Second
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return fmt.Errorf("failed to build an API server client: %w", err)
+	}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/readyz", http.NoBody)
+		if err != nil {
+			return err
+		}
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return errors.New("kube-apiserver exited before it was ready")
+		case <-ctx.Done():
+			return fmt.Errorf("kube-apiserver not ready: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stopCmd sends SIGTERM to pid and waits for done, killing the process
+// after apiServerStopGrace.
+func stopCmd(ctx context.Context, pid int, done <-chan struct{}) error {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("failed to stop kube-apiserver (pid %d): %w", pid, err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	case <-time.After(apiServerStopGrace):
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	<-done
+	return fmt.Errorf("kube-apiserver (pid %d) did not stop after SIGTERM and was killed", pid)
+}
+
+// stopRestartedAPIServer stops the API server started by StartAPIServer,
+// before envtest stops etcd (envtest's own process has already ended).
+func (e *Environment) stopRestartedAPIServer() {
+	if e.apiServer != nil && e.apiServer.cmd != nil {
+		_ = stopCmd(context.Background(), e.apiServer.cmd.Process.Pid, e.apiServer.done)
+		e.apiServer.cmd = nil
+	}
+}
