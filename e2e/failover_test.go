@@ -48,6 +48,7 @@ func TestFailover_StandbyFinishesTheRollout(t *testing.T) {
 		Should(BeTrue(), func() string { return "the standby did not take over:\n" + standby.Tail(6000) })
 	took := managerLease(ctx, g)
 	g.Expect(*took.Spec.HolderIdentity).NotTo(Equal(*killed.Spec.HolderIdentity))
+	g.Expect(took.Spec.AcquireTime).NotTo(BeNil(), "the new holder did not record its acquisition: %+v", took.Spec)
 	unrenewed := took.Spec.AcquireTime.Sub(killed.Spec.RenewTime.Time)
 	t.Logf("the standby took over %s after the leader's last renewal (lease duration %s)", unrenewed, stack.ManagerLeaseDuration)
 	g.Expect(unrenewed).To(BeNumerically(">=", stack.ManagerLeaseDuration), "two leaders at once: %+v then %+v", killed.Spec, took.Spec)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,22 +107,26 @@ func (e *Environment) waitAPIServerReady(ctx context.Context, exited <-chan stru
 	if err != nil {
 		return fmt.Errorf("failed to build an API server client: %w", err)
 	}
+	last := errors.New("no answer yet")
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/readyz", http.NoBody)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/readyz", http.NoBody)
 		if err != nil {
 			return err
 		}
-		if resp, err := hc.Do(req); err == nil {
+		resp, err := hc.Do(req)
+		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("/readyz answered %s", resp.Status)
 		}
+		last = err
 		select {
 		case <-exited:
-			return errors.New("kube-apiserver exited before it was ready")
+			return fmt.Errorf("kube-apiserver exited before it was ready (last: %w)", last)
 		case <-ctx.Done():
-			return fmt.Errorf("kube-apiserver not ready: %w", ctx.Err())
+			return fmt.Errorf("kube-apiserver not ready: %w (last: %w)", ctx.Err(), last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
