@@ -232,10 +232,11 @@ func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 	}
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM) and waits until it has
-// exited; etcd and everything else keep running. See StartAPIServer.
-func (s *Stack) StopAPIServer(ctx context.Context) error {
-	return s.Env.StopAPIServer(ctx)
+// StopAPIServer stops kube-apiserver (SIGTERM, SIGKILL after grace) and
+// waits until it has exited; etcd and everything else keep running. See
+// testenv's StopAPIServer and StartAPIServer.
+func (s *Stack) StopAPIServer(ctx context.Context, grace time.Duration) (graceful bool, err error) {
+	return s.Env.StopAPIServer(ctx, grace)
 }
 
 // StartAPIServer starts kube-apiserver again on the same port with the same

@@ -21,35 +21,32 @@ type apiServer struct {
 	done chan struct{}
 }
 
-// apiServerStopGrace is how long a SIGTERMed kube-apiserver may take to
-// drain its requests before it is killed.
-const apiServerStopGrace = 30 * time.Second
-
-// StopAPIServer stops kube-apiserver with SIGTERM, as a control-plane
-// upgrade or a restarted static pod does, and waits until it has exited.
-// etcd, the certificates and the users stay, so StartAPIServer can start it
-// again with the same flags; until then every client gets connection
-// refused.
-func (e *Environment) StopAPIServer(ctx context.Context) error {
+// StopAPIServer stops kube-apiserver as a kubelet stops a static pod: SIGTERM,
+// then SIGKILL if it has not exited after grace (with clients holding
+// watches, kube-apiserver stops listening at once but may take a minute to
+// exit). graceful reports whether SIGTERM sufficed. etcd, the certificates
+// and the users stay, so StartAPIServer can start it again with the same
+// flags; until then every client gets connection refused.
+func (e *Environment) StopAPIServer(ctx context.Context, grace time.Duration) (graceful bool, err error) {
 	if e.apiServer != nil {
 		if e.apiServer.cmd == nil {
-			return errors.New("the API server is already stopped")
+			return false, errors.New("the API server is already stopped")
 		}
-		err := stopCmd(ctx, e.apiServer.cmd.Process.Pid, e.apiServer.done)
+		graceful, err = stopCmd(ctx, e.apiServer.cmd.Process.Pid, e.apiServer.done, grace)
 		e.apiServer.cmd = nil
-		return err
+		return graceful, err
 	}
 	// envtest's own process: found in /proc, since envtest does not expose it.
 	pids, err := ChildrenNamed("kube-apiserver")
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(pids) != 1 {
-		return fmt.Errorf("expected one kube-apiserver child process, found %v", pids)
+		return false, fmt.Errorf("expected one kube-apiserver child process, found %v", pids)
 	}
 	args, err := procCmdline(pids[0])
 	if err != nil {
-		return err
+		return false, err
 	}
 	// envtest waits for its process, so it is gone once /proc no longer
 	// lists it as running.
@@ -65,7 +62,7 @@ func (e *Environment) StopAPIServer(ctx context.Context) error {
 	}()
 	e.apiServer = &apiServer{}
 	e.apiArgs = args
-	return stopCmd(ctx, pids[0], gone)
+	return stopCmd(ctx, pids[0], gone, grace)
 }
 
 // StartAPIServer starts the API server that StopAPIServer stopped, with the
@@ -133,27 +130,27 @@ func (e *Environment) waitAPIServerReady(ctx context.Context, exited <-chan stru
 }
 
 // stopCmd sends SIGTERM to pid and waits for done, killing the process
-// after apiServerStopGrace.
-func stopCmd(ctx context.Context, pid int, done <-chan struct{}) error {
+// after grace (or when ctx ends); graceful reports whether SIGTERM sufficed.
+func stopCmd(ctx context.Context, pid int, done <-chan struct{}, grace time.Duration) (graceful bool, err error) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return fmt.Errorf("failed to stop kube-apiserver (pid %d): %w", pid, err)
+		return false, fmt.Errorf("failed to stop kube-apiserver (pid %d): %w", pid, err)
 	}
 	select {
 	case <-done:
-		return nil
+		return true, nil
 	case <-ctx.Done():
-	case <-time.After(apiServerStopGrace):
+	case <-time.After(grace):
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	<-done
-	return fmt.Errorf("kube-apiserver (pid %d) did not stop after SIGTERM and was killed", pid)
+	return false, nil
 }
 
 // stopRestartedAPIServer stops the API server started by StartAPIServer,
 // before envtest stops etcd (envtest's own process has already ended).
 func (e *Environment) stopRestartedAPIServer() {
 	if e.apiServer != nil && e.apiServer.cmd != nil {
-		_ = stopCmd(context.Background(), e.apiServer.cmd.Process.Pid, e.apiServer.done)
+		_, _ = stopCmd(context.Background(), e.apiServer.cmd.Process.Pid, e.apiServer.done, 10*time.Second)
 		e.apiServer.cmd = nil
 	}
 }

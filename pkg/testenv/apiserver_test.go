@@ -44,13 +44,15 @@ func TestRestartAPIServer_ClientsKeepWorking(t *testing.T) {
 	g.Expect(before).To(HaveLen(1))
 
 	// When the API server is stopped
-	g.Expect(env.StopAPIServer(ctx)).To(Succeed())
+	_, err = env.StopAPIServer(ctx, 30*time.Second)
+	g.Expect(err).NotTo(HaveOccurred())
 	// Then it is gone, and clients are refused
 	pids, err := testenv.ChildrenNamed("kube-apiserver")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(pids).To(BeEmpty())
 	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cm), &corev1.ConfigMap{})).NotTo(Succeed())
-	g.Expect(env.StopAPIServer(ctx)).NotTo(Succeed(), "stopping twice")
+	_, err = env.StopAPIServer(ctx, 30*time.Second)
+	g.Expect(err).To(HaveOccurred(), "stopping twice")
 
 	// When it is started again
 	g.Expect(env.StartAPIServer(ctx, t.TempDir()+"/kube-apiserver.log")).To(Succeed())
@@ -66,7 +68,8 @@ func TestRestartAPIServer_ClientsKeepWorking(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "after"}})).To(Succeed())
 
 	// and it can be restarted again
-	g.Expect(env.StopAPIServer(ctx)).To(Succeed())
+	_, err = env.StopAPIServer(ctx, 30*time.Second)
+	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(env.StartAPIServer(ctx, t.TempDir()+"/kube-apiserver.log")).To(Succeed())
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "after"}, got)).To(Succeed())
 }
