@@ -13,8 +13,9 @@ import (
 )
 
 // TestAPIServerRestart_RolloutFinishesOnce is scenario 12: kube-apiserver is
-// stopped (SIGTERM) in the middle of a release, stays down while a step is
-// due, and is started again on the same port with the same etcd. Traefik
+// stopped (SIGTERM, then SIGKILL after a grace) in the middle of a release,
+// stays down while a step is due, and is started again on the same port
+// with the same etcd. Traefik
 // keeps serving from its last configuration meanwhile; the manager keeps
 // running (its lease outlasts the outage), its writes fail until the server
 // is back and its watches reconnect; the release then finishes once, every

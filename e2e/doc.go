@@ -95,8 +95,8 @@
 //     once the Lease has expired (not before) and finishes the release,
 //     every step once, with no failed request.
 //   - TestAPIServerRestart_RolloutFinishesOnce (12): kube-apiserver stopped
-//     (SIGTERM) mid-rollout, down while a step is due, and started again on
-//     the same port with the same etcd; Traefik serves throughout, the
+//     (SIGTERM, SIGKILL after 10 s) mid-rollout, down while a step is due,
+//     started again on the same port with the same etcd; Traefik serves throughout, the
 //     manager rides the outage out (a lease that outlasts it), and the
 //     release finishes, every step once, with no failed request.
 //
