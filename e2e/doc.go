@@ -96,9 +96,10 @@
 //     every step once, with no failed request.
 //   - TestAPIServerRestart_RolloutFinishesOnce (12): kube-apiserver stopped
 //     (SIGTERM, SIGKILL after 10 s) mid-rollout, down while a step is due,
-//     started again on the same port with the same etcd; Traefik serves throughout, the
-//     manager rides the outage out (a lease that outlasts it), and the
-//     release finishes, every step once, with no failed request.
+//     started again on the same port with the same etcd; Traefik serves
+//     throughout, the manager rides the outage out (a lease that outlasts
+//     it), and the release finishes, every step once, with no failed
+//     request.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no
