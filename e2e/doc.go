@@ -41,8 +41,12 @@
 //   - a bounded load generator sending through Traefik with a Host header and
 //     counting answers by version and status code;
 //   - the sluice manager (go build ./cmd/sluice, once per run) as a child
-//     process with leader election in sluice-system, which tests may kill and
-//     restart.
+//     process with leader election in sluice-system (6 s leases), which tests
+//     may kill and restart, or run twice (a leader and a standby).
+//
+// Tests may also stop kube-apiserver and start it again (testenv's
+// StopAPIServer and StartAPIServer: the same command line, so the same port,
+// certificates and etcd) while everything else keeps running.
 //
 // Stack.Stop stops everything in reverse order (the API server before
 // etcd). A failing scenario keeps the stack's directory (kubeconfig,
@@ -86,6 +90,16 @@
 //     survives, released to the apex Service.
 //   - TestIstio_ObjectsFollowTheRollout (10): no Envoy here, so the
 //     VirtualService and DestinationRules are checked at every step.
+//   - TestFailover_StandbyFinishesTheRollout (11): a second manager on the
+//     same Lease; the leader SIGKILLed mid-rollout; the standby takes over
+//     once the Lease has expired (not before) and finishes the release,
+//     every step once, with no failed request.
+//   - TestAPIServerRestart_RolloutFinishesOnce (12): kube-apiserver stopped
+//     (SIGTERM, SIGKILL after 10 s) mid-rollout, down while a step is due,
+//     started again on the same port with the same etcd; Traefik serves
+//     throughout, the manager rides the outage out (a lease that outlasts
+//     it), and the release finishes, every step once, with no failed
+//     request.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no

@@ -95,7 +95,7 @@ func watchRollout(ctx context.Context, t *testing.T, key client.ObjectKey, load 
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the Canary %s did not reach %v within %s: phases %v, status %+v\nsluice log:\n%s", key, until, timeout, r.phases, c.Status, mgr.Tail(6000))
+			t.Fatalf("the Canary %s did not reach %v within %s: phases %v, status %+v\nsluice logs:\n%s", key, until, timeout, r.phases, c.Status, env.ManagerLogs(6000))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -151,7 +151,7 @@ func waitPhase(ctx context.Context, g Gomega, key client.ObjectKey, phase sluice
 		_ = env.Client.Get(ctx, key, c)
 		return c.Status.Phase
 	}, timeout, 200*time.Millisecond).Should(Equal(phase), func() string {
-		return fmt.Sprintf("Canary %s status: %+v\nsluice log:\n%s", key, c.Status, mgr.Tail(6000))
+		return fmt.Sprintf("Canary %s status: %+v\nsluice logs:\n%s", key, c.Status, env.ManagerLogs(6000))
 	})
 }
 

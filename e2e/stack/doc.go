@@ -17,5 +17,8 @@
 // order of start (the API server before etcd). Children get Pdeathsig, and
 // a reaper process kills envtest's etcd and kube-apiserver (which have none)
 // if the test process dies, so a crashed run leaves nothing running or
-// listening. The package is Linux-only (Pdeathsig, /proc, 127.0.0.0/8 on lo).
+// listening. StopAPIServer and StartAPIServer restart kube-apiserver in
+// place (same port, certificates and etcd); the new process has Pdeathsig.
+// Several managers may run at once on the same Lease (a leader and
+// standbys), each with its own log; Manager.IsLeader tells which leads. The package is Linux-only (Pdeathsig, /proc, 127.0.0.0/8 on lo).
 package stack

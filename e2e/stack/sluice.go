@@ -1,18 +1,27 @@
 package stack
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
 
-// ManagerNamespace holds the manager's leader election Lease.
-const ManagerNamespace = "sluice-system"
+// ManagerNamespace holds the managers' leader election Lease, ManagerLease,
+// and ManagerLeaseDuration is how long a standby waits for an unrenewed
+// Lease to expire before it takes over.
+const (
+	ManagerNamespace     = "sluice-system"
+	ManagerLease         = "sluice-leader-election"
+	ManagerLeaseDuration = 6 * time.Second
+)
 
 // buildOnce builds cmd/sluice once per test process.
 var (
@@ -60,13 +69,16 @@ type Manager struct {
 	MetricsAddr string
 
 	stack *Stack
+	name  string
 	args  []string
 }
 
-// StartManager builds (once) and starts the sluice manager against the
-// stack: leader election in ManagerNamespace with short leases, the stack's
+// StartManager builds (once) and starts a sluice manager against the
+// stack: leader election on one Lease in ManagerNamespace with short leases
+// (6 s; a second manager is a standby that takes over within that), the stack's
 // Prometheus as --metrics-server, Traefik native load balancing, console
-// logs in the stack directory, plus extra flags (later flags win). It waits
+// logs in the stack directory (sluice.log, then sluice-2.log for a second
+// manager, ...), plus extra flags (later flags win). It waits
 // (bounded by ctx) until the manager is ready; the manager runs until it is
 // stopped, killed or the stack stops.
 func (s *Stack) StartManager(ctx context.Context, extra ...string) (*Manager, error) {
@@ -86,12 +98,20 @@ func (s *Stack) StartManager(ctx context.Context, extra ...string) (*Manager, er
 		ProbeAddr:   fmt.Sprintf("127.0.0.1:%d", probe),
 		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", metrics),
 	}
+	s.mu.Lock()
+	s.managers = append(s.managers, m)
+	m.name = "sluice"
+	if n := len(s.managers); n > 1 {
+		m.name = fmt.Sprintf("sluice-%d", n)
+	}
+	s.mu.Unlock()
 	m.args = append([]string{
 		"--metrics-bind-address=" + m.MetricsAddr,
 		"--health-probe-bind-address=" + m.ProbeAddr,
 		"--leader-elect=true",
 		"--leader-election-namespace=" + ManagerNamespace,
-		"--leader-election-lease-duration=6s",
+		"--leader-election-id=" + ManagerLease,
+		"--leader-election-lease-duration=" + ManagerLeaseDuration.String(),
 		"--leader-election-renew-deadline=4s",
 		"--leader-election-retry-period=1s",
 		"--metrics-server=" + s.Prometheus.URL,
@@ -108,7 +128,7 @@ func (s *Stack) StartManager(ctx context.Context, extra ...string) (*Manager, er
 }
 
 func (m *Manager) start(ctx context.Context) error {
-	p, err := startProcess(m.stack.Dir, "sluice", buildBin, m.args, []string{"KUBECONFIG=" + m.stack.Kubeconfig})
+	p, err := startProcess(m.stack.Dir, m.name, buildBin, m.args, []string{"KUBECONFIG=" + m.stack.Kubeconfig})
 	if err != nil {
 		return err
 	}
@@ -126,7 +146,7 @@ func (m *Manager) start(ctx context.Context) error {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		return fmt.Errorf("the sluice manager did not become ready: %w; log: %s", err, p.Tail(4096))
+		return fmt.Errorf("the sluice manager %s did not become ready: %w; log: %s", m.name, err, p.Tail(4096))
 	}
 	return nil
 }
@@ -140,4 +160,53 @@ func (m *Manager) Restart(ctx context.Context, crash bool) error {
 		m.Stop(10 * time.Second)
 	}
 	return m.start(ctx)
+}
+
+// ManagerLogs returns the last n bytes of the log of every manager started,
+// each under its name, for failure messages.
+func (s *Stack) ManagerLogs(n int64) string {
+	s.mu.Lock()
+	managers := append([]*Manager(nil), s.managers...)
+	s.mu.Unlock()
+	var b strings.Builder
+	for _, m := range managers {
+		if len(managers) > 1 {
+			fmt.Fprintf(&b, "=== %s.log ===\n", m.name)
+		}
+		b.WriteString(tailFile(filepath.Join(s.Dir, m.name+".log"), n))
+	}
+	return b.String()
+}
+
+// Name names the manager's log, dir/<name>.log: sluice, sluice-2, ...
+func (m *Manager) Name() string { return m.name }
+
+// metricsLimit bounds the read of the manager's /metrics.
+const metricsLimit = 8 << 20
+
+// IsLeader reports whether the manager holds the leader election Lease, from
+// the leader_election_master_status gauge of its metrics (1 while leading;
+// a standby that never led has no such series).
+func (m *Manager) IsLeader(ctx context.Context) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.MetricsAddr+"/metrics", http.NoBody)
+	if err != nil {
+		return false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("failed to read the metrics of %s: %w", m.name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("the metrics of %s answered %s", m.name, resp.Status)
+	}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, metricsLimit))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "leader_election_master_status{") {
+			return strings.HasSuffix(line, " 1"), nil
+		}
+	}
+	return false, sc.Err()
 }

@@ -56,6 +56,9 @@ type Stack struct {
 	log   logr.Logger
 	mu    sync.Mutex
 	stops []func()
+	// managers are the managers started, in order (their logs are named
+	// after their rank).
+	managers []*Manager
 }
 
 // Options change how the stack starts.
@@ -106,7 +109,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.Env, s.Config, s.Client = env, env.Config, env.Client
 	// envtest's etcd and kube-apiserver have no Pdeathsig: a reaper kills
 	// them if this process dies without Stop. It is stopped after them.
-	pids, err := childrenNamed("etcd", "kube-apiserver")
+	pids, err := testenv.ChildrenNamed("etcd", "kube-apiserver")
 	if err == nil {
 		var stopReaper func()
 		if stopReaper, err = startReaper(pids); err != nil {
@@ -177,7 +180,7 @@ func (s *Stack) track(p *Process) {
 // Prometheus and sluice managers.
 func (s *Stack) ChildPIDs() ([]int, error) {
 	// /proc truncates command names to 15 characters.
-	return childrenNamed("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok", "traefik", "prometheus", "sluice")
+	return testenv.ChildrenNamed("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok", "traefik", "prometheus", "sluice")
 }
 
 // Namespace creates a fresh namespace for one test.
@@ -227,4 +230,19 @@ func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, SIGKILL after grace) and
+// waits until it has exited; etcd and everything else keep running. See
+// testenv's StopAPIServer and StartAPIServer.
+func (s *Stack) StopAPIServer(ctx context.Context, grace time.Duration) (graceful bool, err error) {
+	return s.Env.StopAPIServer(ctx, grace)
+}
+
+// StartAPIServer starts kube-apiserver again on the same port with the same
+// flags, certificates and etcd, its output in Dir/kube-apiserver.log, and
+// waits until it is ready. The new process has Pdeathsig, so the reaper
+// (which only knows the first one) is not needed for it.
+func (s *Stack) StartAPIServer(ctx context.Context) error {
+	return s.Env.StartAPIServer(ctx, filepath.Join(s.Dir, "kube-apiserver.log"))
 }

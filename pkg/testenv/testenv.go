@@ -29,6 +29,10 @@ type Environment struct {
 
 	procs []process
 	dir   string
+	// apiServer and apiArgs are set once StopAPIServer has stopped
+	// envtest's kube-apiserver: its command line, and its replacement.
+	apiServer *apiServer
+	apiArgs   []string
 }
 
 // settings are what the options set.
@@ -114,6 +118,7 @@ func Start(scheme *runtime.Scheme, opts ...Option) (*Environment, error) {
 // Stop stops the controllers, then the API server, then etcd.
 func (e *Environment) Stop() error {
 	e.stopControllers()
+	e.stopRestartedAPIServer()
 	return e.env.Stop()
 }
 
