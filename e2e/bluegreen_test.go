@@ -39,7 +39,7 @@ func TestBlueGreen_PromotedWhenTheGateOpens(t *testing.T) {
 	const hmacKey, token = "e2e-signing-key-0123456789", "release-manager-token-0123456789"
 	lt, err := env.StartLoadTester(ctx,
 		stack.LoadTesterClient{Name: "sluice", HMACKey: hmacKey, Namespaces: []string{ns}},
-		stack.LoadTesterClient{Name: "release-manager", Token: token, Namespaces: []string{ns}})
+		stack.LoadTesterClient{Name: "release-manager", Token: token, Namespaces: []string{ns}, Scopes: []string{"check", "operate"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer lt.Stop(5 * time.Second)
 	g.Expect(env.Client.Create(ctx, &corev1.Secret{

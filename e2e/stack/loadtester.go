@@ -22,6 +22,8 @@ type LoadTesterClient struct {
 	HMACKey    string   `json:"hmacKey,omitempty"`
 	Token      string   `json:"token,omitempty"`
 	Namespaces []string `json:"namespaces"`
+	// Scopes are "check" (the default) and "operate" (open and close gates).
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // LoadTester is a running cmd/loadtester, a child process of the stack,
