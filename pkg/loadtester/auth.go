@@ -126,7 +126,7 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (*Client, err
 	a.mu.RUnlock()
 	if sig := r.Header.Get(webhooks.SignatureHeader); sig != "" {
 		now := a.now()
-		var last error = fmt.Errorf("%w: no client has an HMAC key", ErrUnauthenticated)
+		last := fmt.Errorf("%w: no client has an HMAC key", ErrUnauthenticated)
 		for i := range clients {
 			c := &clients[i]
 			if c.HMACKey == "" {
