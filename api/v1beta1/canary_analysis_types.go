@@ -72,6 +72,7 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:items:Maximum=100
 	// +kubebuilder:validation:XValidation:rule="self.isSorted() && self.all(w, self.filter(v, v == w).size() == 1)",message="spec.analysis.stepWeights must be strictly ascending, e.g. [1, 5, 10, 50]"
 	// +optional
+	// +listType=atomic
 	StepWeights []int32 `json:"stepWeights,omitempty"`
 
 	// StepWeightPromotion is the weight moved back to the primary at each
@@ -109,6 +110,7 @@ type CanaryAnalysis struct {
 	// Match are the A/B testing conditions: matching requests go to the canary.
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
+	// +listType=atomic
 	Match []HTTPMatchRequest `json:"match,omitempty"`
 
 	// SessionAffinity keeps users who reached the canary on it, by cookie.
@@ -118,16 +120,19 @@ type CanaryAnalysis struct {
 	// Metrics are the checks run at each step.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +listType=atomic
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 
 	// Webhooks are called before, during and after the release.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +listType=atomic
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 
 	// Alerts send release notifications through AlertProviders.
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
+	// +listType=atomic
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
 }
 
@@ -280,6 +285,7 @@ type CanaryWebhook struct {
 	// Timeout of one call, e.g. 30s. Defaults to 10s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Timeout string `json:"timeout,omitempty"`
 
 	// Retries on connection errors, 5xx and 429.
