@@ -81,10 +81,11 @@ func TestLoadtesterChart_RunsWithItsArgsAndRole(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case _ = <-exited: // the exit status of the process SIGTERM ended
+		case err := <-exited:
+			t.Logf("the load tester ended after SIGTERM: %v", err)
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			_ = <-exited
+			t.Logf("the load tester was killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("load tester logs:\n%s", logs.String())

@@ -108,10 +108,11 @@ func startManagerAs(t *testing.T, release string, set ...string) *managerRun {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case _ = <-exited: // the exit status of the process SIGTERM ended
+		case err := <-exited:
+			t.Logf("the manager ended after SIGTERM: %v", err)
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
-			_ = <-exited
+			t.Logf("the manager was killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("manager logs:\n%s", m.logs.String())
