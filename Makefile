@@ -5,6 +5,8 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
+GOLANGCI_LINT := $(BIN)/golangci-lint
+GOLANGCI_LINT_KAL := $(BIN)/golangci-lint-kube-api-linter
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -parallel 4
 
@@ -17,10 +19,11 @@ help: ## Show this help.
 
 ##@ Development
 .PHONY: tools
-tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, ...) and fetch provider CRDs into a cache, linked in bin/.
+tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, ...) and fetch provider CRDs into a cache, linked in bin/.
 	hack/tools.sh gen
 	hack/tools.sh cluster
 	hack/tools.sh helm
+	hack/tools.sh lint
 	hack/crds.sh
 	hack/prometheus.sh
 
@@ -67,6 +70,16 @@ vet: ## Run go vet (also on the e2e scenarios, behind the e2e build tag).
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 
+.PHONY: lint
+lint: ## Run golangci-lint (.golangci.yml) over the whole module, e2e scenarios included.
+	hack/tools.sh lint
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: lint-api
+lint-api: ## Run kube-api-linter (.golangci-kal.yml) over the API types in api/.
+	hack/tools.sh lint
+	$(GOLANGCI_LINT_KAL) run --config .golangci-kal.yml ./api/...
+
 .PHONY: verify
 verify: ## Fail when generated files are stale or Go code is not formatted.
 	hack/tools.sh gen
@@ -89,7 +102,7 @@ demo: tools traefik ## A whole canary release on a local stack (control plane, T
 
 ##@ Testing
 .PHONY: test
-test: tools traefik verify vet ## Verify generated files, vet, run unit and integration tests (real kube-apiserver), then the end-to-end scenarios.
+test: tools traefik verify vet lint lint-api ## Verify generated files, vet, lint, run unit and integration tests (real kube-apiserver), then the end-to-end scenarios.
 	go test $(GO_TEST_FLAGS) ./...
 	go test -tags e2e -count=1 -timeout 30m ./e2e/...
 

@@ -132,7 +132,7 @@ func describeSplits(r rollout) string {
 	sort.Ints(ws)
 	var b strings.Builder
 	for _, w := range ws {
-		fmt.Fprintf(&b, "\n  weight %3d%%: %s", w, r.byWeight[int32(w)]) //nolint:gosec // small weights
+		fmt.Fprintf(&b, "\n  weight %3d%%: %s", w, r.byWeight[int32(w)])
 	}
 	return b.String()
 }

@@ -5,6 +5,8 @@
 #   hack/tools.sh cluster   etcd, kube-apiserver, kube-controller-manager,
 #                           kube-scheduler, kwok                 (hack/tools/cluster)
 #   hack/tools.sh helm      helm                                 (hack/tools/helm)
+#   hack/tools.sh lint      golangci-lint, golangci-lint-kube-api-linter
+#                                                                (hack/tools/lint)
 #
 # Binaries are cached outside the clone, in $SLUICE_CACHE_DIR (default
 # ${XDG_CACHE_HOME:-~/.cache}/sluice), in a directory keyed by a hash of the
@@ -15,7 +17,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-set_name=${1:?usage: hack/tools.sh gen|cluster|helm}
+set_name=${1:?usage: hack/tools.sh gen|cluster|helm|lint}
 cache_root=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 bin_dir="$root/bin"
 k8s_version=v1.37.2
@@ -47,8 +49,15 @@ helm)
   # Without the stamp helm reports its version as "main"/v4.0.0-unreleased.
   ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=v4.3.1"
   ;;
+lint)
+  mod_dir="$root/hack/tools/lint"
+  tools=(golangci-lint golangci-lint-kube-api-linter)
+  # Each binary also gets its module's version stamped (stamp_of), or it
+  # reports "(devel)".
+  ldflags="-s -w"
+  ;;
 *)
-  echo "hack/tools.sh: unknown tool set '$set_name' (want gen, cluster or helm)" >&2
+  echo "hack/tools.sh: unknown tool set '$set_name' (want gen, cluster, helm or lint)" >&2
   exit 2
   ;;
 esac
@@ -60,8 +69,21 @@ pkg_of() {
   etcd) echo go.etcd.io/etcd/server/v3 ;;
   kwok) echo sigs.k8s.io/kwok/cmd/kwok ;;
   helm) echo helm.sh/helm/v4/cmd/helm ;;
+  golangci-lint) echo github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
+  golangci-lint-kube-api-linter) echo sigs.k8s.io/kube-api-linter/cmd/golangci-lint-kube-api-linter ;;
   *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
+}
+
+# Extra link flags of one tool, read from the pinned go.mod (so covered by the key).
+stamp_of() {
+  local mod
+  case "$1" in
+  golangci-lint) mod=github.com/golangci/golangci-lint/v2 ;;
+  golangci-lint-kube-api-linter) mod=sigs.k8s.io/kube-api-linter ;;
+  *) return 0 ;;
+  esac
+  echo " -X main.version=$(cd "$mod_dir" && go list -m -f '{{.Version}}' "$mod") -X main.date=unknown"
 }
 
 stages=(${stages[@]+"${stages[@]}"})
@@ -88,7 +110,7 @@ if [ ! -x "$dest/${tools[-1]}" ]; then
   echo "Building ${tools[*]} into $dest (first run only; cached afterwards)" >&2
   start=$SECONDS
   for t in "${tools[@]}"; do
-    (cd "$mod_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/$t" "$(pkg_of "$t")")
+    (cd "$mod_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags$(stamp_of "$t")" -o "$tmp/$t" "$(pkg_of "$t")")
   done
   if [ ${#stages[@]} -gt 0 ]; then
     kwok_dir=$(cd "$mod_dir" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)

@@ -75,6 +75,7 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:items:Maximum=100
 	// +kubebuilder:validation:XValidation:rule="self.isSorted() && self.all(w, self.filter(v, v == w).size() == 1)",message="spec.analysis.stepWeights must be strictly ascending, e.g. [1, 5, 10, 50]"
 	// +optional
+	// +listType=atomic
 	StepWeights []int32 `json:"stepWeights,omitempty"`
 
 	// StepWeightPromotion is the weight moved back to the primary at each
@@ -112,6 +113,7 @@ type CanaryAnalysis struct {
 	// Match are the A/B testing conditions: matching requests go to the canary.
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
+	// +listType=atomic
 	Match []HTTPMatchRequest `json:"match,omitempty"`
 
 	// SessionAffinity keeps users who reached the canary on it, by cookie.
@@ -122,18 +124,21 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.name == m.name))",message="spec.analysis.metrics names must be unique: each names a check in the status"
 	// +optional
+	// +listType=atomic
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 
 	// Webhooks are called before, during and after the release.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(w, self.exists_one(o, o.name == w.name))",message="spec.analysis.webhooks names must be unique: each names a check in the status"
 	// +optional
+	// +listType=atomic
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 
 	// Alerts send release notifications through AlertProviders.
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(o, o.name == a.name))",message="spec.analysis.alerts names must be unique"
 	// +optional
+	// +listType=atomic
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
 }
 
@@ -291,6 +296,7 @@ type CanaryWebhook struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="webhook timeout must be greater than 0, e.g. 1m"
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Timeout string `json:"timeout,omitempty"`
 
 	// Retries on connection errors, 5xx and 429.

@@ -54,11 +54,13 @@ type CanaryService struct {
 	// Timeout of HTTP or gRPC requests on the generated route, e.g. 30s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Timeout string `json:"timeout,omitempty"`
 
 	// BackendTimeout is the per-backend request timeout (Gateway API only).
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	BackendTimeout string `json:"backendTimeout,omitempty"`
 
 	// MeshName is the App Mesh mesh name.
@@ -69,12 +71,16 @@ type CanaryService struct {
 	// Backends are App Mesh virtual service backends.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=atomic
 	Backends []string `json:"backends,omitempty"`
 
 	// Hosts are the host names of the route (Istio VirtualService hosts,
 	// Gateway API hostnames). The apex Service name is added for Istio.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=atomic
 	Hosts []string `json:"hosts,omitempty"`
 
 	// Delegation generates an Istio delegate VirtualService (no hosts, no gateways).
@@ -84,6 +90,7 @@ type CanaryService struct {
 	// Match conditions of the generated route.
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
+	// +listType=atomic
 	Match []HTTPMatchRequest `json:"match,omitempty"`
 
 	// Retries is the retry policy of the generated route.
@@ -98,6 +105,7 @@ type CanaryService struct {
 	// (Gateway API only; unrelated to mirroring during analysis).
 	// +kubebuilder:validation:MaxItems=8
 	// +optional
+	// +listType=atomic
 	Mirror []gatewayv1.HTTPRequestMirrorFilter `json:"mirror,omitempty"`
 
 	// Headers are request and response header operations.
@@ -107,11 +115,14 @@ type CanaryService struct {
 	// Gateways of the Istio VirtualService; defaults to mesh.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=atomic
 	Gateways []string `json:"gateways,omitempty"`
 
 	// GatewayRefs are the parent Gateways of the generated HTTPRoute (Gateway API).
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
+	// +listType=atomic
 	GatewayRefs []gatewayv1.ParentReference `json:"gatewayRefs,omitempty"`
 
 	// CorsPolicy is the Cross-Origin Resource Sharing policy of the route.
@@ -152,9 +163,13 @@ type CustomMetadata struct {
 type UnmanagedMetadata struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=atomic
 	Labels []string `json:"labels,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=atomic
 	Annotations []string `json:"annotations,omitempty"`
 }
 
@@ -208,6 +223,8 @@ type HTTPMatchRequest struct {
 	// Gateways where the rule applies.
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=atomic
 	Gateways []string `json:"gateways,omitempty"`
 	// QueryParams to match.
 	// +kubebuilder:validation:MaxProperties=32
@@ -236,6 +253,7 @@ type HTTPRetry struct {
 	// PerTryTimeout is the timeout of each attempt, e.g. 2s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	PerTryTimeout string `json:"perTryTimeout,omitempty"`
 	// RetryOn lists the conditions that trigger a retry, comma-separated.
 	// +kubebuilder:validation:MaxLength=1024
@@ -273,6 +291,8 @@ type HeaderOperations struct {
 	Set map[string]string `json:"set,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=atomic
 	Remove []string `json:"remove,omitempty"`
 }
 
@@ -281,23 +301,33 @@ type CorsPolicy struct {
 	// AllowOrigin lists exact origins (deprecated in Istio; use allowOrigins).
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +listType=atomic
 	AllowOrigin []string `json:"allowOrigin,omitempty"`
 	// AllowOrigins are patterns of allowed origins.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +listType=atomic
 	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=atomic
 	AllowMethods []string `json:"allowMethods,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=atomic
 	AllowHeaders []string `json:"allowHeaders,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=atomic
 	ExposeHeaders []string `json:"exposeHeaders,omitempty"`
 	// MaxAge of the preflight response cache, e.g. 24h.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	MaxAge string `json:"maxAge,omitempty"`
 	// +optional
 	AllowCredentials *bool `json:"allowCredentials,omitempty"`

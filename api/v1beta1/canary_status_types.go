@@ -84,14 +84,17 @@ type CanaryStatus struct {
 
 	// LastAppliedSpec is the hash of the target's pod template last seen.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
 
 	// LastPromotedSpec is the hash of the pod template last promoted.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
 
 	// LastTrackedRevision is kept for compatibility with Flagger.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	LastTrackedRevision string `json:"lastTrackedRevision,omitempty"`
 
 	// LastTransitionTime is when the phase last changed.
@@ -100,20 +103,24 @@ type CanaryStatus struct {
 
 	// SessionAffinityCookie is the canary cookie of the current release.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
 
 	// PrimarySessionAffinityCookie is the primary cookie of the current release.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
 
 	// PreviousSessionAffinityCookie is the canary cookie of the previous
 	// release, expired on the clients after promotion.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
 
 	// Revision identifies the revision under release: a hash of the pod
 	// template hash and the tracked config checksums.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	Revision string `json:"revision,omitempty"`
 
 	// LastStepTime is when the last analysis step ran; the next one is due
@@ -159,6 +166,7 @@ type CanaryStatus struct {
 	// History is a bounded list of the last analysis steps, newest last.
 	// +kubebuilder:validation:MaxItems=20
 	// +optional
+	// +listType=atomic
 	History []CanaryStep `json:"history,omitempty"`
 }
 
@@ -191,10 +199,13 @@ type AnnouncedTransition struct {
 // HandledRequests records the manual requests already handled.
 type HandledRequests struct {
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Promote string `json:"promote,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Abort string `json:"abort,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Retry string `json:"retry,omitempty"`
 }
 
@@ -202,8 +213,10 @@ type HandledRequests struct {
 // outcome of every check.
 type CanaryStep struct {
 	// Time of the step.
+	// +required
 	Time metav1.Time `json:"time"`
 	// Phase after the step.
+	// +required
 	Phase CanaryPhase `json:"phase"`
 	// Weight routed to the canary after the step.
 	// +optional
@@ -214,6 +227,7 @@ type CanaryStep struct {
 	// Checks are the outcomes of the webhooks and metrics of the step.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +listType=atomic
 	Checks []CheckResult `json:"checks,omitempty"`
 	// Message summarises the step.
 	// +kubebuilder:validation:MaxLength=1024
@@ -238,14 +252,19 @@ const (
 // CheckResult is the outcome of one webhook or metric check.
 type CheckResult struct {
 	// Name of the metric or webhook.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
 	Name string `json:"name"`
 	// Kind is metric or webhook.
 	// +kubebuilder:validation:Enum=metric;webhook
+	// +required
 	Kind string `json:"kind"`
 	// Outcome of the check.
+	// +required
 	Outcome CheckOutcome `json:"outcome"`
 	// Value measured, for metrics.
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	Value *string `json:"value,omitempty"`
 	// Message explains the outcome (the range, the HTTP status, the error).
 	// +kubebuilder:validation:MaxLength=1024

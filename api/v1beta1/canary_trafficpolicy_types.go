@@ -28,12 +28,15 @@ type TCPSettings struct {
 	MaxConnections int32 `json:"maxConnections,omitempty"`
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	ConnectTimeout string `json:"connectTimeout,omitempty"`
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	MaxConnectionDuration string `json:"maxConnectionDuration,omitempty"`
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	IdleTimeout string `json:"idleTimeout,omitempty"`
 }
 
@@ -50,6 +53,7 @@ type HTTPSettings struct {
 	HTTP2MaxRequests int32 `json:"http2MaxRequests,omitempty"`
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	IdleTimeout string `json:"idleTimeout,omitempty"`
 	// +kubebuilder:validation:Minimum=0
 	// +optional
@@ -78,6 +82,7 @@ type LoadBalancerSettings struct {
 	// WarmupDurationSecs is the slow-start duration of new endpoints, e.g. 60s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	WarmupDurationSecs string `json:"warmupDurationSecs,omitempty"`
 }
 
@@ -110,6 +115,7 @@ type HTTPCookie struct {
 	Path string `json:"path,omitempty"`
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	TTL string `json:"ttl,omitempty"`
 }
 
@@ -117,9 +123,11 @@ type HTTPCookie struct {
 type LocalityLoadBalancerSetting struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +listType=atomic
 	Distribute []LocalityLoadBalancerDistribute `json:"distribute,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +listType=atomic
 	Failover []LocalityLoadBalancerFailover `json:"failover,omitempty"`
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
@@ -148,6 +156,7 @@ type LocalityLoadBalancerFailover struct {
 type OutlierDetection struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	BaseEjectionTime string `json:"baseEjectionTime,omitempty"`
 	// +kubebuilder:validation:Minimum=0
 	// +optional
@@ -164,6 +173,7 @@ type OutlierDetection struct {
 	ConsecutiveLocalOriginFailures *int32 `json:"consecutiveLocalOriginFailures,omitempty"`
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Interval string `json:"interval,omitempty"`
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
@@ -201,6 +211,8 @@ type ClientTLSSettings struct {
 	CredentialName string `json:"credentialName,omitempty"`
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +listType=atomic
 	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
 	// +kubebuilder:validation:MaxLength=253
 	// +optional

@@ -218,20 +218,26 @@ type GitRef struct {
 	// Commit is a full SHA-1 to sync.
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{40}$`
 	// +optional
+	// +kubebuilder:validation:MaxLength=40
 	Commit string `json:"commit,omitempty"`
 }
 
 // GitSyncInventoryEntry identifies one applied object.
 type GitSyncInventoryEntry struct {
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	Group string `json:"group,omitempty"`
 	// +required
+	// +kubebuilder:validation:MaxLength=63
 	Version string `json:"version"`
 	// +required
+	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 	// +required
+	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 }
 
@@ -250,23 +256,28 @@ type GitSyncStatus struct {
 
 	// LastAttemptedRevision is the revision last fetched, "<ref>@sha1:<sha>".
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 
 	// LastAppliedRevision is the revision last applied with success, "<ref>@sha1:<sha>".
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
 
 	// Inventory lists the objects applied from LastAppliedRevision.
 	// +listType=atomic
 	// +optional
+	// +kubebuilder:validation:MaxItems=50000
 	Inventory []GitSyncInventoryEntry `json:"inventory,omitempty"`
 
 	// LastFailureReason is the reason of the last failed sync; empty after a success.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	LastFailureReason string `json:"lastFailureReason,omitempty"`
 
 	// LastFailureMessage tells what went wrong in the last failed sync.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32768
 	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
 
 	// LastHandledSyncRequest is the value of the sluice.dev/sync-requested-at

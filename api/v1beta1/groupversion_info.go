@@ -17,7 +17,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "sluice.dev", Version: "v1beta1"}
 
 	// SchemeBuilder adds the Sluice types to a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // SA1019: the kubebuilder registration every types file's init uses; apimachinery's SchemeBuilder would change them all.
 
 	// AddToScheme adds the Sluice types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

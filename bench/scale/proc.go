@@ -72,7 +72,7 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, args []s
 	}
 	defer f.Close()
 	args = append([]string{"--health-probe-bind-address=" + probe, "--metrics-bind-address=0"}, args...)
-	cmd := exec.Command(bin, args...) //nolint:gosec // the project's own binary
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The kernel kills the manager if the benchmark dies.

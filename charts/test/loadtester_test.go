@@ -83,7 +83,7 @@ func TestLoadtesterChart_RunsWithItsArgsAndRole(t *testing.T) {
 	user := "system:serviceaccount:" + ns + ":" + sa
 	kubeconfig := writeImpersonatingKubeconfig(t, env.Config, user, []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"})
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin, args...) //nolint:gosec // built above
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -93,10 +93,11 @@ func TestLoadtesterChart_RunsWithItsArgsAndRole(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("the load tester ended after SIGTERM: %v", err)
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("the load tester was killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("load tester logs:\n%s", logs.String())

@@ -98,7 +98,7 @@ func startManagerAs(t *testing.T, release string, set ...string) *managerRun {
 			margs[i] = "--git-cache-dir=" + t.TempDir()
 		}
 	}
-	cmd := exec.Command(bin, margs...) //nolint:gosec // the binary built above
+	cmd := exec.Command(bin, margs...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = m.logs, m.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -108,10 +108,11 @@ func startManagerAs(t *testing.T, release string, set ...string) *managerRun {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("the manager ended after SIGTERM: %v", err)
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("the manager was killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("manager logs:\n%s", m.logs.String())
@@ -407,7 +408,7 @@ func httpStatus(url string) (int, error) {
 }
 
 func httpGet(url string) (int, string, error) {
-	resp, err := http.Get(url) //nolint:gosec,noctx // loopback test URL
+	resp, err := http.Get(url) //nolint:noctx // loopback test URL
 	if err != nil {
 		return 0, "", err
 	}

@@ -42,7 +42,7 @@ func main() {
 	opts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits on a bad flag
 	if opts.ShowVersion {
-		fmt.Println(version) //nolint:forbidigo // --version prints to stdout by design
+		fmt.Println(version)
 		return
 	}
 	if err := opts.Validate(); err != nil {
@@ -105,7 +105,8 @@ func serve(ctx context.Context, opts Options, log logr.Logger, h http.Handler, l
 	case <-ctx.Done():
 	}
 	log.Info("Shutting down", "timeout", opts.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	// ctx is done: the shutdown gets its own deadline, and keeps ctx's values.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown failed: %w", err)

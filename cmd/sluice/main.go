@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -62,7 +62,7 @@ func main() {
 	opts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits on a bad flag
 	if opts.ShowVersion {
-		fmt.Println(version) //nolint:forbidigo // --version prints to stdout by design
+		fmt.Println(version)
 		return
 	}
 	if err := opts.Validate(); err != nil {
@@ -195,10 +195,11 @@ func newRouters(opts Options) (*router.Registry, error) {
 func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry) error {
 	hooks := webhooks.New()
 	hooks.Secret = webhooks.SecretFromReader(mgr.GetAPIReader())
-	eventHooks := webhooks.NewEventQueue(hooks, ctrl.Log.WithName("event-webhooks"), 1000, 4)
+	eventHooks := webhooks.NewEventQueue(hooks, ctrl.Log.WithName("event-webhooks"), 1000, 4) //nolint:contextcheck // the queue's workers live until Stop below, not for this call.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
-		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// ctx is done: draining gets its own deadline, and keeps ctx's values.
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		eventHooks.Stop(stop)
 		return nil
@@ -235,7 +236,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 // newDispatcher builds the notification dispatcher and runs it with the manager.
 func newDispatcher(mgr ctrl.Manager, opts Options) (*notify.Dispatcher, error) {
 	dopts := notify.DispatcherOptions{
-		Reader: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Registerer: crmetrics.Registry,
+		Reader: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Registerer: ctrlmetrics.Registry,
 		Logger: ctrl.Log.WithName("notify"),
 	}
 	if opts.DefaultAlertProvider != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -54,7 +55,7 @@ func freeAddr(t *testing.T) string {
 }
 
 func get(url string) (int, string, error) {
-	resp, err := http.Get(url) //nolint:gosec // test URL on loopback
+	resp, err := http.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
@@ -243,11 +244,11 @@ func bindGeneratedRBAC(t *testing.T, g Gomega, ns, user string) {
 		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 		for {
 			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); err == io.EOF {
+			err := dec.Decode(&u.Object)
+			if errors.Is(err, io.EOF) {
 				break
-			} else {
-				g.Expect(err).NotTo(HaveOccurred(), f)
 			}
+			g.Expect(err).NotTo(HaveOccurred(), f)
 			if len(u.Object) == 0 {
 				continue
 			}

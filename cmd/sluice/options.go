@@ -138,7 +138,7 @@ func (o *Options) Validate() error {
 	if o.DefaultProvider == "" {
 		errs = append(errs, errors.New("--default-provider must not be empty"))
 	}
-	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
+	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs lease-duration > renew-deadline > retry-period > 0"))
 	}
 	if o.DefaultAlertProvider != "" {

@@ -55,7 +55,8 @@ func (s *receiverServer) Start(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// ctx is done: the shutdown gets its own deadline, and keeps ctx's values.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("failed to shut down the GitSync receiver: %w", err)

@@ -94,7 +94,7 @@ func (s *Stack) StartLoadTester(ctx context.Context, clients ...LoadTesterClient
 	lt := &LoadTester{Process: p, URL: "http://" + addr}
 	err = poll(ctx, 30*time.Second, func() (bool, error) {
 		if ended, err := p.Exited(); ended {
-			return false, fmt.Errorf("the load tester exited: %v", err)
+			return false, fmt.Errorf("the load tester exited: %w", exitError(err))
 		}
 		resp, err := http.Get(lt.URL + "/healthz") //nolint:noctx // loopback, bounded by poll
 		if err != nil {

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,7 +36,7 @@ func startProcess(dir, name, bin string, args, env []string) (*Process, error) {
 		return nil, fmt.Errorf("failed to create the log of %s: %w", name, err)
 	}
 	defer f.Close()
-	cmd := exec.Command(bin, args...) //nolint:gosec // binaries built by the project for the stack
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Pdeathsig: the kernel kills the child when the thread that started it
@@ -68,6 +69,15 @@ func (p *Process) Exited() (bool, error) {
 	default:
 		return false, nil
 	}
+}
+
+// exitError is how a process ended, for an error message that wraps it: the
+// nil of a zero exit status reads "exit status 0".
+func exitError(err error) error {
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	return err
 }
 
 // Stop sends SIGTERM and waits up to grace for the process to end, then

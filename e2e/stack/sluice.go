@@ -42,7 +42,7 @@ func buildSluice(root string) (string, error) {
 		}
 		buildDir = dir
 		bin := filepath.Join(dir, "sluice")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice") //nolint:gosec // the project's own binary
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("failed to build cmd/sluice: %w: %s", err, out)
@@ -136,7 +136,7 @@ func (m *Manager) start(ctx context.Context) error {
 	m.stack.track(p)
 	err = poll(ctx, 60*time.Second, func() (bool, error) {
 		if ended, err := p.Exited(); ended {
-			return false, fmt.Errorf("sluice exited: %v", err)
+			return false, fmt.Errorf("sluice exited: %w", exitError(err))
 		}
 		resp, err := http.Get("http://" + m.ProbeAddr + "/readyz") //nolint:noctx // loopback, bounded by poll
 		if err != nil {

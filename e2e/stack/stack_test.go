@@ -156,7 +156,7 @@ func TestStack_CrashLeavesNothingRunning(t *testing.T) {
 		}
 		if rest, ok := strings.CutPrefix(line, "DIR "); ok {
 			// The killed process cannot remove its files.
-			defer os.RemoveAll(rest)
+			t.Cleanup(func() { _ = os.RemoveAll(rest) })
 		}
 		if rest, ok := strings.CutPrefix(line, "ADDRS "); ok {
 			addrs = strings.Fields(rest)

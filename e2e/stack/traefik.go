@@ -92,7 +92,7 @@ func (s *Stack) startTraefik(ctx context.Context) error {
 	s.track(p)
 	err = poll(ctx, 30*time.Second, func() (bool, error) {
 		if ended, err := p.Exited(); ended {
-			return false, fmt.Errorf("traefik exited: %v", err)
+			return false, fmt.Errorf("traefik exited: %w", exitError(err))
 		}
 		resp, err := http.Get("http://" + s.TraefikAdmin + "/ping") //nolint:noctx // loopback, bounded by poll
 		if err != nil {
@@ -127,7 +127,7 @@ func (s *Stack) createGateway(ctx context.Context) error {
 			GatewayClassName: GatewayClassName,
 			Listeners: []gatewayv1.Listener{{
 				Name:     "web",
-				Port:     gatewayv1.PortNumber(s.WebPort), //nolint:gosec // a TCP port
+				Port:     gatewayv1.PortNumber(s.WebPort),
 				Protocol: gatewayv1.HTTPProtocolType,
 				AllowedRoutes: &gatewayv1.AllowedRoutes{
 					Namespaces: &gatewayv1.RouteNamespaces{From: ptr.To(all)},

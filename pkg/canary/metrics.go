@@ -158,10 +158,10 @@ func recordCanaryMetrics(c *sluicev1beta1.Canary) {
 	canaryThreshold.WithLabelValues(name, ns).Set(float64(c.Threshold()))
 
 	status := 1.0
-	switch {
-	case st.Phase == sluicev1beta1.CanaryPhaseProgressing:
+	switch st.Phase {
+	case sluicev1beta1.CanaryPhaseProgressing:
 		status = 0
-	case st.Phase == sluicev1beta1.CanaryPhaseFailed:
+	case sluicev1beta1.CanaryPhaseFailed:
 		status = 2
 	}
 	flaggerStatus.WithLabelValues(name, ns).Set(status)

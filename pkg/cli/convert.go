@@ -149,7 +149,7 @@ func (co *convertOptions) inputs(args []string) ([]input, error) {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() || !(strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			if d.IsDir() || (!strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml")) {
 				return nil
 			}
 			fi, err := d.Info()

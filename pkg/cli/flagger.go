@@ -191,14 +191,6 @@ func indexOf(n *yaml.Node, k *yaml.Node) int {
 	return -1
 }
 
-// path returns the node at a path of keys, or nil.
-func path(n *yaml.Node, keys ...string) *yaml.Node {
-	for _, k := range keys {
-		n = child(n, k)
-	}
-	return n
-}
-
 func scalar(n *yaml.Node) string {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return ""

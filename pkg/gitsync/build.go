@@ -44,14 +44,14 @@ func ConfinePath(root, rel string) (string, error) {
 		return "", fmt.Errorf("failed to resolve the checkout: %w", err)
 	}
 	p := filepath.Join(realRoot, filepath.FromSlash(clean))
-	real, err := filepath.EvalSymlinks(p)
+	resolved, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		return "", fmt.Errorf("spec.path %q: %w", rel, err)
 	}
-	if !within(realRoot, real) {
+	if !within(realRoot, resolved) {
 		return "", fmt.Errorf("spec.path %q: %w", rel, ErrOutsideCheckout)
 	}
-	return real, nil
+	return resolved, nil
 }
 
 func within(root, p string) bool {
@@ -167,17 +167,17 @@ func (c *treeCopier) copy(src, dst string, viaLink bool) error {
 			if !within(c.root, filepath.Clean(target)) {
 				return fmt.Errorf("symlink %s: %w", relName, ErrOutsideCheckout)
 			}
-			real, err := filepath.EvalSymlinks(p)
+			resolved, err := filepath.EvalSymlinks(p)
 			if err != nil {
 				return fmt.Errorf("symlink %s: %w", relName, err)
 			}
-			if !within(c.root, real) {
+			if !within(c.root, resolved) {
 				return fmt.Errorf("symlink %s: %w", relName, ErrOutsideCheckout)
 			}
-			if slices.Contains(c.open, real) {
-				return fmt.Errorf("symlink %s: it loops back to %s: remove it", relName, c.rel(real))
+			if slices.Contains(c.open, resolved) {
+				return fmt.Errorf("symlink %s: it loops back to %s: remove it", relName, c.rel(resolved))
 			}
-			p = real
+			p = resolved
 		}
 		info, err := os.Stat(p)
 		if err != nil {
@@ -277,6 +277,7 @@ func refuseRemote(mem filesys.FileSystem, dir string, seen map[string]bool) erro
 		if err := yaml.Unmarshal(b, &k); err != nil {
 			return fmt.Errorf("failed to parse %s: %w", strings.TrimPrefix(p, "/repo/"), err)
 		}
+		//nolint:staticcheck // SA1019: old kustomizations still list remote bases in the deprecated bases field, and those must be refused too.
 		for _, r := range slices.Concat(k.Resources, k.Components, k.Bases, k.Crds) {
 			if remoteRef.MatchString(r) {
 				return fmt.Errorf("%s names %q: %w", strings.TrimPrefix(p, "/repo/"), r, ErrRemoteBase)

@@ -25,6 +25,10 @@ const stolen = "stolen-from-outside"
 // The script has one operation a line: "f PATH" (a ConfigMap manifest),
 // "d PATH", "l PATH TARGET" (a symlink; $OUT and $ROOT in TARGET are the
 // outside directory and the checkout) and "k DIR RES,RES" (a kustomization).
+
+// cmYAML is a ConfigMap manifest; %s is its name.
+const cmYAML = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n"
+
 func FuzzBuild(f *testing.F) {
 	f.Add("f deploy/a.yaml\nl deploy/b.yaml a.yaml", "deploy")
 	f.Add("f deploy/a.yaml\nl deploy/out $OUT", "deploy")

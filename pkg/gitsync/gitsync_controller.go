@@ -238,7 +238,7 @@ func (r *GitSyncReconciler) credentials(ctx context.Context, gs *sluicev1beta1.G
 
 // jitter spreads the syncs of many GitSyncs: up to 5% more than d.
 func jitter(d time.Duration) time.Duration {
-	return d + rand.N(d/20+1)
+	return d + rand.N(d/20+1) //nolint:gosec // G404: spreading load needs no unpredictability.
 }
 
 func setCondition(status *sluicev1beta1.GitSyncStatus, gs *sluicev1beta1.GitSync, t string, s metav1.ConditionStatus, reason, msg string) {

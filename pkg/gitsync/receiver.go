@@ -38,7 +38,7 @@ const (
 	// GitHubSignatureHeader is "sha256=<hex HMAC-SHA256(secret, body)>".
 	GitHubSignatureHeader = "X-Hub-Signature-256"
 	// GitLabTokenHeader is the secret itself.
-	GitLabTokenHeader = "X-Gitlab-Token"
+	GitLabTokenHeader = "X-Gitlab-Token" //nolint:gosec // G101: a header's name, not a credential.
 	// MaxReceiverBody bounds the body of a push webhook: GitHub push
 	// payloads of many commits are several MiB. The body is streamed through
 	// the HMAC, never held, so the bound limits work, not memory.
@@ -211,9 +211,9 @@ func (rc *Receiver) secret(ctx context.Context, gs *sluicev1beta1.GitSync) ([]by
 
 // allow rate-limits accepted calls per GitSync.
 func (rc *Receiver) allow(key types.NamespacedName) bool {
-	min := rc.MinInterval
-	if min <= 0 {
-		min = receiverMinInterval
+	interval := rc.MinInterval
+	if interval <= 0 {
+		interval = receiverMinInterval
 	}
 	now := rc.now()
 	rc.mu.Lock()
@@ -226,7 +226,7 @@ func (rc *Receiver) allow(key types.NamespacedName) bool {
 			delete(rc.last, k)
 		}
 	}
-	if t, ok := rc.last[key]; ok && now.Sub(t) < min {
+	if t, ok := rc.last[key]; ok && now.Sub(t) < interval {
 		return false
 	}
 	rc.last[key] = now

@@ -97,8 +97,6 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 	}
 }
 
-const cmYAML = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n"
-
 func TestBuild(t *testing.T) {
 	g := NewWithT(t)
 	root := t.TempDir()

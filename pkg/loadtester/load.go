@@ -184,10 +184,11 @@ func RunLoad(ctx context.Context, s LoadSpec) LoadResult {
 	if s.Body != "" {
 		target.Body = []byte(s.Body)
 	}
-	workers := uint64(min(s.Concurrency, 4))
+	// Concurrency is at least 1 (intField) and at most MaxConcurrency.
+	workers := uint64(min(s.Concurrency, 4)) //nolint:gosec // G115: 1 <= Concurrency, checked by intField.
 	atk := vegeta.NewAttacker(
 		vegeta.Workers(workers),
-		vegeta.MaxWorkers(uint64(s.Concurrency)),
+		vegeta.MaxWorkers(uint64(s.Concurrency)), //nolint:gosec // G115: 1 <= Concurrency, checked by intField.
 		vegeta.Timeout(s.Timeout),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.MaxBody(0), // responses are drained, not kept

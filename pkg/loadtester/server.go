@@ -321,7 +321,7 @@ func (s *Server) httpLoad(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	key, revision := runKey(&p)
-	st, started, err := s.runs.start(s.ctx, key, p.Namespace+"/"+p.Name, revision, run)
+	st, started, err := s.runs.start(s.ctx, key, p.Namespace+"/"+p.Name, revision, run) //nolint:contextcheck // an asynchronous run outlives the request: it ends with the server (s.ctx).
 	switch {
 	case errors.Is(err, errTooManyRuns):
 		reply(w, http.StatusTooManyRequests, err.Error())

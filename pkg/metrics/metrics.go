@@ -194,7 +194,7 @@ func (k *Checker) client(ctx context.Context, t target) (*Prometheus, []string, 
 			meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 			if err := k.Client.Get(ctx, client.ObjectKey{Namespace: t.namespace, Name: secretName}, meta); err != nil {
 				if apierrors.IsNotFound(err) {
-					return nil, nil, ReasonSecretNotFound, fmt.Errorf("Secret %s/%s of the MetricTemplate not found", t.namespace, secretName)
+					return nil, nil, ReasonSecretNotFound, fmt.Errorf("the Secret %s/%s of the MetricTemplate was not found", t.namespace, secretName)
 				}
 				return nil, nil, ReasonQueryFailed, fmt.Errorf("failed to get Secret %s/%s: %w", t.namespace, secretName, err)
 			}
@@ -212,13 +212,13 @@ func (k *Checker) client(ctx context.Context, t target) (*Prometheus, []string, 
 		s := &corev1.Secret{}
 		if err := k.SecretReader.Get(ctx, client.ObjectKey{Namespace: t.namespace, Name: secretName}, s); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, nil, ReasonSecretNotFound, fmt.Errorf("Secret %s/%s of the MetricTemplate not found", t.namespace, secretName)
+				return nil, nil, ReasonSecretNotFound, fmt.Errorf("the Secret %s/%s of the MetricTemplate was not found", t.namespace, secretName)
 			}
 			return nil, nil, ReasonQueryFailed, fmt.Errorf("failed to read Secret %s/%s: %w", t.namespace, secretName, err)
 		}
 		cfg.Credentials = Credentials{BearerToken: string(s.Data["token"]), Username: string(s.Data["username"]), Password: string(s.Data["password"])}
 		if cfg.Credentials == (Credentials{}) {
-			return nil, nil, ReasonSecretNotFound, fmt.Errorf("Secret %s/%s has neither the key token nor username and password", t.namespace, secretName)
+			return nil, nil, ReasonSecretNotFound, fmt.Errorf("the Secret %s/%s has neither the key token nor username and password", t.namespace, secretName)
 		}
 		secrets = []string{cfg.Credentials.BearerToken, cfg.Credentials.Password}
 	}

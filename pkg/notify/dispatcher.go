@@ -318,7 +318,8 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 // the queue for at most DrainTimeout.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	<-ctx.Done()
-	drain, cancel := context.WithTimeout(context.Background(), d.opts.DrainTimeout)
+	// ctx is done: draining gets its own deadline, and keeps ctx's values.
+	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.DrainTimeout)
 	defer cancel()
 	return d.Stop(drain)
 }

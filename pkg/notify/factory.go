@@ -135,7 +135,7 @@ func resolve(ctx context.Context, reader client.Reader, p *sluicev1beta1.AlertPr
 		}
 		cfg.token = strings.TrimSpace(string(secret.Data[SecretKeyToken]))
 	}
-	if cfg.address == "" && !(cfg.typ == TypeSlack && cfg.token != "") {
+	if cfg.address == "" && (cfg.typ != TypeSlack || cfg.token == "") {
 		return config{}, fmt.Errorf("AlertProvider %s has no address: set spec.address or the key %q of its Secret", providerKey(p), SecretKeyAddress)
 	}
 	if cfg.address != "" {

@@ -75,7 +75,7 @@ func teamsPayload(m message) teamsMessage {
 	}
 	facts := teamsFactSet{Type: "FactSet"}
 	for _, f := range m.Fields {
-		facts.Facts = append(facts.Facts, teamsFact{Title: f.Title, Value: f.Value})
+		facts.Facts = append(facts.Facts, teamsFact(f))
 	}
 	body = append(body, facts)
 	if len(m.Checks) > 0 {

@@ -70,7 +70,7 @@ func (e *Environment) startControllers(assets string) error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(filepath.Join(assets, p.name), p.args...) //nolint:gosec // test binaries built by make tools
+		cmd := exec.Command(filepath.Join(assets, p.name), p.args...)
 		cmd.Stdout, cmd.Stderr = f, f
 		// A test binary that dies must not leave control-plane processes behind.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -74,7 +74,7 @@ func (p *Prometheus) start() error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command(p.bin, //nolint:gosec // the project's own test binary
+	cmd := exec.Command(p.bin,
 		"--config.file="+filepath.Join(p.dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(p.dir, "data"),
 		"--web.listen-address="+p.addr,
@@ -87,7 +87,7 @@ func (p *Prometheus) start() error {
 	p.cmd = cmd
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(p.URL + "/-/ready") //nolint:gosec,noctx // loopback test server
+		resp, err := http.Get(p.URL + "/-/ready") //nolint:noctx // loopback test server
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -33,7 +34,7 @@ const Name = sluicev1beta1.ProviderGatewayAPI
 const HashAnnotation = "sluice.dev/spec-hash"
 
 // GVK is the kind of the routing object.
-var GVK = gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute")
+var GVK = schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: gatewayv1.GroupVersion.Version, Kind: "HTTPRoute"}
 
 // RBAC of the gatewayapi router (controller-gen reads markers from free-standing comments).
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch

@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -308,7 +309,15 @@ func corsFilter(p *sluicev1beta1.CorsPolicy) (*gatewayv1.HTTPCORSFilter, error) 
 		if err != nil {
 			return nil, fmt.Errorf("spec.service.corsPolicy.maxAge: %w", err)
 		}
-		f.MaxAge = int32(d / time.Second)
+		// Past int32 seconds (68 years) a cache lifetime means the same.
+		secs := int64(d / time.Second)
+		if secs > math.MaxInt32 {
+			secs = math.MaxInt32
+		}
+		if secs < 0 {
+			secs = 0
+		}
+		f.MaxAge = int32(secs)
 	}
 	return f, nil
 }

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"math"
 	"regexp"
 	"testing"
 
@@ -215,4 +216,16 @@ func TestSubset(t *testing.T) {
 	g.Expect(subset(map[string]any{"a": []any{1.0}}, map[string]any{"a": []any{1.0, 2.0}})).To(BeFalse())
 	g.Expect(subset(map[string]any{"a": 1.0}, map[string]any{"a": 2.0})).To(BeFalse())
 	g.Expect(subset(map[string]any{"a": "x"}, map[string]any{})).To(BeFalse())
+}
+
+// A maxAge past int32 seconds means "cache for good"; it must not wrap to a
+// negative HTTPCORSFilter.maxAge that the API server refuses.
+func TestCorsFilter_MaxAgeClampedToInt32(t *testing.T) {
+	g := NewWithT(t)
+	f, err := corsFilter(&sluicev1beta1.CorsPolicy{MaxAge: "1000000h"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(f.MaxAge).To(Equal(int32(math.MaxInt32)))
+	f, err = corsFilter(&sluicev1beta1.CorsPolicy{MaxAge: "24h"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(f.MaxAge).To(Equal(int32(86400)))
 }

@@ -196,7 +196,7 @@ func corsPolicy(p *sluicev1beta1.CorsPolicy) (*istionet.CorsPolicy, error) {
 		return nil, err
 	}
 	out := &istionet.CorsPolicy{
-		AllowOrigin:   slices.Clone(p.AllowOrigin),
+		AllowOrigin:   slices.Clone(p.AllowOrigin), //nolint:staticcheck // SA1019: Flagger's corsPolicy.allowOrigin, passed through as Istio still accepts it.
 		AllowMethods:  slices.Clone(p.AllowMethods),
 		AllowHeaders:  slices.Clone(p.AllowHeaders),
 		ExposeHeaders: slices.Clone(p.ExposeHeaders),
@@ -269,7 +269,7 @@ func trafficPolicy(p *sluicev1beta1.TrafficPolicy) (*istionet.TrafficPolicy, err
 	}
 	if od := p.OutlierDetection; od != nil {
 		s := &istionet.OutlierDetection{
-			ConsecutiveErrors:              od.ConsecutiveErrors,
+			ConsecutiveErrors:              od.ConsecutiveErrors, //nolint:staticcheck // SA1019: Flagger's outlierDetection.consecutiveErrors, passed through as Istio still accepts it.
 			Consecutive_5XxErrors:          uint32Value(od.Consecutive5xxErrors),
 			ConsecutiveGatewayErrors:       uint32Value(od.ConsecutiveGatewayErrors),
 			ConsecutiveLocalOriginFailures: uint32Value(od.ConsecutiveLocalOriginFailures),
@@ -356,6 +356,7 @@ func loadBalancer(lb *sluicev1beta1.LoadBalancerSettings) (*istionet.LoadBalance
 		}
 		out.LocalityLbSetting = s
 	}
+	//nolint:staticcheck // SA1019: Flagger's loadBalancer.warmupDurationSecs, passed through as Istio still accepts it.
 	if out.WarmupDurationSecs, err = duration("loadBalancer.warmupDurationSecs", lb.WarmupDurationSecs); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -243,7 +244,18 @@ func rawWeights(live *unstructured.Unstructured, c *sluicev1beta1.Canary) (route
 	if !found[0] || !found[1] {
 		return router.Routes{}, false
 	}
-	return router.Routes{PrimaryWeight: int32(weights[0]), CanaryWeight: int32(weights[1])}, true
+	return router.Routes{PrimaryWeight: weight32(weights[0]), CanaryWeight: weight32(weights[1])}, true
+}
+
+// weight32 is a weight read from a live object, clamped to what Routes holds.
+func weight32(w int64) int32 {
+	if w > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	if w < 0 {
+		return 0
+	}
+	return int32(w)
 }
 
 // percent turns relative weights into percentages summing to 100.
@@ -252,7 +264,8 @@ func percent(w router.Routes) router.Routes {
 	if sum == 100 || sum <= 0 {
 		return w
 	}
-	canary := int32((int64(w.CanaryWeight)*100 + sum/2) / sum)
+	// Both weights are clamped to >= 0 (weight32), so 0 <= canary <= 100.
+	canary := int32((int64(w.CanaryWeight)*100 + sum/2) / sum) //nolint:gosec // G115: 0 <= canary <= 100, see above.
 	return router.Routes{PrimaryWeight: 100 - canary, CanaryWeight: canary}
 }
 
