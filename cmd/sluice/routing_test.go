@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -73,7 +73,7 @@ func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { re
 
 // reconciles reads controller-runtime's count of the canary controller's reconciles.
 func reconciles(g Gomega) float64 {
-	families, err := crmetrics.Registry.Gather()
+	families, err := ctrlmetrics.Registry.Gather()
 	g.Expect(err).NotTo(HaveOccurred())
 	total := 0.0
 	for _, f := range families {

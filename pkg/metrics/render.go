@@ -75,7 +75,7 @@ func refuseLoops(t *template.Template) error {
 	if t.Tree == nil {
 		return nil
 	}
-	return walk(t.Tree.Root)
+	return walk(t.Root)
 }
 
 func walk(n parse.Node) error {

@@ -78,7 +78,7 @@ func (e *Environment) StartAPIServer(ctx context.Context, logPath string) error 
 		return fmt.Errorf("failed to open the API server log: %w", err)
 	}
 	defer f.Close()
-	cmd := exec.Command(e.apiArgs[0], e.apiArgs[1:]...) //nolint:gosec // envtest's own command line
+	cmd := exec.Command(e.apiArgs[0], e.apiArgs[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Unlike envtest's process, this one dies with the test process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -104,7 +104,7 @@ func (e *Environment) waitAPIServerReady(ctx context.Context, exited <-chan stru
 	if err != nil {
 		return fmt.Errorf("failed to build an API server client: %w", err)
 	}
-	last := errors.New("no answer yet")
+	var last error
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/readyz", http.NoBody)
 		if err != nil {

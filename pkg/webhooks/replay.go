@@ -32,13 +32,13 @@ type ReplayCache struct {
 	next time.Time // next sweep of expired ids
 }
 
-// NewReplayCache returns a cache of at most max ids (DefaultReplayCacheSize
-// when max <= 0).
-func NewReplayCache(max int) *ReplayCache {
-	if max <= 0 {
-		max = DefaultReplayCacheSize
+// NewReplayCache returns a cache of at most size ids (DefaultReplayCacheSize
+// when size <= 0).
+func NewReplayCache(size int) *ReplayCache {
+	if size <= 0 {
+		size = DefaultReplayCacheSize
 	}
-	return &ReplayCache{ids: map[string]time.Time{}, max: max, now: time.Now}
+	return &ReplayCache{ids: map[string]time.Time{}, max: size, now: time.Now}
 }
 
 // Claim implements ReplayGuard.
