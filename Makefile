@@ -112,7 +112,7 @@ FUZZ_TARGETS := \
 	./pkg/metrics:FuzzRender \
 	./pkg/cli:FuzzConvert \
 	./pkg/gitsync:FuzzBuild \
-	./pkg/gitsync:FuzzReceiver \
+	./pkg/gitsync/receiverfuzz:FuzzReceiver \
 	./pkg/webhooks:FuzzVerifySignature \
 	./pkg/canary:FuzzDecide
 FUZZTIME ?= 30s
