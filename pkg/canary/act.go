@@ -128,8 +128,8 @@ func (r *CanaryReconciler) ensureObjects(ctx context.Context, s *scope) error {
 		if err := controllerutil.SetControllerReference(s.canary, p, r.Scheme); err != nil {
 			return err
 		}
-		if err := r.Client.Create(ctx, p); err != nil {
-			return fmt.Errorf("failed to create the primary %s: %w", p.GetName(), err)
+		if err := r.applyOwned(ctx, p, nil); err != nil {
+			return fmt.Errorf("failed to create the primary: %w", err)
 		}
 	}
 	if err := r.ensureServices(ctx, s); err != nil {
@@ -155,10 +155,21 @@ func (r *CanaryReconciler) promotePrimary(ctx context.Context, s *scope) error {
 	if s.primary.GetAnnotations()[sluicev1beta1.TemplateHashAnnotation] == templateHash(s.target.podTemplate()) {
 		return nil
 	}
-	base := s.primary.DeepCopyObject().(client.Object)
-	setPrimaryTemplate(s.primary, s.target, s.label, s.value, s.configs.renames())
-	if err := r.Client.Patch(ctx, s.primary.object(), client.MergeFrom(base)); err != nil {
-		return fmt.Errorf("failed to promote the template to %s: %w", s.primary.GetName(), err)
+	// The whole primary is applied, as at creation: a field the engine
+	// applied before and left out now would be removed. Its replicas stay
+	// as they are (an autoscaler may own them).
+	p, err := newPrimary(s.canary, s.target, s.label, s.value, s.configs.renames())
+	if err != nil {
+		return err
+	}
+	if d, ok := p.(*appsv1.Deployment); ok {
+		d.Spec.Replicas = ptr.To(replicasOf(s.primary))
+	}
+	if err := controllerutil.SetControllerReference(s.canary, p, r.Scheme); err != nil {
+		return err
+	}
+	if err := r.applyOwned(ctx, p, s.primary.object()); err != nil {
+		return fmt.Errorf("failed to promote the template: %w", err)
 	}
 	return nil
 }
@@ -170,6 +181,11 @@ func (r *CanaryReconciler) scaleTarget(ctx context.Context, s *scope, toZero boo
 	if s.target == nil {
 		return nil
 	}
+	// The target is the user's (kept in Git, applied by GitSync or another
+	// tool): a merge patch changes the one field the engine owns on it. An
+	// apply would have to name the whole object, or the engine would claim
+	// fields of the user's; EngineOwnedFields lists these fields so that
+	// GitSync leaves them to the engine.
 	base := s.target.DeepCopyObject().(client.Object)
 	switch t := s.target.(type) {
 	case deployment:

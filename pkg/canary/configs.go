@@ -293,25 +293,19 @@ func (r *CanaryReconciler) syncConfigCopies(ctx context.Context, c *sluicev1beta
 		if err := controllerutil.SetControllerReference(c, cp, r.Scheme); err != nil {
 			return err
 		}
-		if existing.ResourceVersion == "" { // not found above
-			if err := r.Client.Create(ctx, cp); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("failed to create %s %s: %w", kindOf(ref), name, err)
-			}
-			continue
+		var live client.Object
+		if existing.ResourceVersion != "" { // found above
+			live = existing
 		}
-		if immutable(src) {
-			// Immutable configs cannot be updated: replace the copy.
+		if live != nil && immutable(src) {
+			// Immutable configs cannot be changed: replace the copy.
 			if err := r.Client.Delete(ctx, existing); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("failed to replace immutable %s %s: %w", kindOf(ref), name, err)
 			}
-			if err := r.Client.Create(ctx, cp); err != nil {
-				return fmt.Errorf("failed to create %s %s: %w", kindOf(ref), name, err)
-			}
-			continue
+			live = nil
 		}
-		cp.SetResourceVersion(existing.ResourceVersion)
-		if err := r.Client.Update(ctx, cp); err != nil {
-			return fmt.Errorf("failed to update %s %s: %w", kindOf(ref), name, err)
+		if err := r.applyOwned(ctx, cp, live); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -265,14 +265,14 @@ func (f *fixture) condition(name, t string) *metav1.Condition {
 }
 
 // update retries a mutation of an object on conflict.
-func (f *fixture) update(obj client.Object, name string, mutate func()) {
+func (f *fixture) update(obj client.Object, name string, mutate func(), opts ...client.UpdateOption) {
 	f.t.Helper()
 	f.g.Eventually(func() error {
 		if err := f.get(obj, name); err != nil {
 			return err
 		}
 		mutate()
-		return env.Client.Update(f.ctx, obj)
+		return env.Client.Update(f.ctx, obj, opts...)
 	}).Should(Succeed())
 }
 

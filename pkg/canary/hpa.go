@@ -37,36 +37,27 @@ func (r *CanaryReconciler) ensurePrimaryAutoscaler(ctx context.Context, s *scope
 	data, _ := spec.Marshal()
 	hash := hashBytes(data, 16)
 	name := ref.Name + "-primary"
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.canary.Namespace, Name: name}, hpa)
-	if apierrors.IsNotFound(err) {
-		hpa = &autoscalingv2.HorizontalPodAutoscaler{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.canary.Namespace, Labels: withoutGitOps(src.Labels),
-				Annotations: map[string]string{sluicev1beta1.SpecHashAnnotation: hash}},
-			Spec: spec,
-		}
-		if err := controllerutil.SetControllerReference(s.canary, hpa, r.Scheme); err != nil {
-			return err
-		}
-		if err := r.Client.Create(ctx, hpa); err != nil {
-			return fmt.Errorf("failed to create HorizontalPodAutoscaler %s: %w", name, err)
-		}
-		return nil
-	}
-	if err != nil {
+	live := &autoscalingv2.HorizontalPodAutoscaler{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.canary.Namespace, Name: name}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
 		return fmt.Errorf("failed to get HorizontalPodAutoscaler %s: %w", name, err)
-	}
-	if hpa.Annotations[sluicev1beta1.SpecHashAnnotation] == hash {
+	case live.Annotations[sluicev1beta1.SpecHashAnnotation] == hash:
 		return nil
 	}
-	base := hpa.DeepCopy()
-	hpa.Spec = spec
-	if hpa.Annotations == nil {
-		hpa.Annotations = map[string]string{}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.canary.Namespace, Labels: withoutGitOps(src.Labels),
+			Annotations: map[string]string{sluicev1beta1.SpecHashAnnotation: hash}},
+		Spec: spec,
 	}
-	hpa.Annotations[sluicev1beta1.SpecHashAnnotation] = hash
-	if err := r.Client.Patch(ctx, hpa, client.MergeFrom(base)); err != nil {
-		return fmt.Errorf("failed to update HorizontalPodAutoscaler %s: %w", name, err)
+	if err := controllerutil.SetControllerReference(s.canary, hpa, r.Scheme); err != nil {
+		return err
 	}
-	return nil
+	var current client.Object
+	if live != nil {
+		current = live
+	}
+	return r.applyOwned(ctx, hpa, current)
 }

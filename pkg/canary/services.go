@@ -95,45 +95,58 @@ func (r *CanaryReconciler) ensureService(ctx context.Context, s *scope, name str
 	}
 	hash := hashBytes(fmt.Appendf(nil, "%v|%v|%v|%v|%v|%v", spec.Selector, spec.Ports, labels, annotations, c.Spec.Service.TrafficDistribution, keepSelector), 16)
 
-	svc := &corev1.Service{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, svc)
-	if apierrors.IsNotFound(err) {
-		annotations[sluicev1beta1.SpecHashAnnotation] = hash
-		svc = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: labels, Annotations: annotations}, Spec: spec}
-		if c.Spec.Service.Headless {
-			svc.Spec.ClusterIP = corev1.ClusterIPNone
-		}
-		if err := controllerutil.SetControllerReference(c, svc, r.Scheme); err != nil {
-			return err
-		}
-		if err := r.Client.Create(ctx, svc); err != nil {
-			return fmt.Errorf("failed to create Service %s: %w", name, err)
-		}
-		return nil
-	}
-	if err != nil {
+	live := &corev1.Service{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
 		return fmt.Errorf("failed to get Service %s: %w", name, err)
-	}
 	// The hash says whether the engine's own rendering changed; the selector
 	// is compared too, so one that someone else changed (a hand edit, an
 	// apply from Git) is put back.
-	if svc.Annotations[sluicev1beta1.SpecHashAnnotation] == hash && (keepSelector || maps.Equal(svc.Spec.Selector, selector)) {
+	case live.Annotations[sluicev1beta1.SpecHashAnnotation] == hash && (keepSelector || maps.Equal(live.Spec.Selector, selector)):
 		return nil
 	}
-	base := svc.DeepCopy()
+	want := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace}, Spec: spec}
 	unmanaged := unmanagedKeys(c)
-	svc.Labels = mergeManaged(svc.Labels, labels, unmanaged.labels)
-	svc.Annotations = mergeManaged(svc.Annotations, annotations, unmanaged.annotations)
-	svc.Annotations[sluicev1beta1.SpecHashAnnotation] = hash
-	if !keepSelector {
-		svc.Spec.Selector = selector
+	want.Labels = mergeManaged(nil, labels, unmanaged.labels)
+	want.Annotations = mergeManaged(nil, annotations, unmanaged.annotations)
+	want.Annotations[sluicev1beta1.SpecHashAnnotation] = hash
+	if live == nil {
+		if c.Spec.Service.Headless {
+			want.Spec.ClusterIP = corev1.ClusterIPNone
+		}
+		if err := controllerutil.SetControllerReference(c, want, r.Scheme); err != nil {
+			return err
+		}
+		return r.applyOwned(ctx, want, nil)
 	}
-	svc.Spec.Ports = mergePorts(svc.Spec.Ports, ports)
-	svc.Spec.TrafficDistribution = spec.TrafficDistribution
-	if err := r.Client.Patch(ctx, svc, client.MergeFrom(base)); err != nil {
-		return fmt.Errorf("failed to update Service %s: %w", name, err)
+	// What the engine applied once it must apply every time, or the API
+	// server removes it: the owner reference of a Service it created, the
+	// cluster IP of a headless one. An apex Service that was there before is
+	// taken over, not owned, and its type stays the user's.
+	if metav1.IsControlledBy(live, c) {
+		if err := controllerutil.SetControllerReference(c, want, r.Scheme); err != nil {
+			return err
+		}
+		if live.Spec.ClusterIP == corev1.ClusterIPNone {
+			want.Spec.ClusterIP = corev1.ClusterIPNone
+		}
+	} else {
+		want.Spec.Type = ""
 	}
-	return nil
+	// With the kubernetes provider the router owns the apex selector once
+	// it has applied it; until then the engine keeps applying the one it
+	// set, so that leaving it out does not remove it.
+	if keepSelector {
+		want.Spec.Selector = nil
+		if !ownsField(live, sluicev1beta1.FieldManagerRouter, "f:spec", "f:selector") {
+			want.Spec.Selector = live.Spec.Selector
+		}
+	}
+	want.Spec.Ports = mergePorts(live.Spec.Ports, ports)
+	return r.applyOwned(ctx, want, live)
 }
 
 type unmanagedSet struct{ labels, annotations map[string]bool }

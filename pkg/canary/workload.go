@@ -181,21 +181,6 @@ func newPrimary(c *sluicev1beta1.Canary, target workload, label, value string, r
 	return nil, fmt.Errorf("unsupported workload %T", target)
 }
 
-// setPrimaryTemplate gives the primary the target's current template.
-func setPrimaryTemplate(primary, target workload, label, value string, renames map[string]string) {
-	tmpl := primaryTemplate(target.podTemplate(), label, value, renames)
-	if _, ok := target.(daemonSet); ok {
-		delete(tmpl.Spec.NodeSelector, sluicev1beta1.ScaleToZeroNodeSelector)
-	}
-	*primary.podTemplate() = tmpl
-	ann := maps.Clone(primary.GetAnnotations())
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[sluicev1beta1.TemplateHashAnnotation] = templateHash(target.podTemplate())
-	primary.SetAnnotations(ann)
-}
-
 // replicasOf is the number of replicas of a Deployment (1 for a DaemonSet, which has none).
 func replicasOf(w workload) int32 {
 	if d, ok := w.(deployment); ok {
