@@ -52,13 +52,17 @@ func (r *CanaryReconciler) applyOwned(ctx context.Context, want, live client.Obj
 	return nil
 }
 
+// legacyFieldManager is the field manager that Sluice's writers shared
+// before each had its own.
+const legacyFieldManager = "sluice"
+
 // upgradeManagedFields hands the fields that earlier versions of the engine
-// wrote with create and merge patches (manager sluice-engine, operation
-// Update) to its apply entry, once per object. Without it those fields
+// wrote with create and merge patches (manager sluice-engine or, before
+// that, sluice; operation Update) to its apply entry, once per object. Without it those fields
 // would stay owned by the old entry, and a field the engine stops applying
 // (an env var removed from the target's template) would never be removed.
 func (r *CanaryReconciler) upgradeManagedFields(ctx context.Context, live client.Object) error {
-	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(sluicev1beta1.FieldManagerEngine), sluicev1beta1.FieldManagerEngine)
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(sluicev1beta1.FieldManagerEngine, legacyFieldManager), sluicev1beta1.FieldManagerEngine)
 	if err != nil || patch == nil {
 		return err
 	}
@@ -76,7 +80,7 @@ func ownsField(obj client.Object, manager string, path ...string) bool {
 			continue
 		}
 		var fields map[string]any
-		if json.Unmarshal(e.FieldsV1.Raw, &fields) != nil {
+		if json.Unmarshal(e.FieldsV1.GetRawBytes(), &fields) != nil {
 			continue
 		}
 		if _, found, _ := unstructured.NestedFieldNoCopy(fields, path...); found {
