@@ -29,7 +29,9 @@ type CanaryService struct {
 	PortName string `json:"portName,omitempty"`
 
 	// TargetPort is the container port (number or name). Defaults to port.
-	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 15 : (self >= 1 && self <= 65535)",message="spec.service.targetPort must be a port number (1-65535) or a container port name (a DNS label of at most 15 characters)"
+	// 0 is the unset value (a Go client always sends the field) and means the
+	// default.
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 15 : (self >= 0 && self <= 65535)",message="spec.service.targetPort must be a port number (1-65535, or 0 for the Service port) or a container port name (a DNS label of at most 15 characters)"
 	// +optional
 	TargetPort intstr.IntOrString `json:"targetPort,omitempty"`
 
