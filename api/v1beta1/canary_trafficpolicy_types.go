@@ -79,7 +79,7 @@ type LoadBalancerSettings struct {
 	ConsistentHash *ConsistentHashLB `json:"consistentHash,omitempty"`
 	// +optional
 	LocalityLbSetting *LocalityLoadBalancerSetting `json:"localityLbSetting,omitempty"`
-	// WarmupDurationSecs is the slow-start duration of new endpoints, e.g. 60s.
+	// warmupDurationSecs is the slow-start duration of new endpoints, e.g. 60s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
@@ -161,7 +161,7 @@ type OutlierDetection struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Consecutive5xxErrors *int32 `json:"consecutive5xxErrors,omitempty"`
-	// ConsecutiveErrors is deprecated in Istio; use consecutive5xxErrors.
+	// consecutiveErrors is deprecated in Istio; use consecutive5xxErrors.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	ConsecutiveErrors int32 `json:"consecutiveErrors,omitempty"`
@@ -194,18 +194,18 @@ type ClientTLSSettings struct {
 	// +kubebuilder:validation:Enum=DISABLE;SIMPLE;MUTUAL;ISTIO_MUTUAL
 	// +optional
 	Mode string `json:"mode,omitempty"`
-	// ClientCertificate is a file path, required when mode is MUTUAL.
+	// clientCertificate is a file path, required when mode is MUTUAL.
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	ClientCertificate string `json:"clientCertificate,omitempty"`
-	// PrivateKey is a file path, required when mode is MUTUAL.
+	// privateKey is a file path, required when mode is MUTUAL.
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	PrivateKey string `json:"privateKey,omitempty"`
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	CACertificates string `json:"caCertificates,omitempty"`
-	// CredentialName names a Secret holding the client certificate (Istio gateways).
+	// credentialName names a Secret holding the client certificate (Istio gateways).
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	CredentialName string `json:"credentialName,omitempty"`
