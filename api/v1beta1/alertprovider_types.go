@@ -14,11 +14,14 @@ import (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AlertProvider struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the AlertProvider: where and how notifications are sent.
 	// +required
 	Spec AlertProviderSpec `json:"spec"`
+	// status is the observed state of the AlertProvider.
 	// +optional
 	Status AlertProviderStatus `json:"status,omitempty"`
 }
@@ -75,6 +78,8 @@ type AlertProviderSpec struct {
 
 // AlertProviderStatus is the observed state of an AlertProvider.
 type AlertProviderStatus struct {
+	// conditions are the latest observations of the AlertProvider's state. Sluice
+	// does not write them at present.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16

@@ -163,19 +163,28 @@ type SessionAffinity struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxAge int32 `json:"maxAge,omitempty"`
+	// domain is the Domain attribute of the session cookies Sluice sets.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Domain string `json:"domain,omitempty"`
+	// path is the Path attribute of the session cookies Sluice sets.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Path string `json:"path,omitempty"`
+	// httpOnly adds the HttpOnly attribute to the session cookies: scripts in
+	// the browser cannot read them.
 	// +optional
 	HTTPOnly bool `json:"httpOnly,omitempty"`
+	// secure adds the Secure attribute to the session cookies: browsers send
+	// them over HTTPS only.
 	// +optional
 	Secure bool `json:"secure,omitempty"`
+	// sameSite is the SameSite attribute of the session cookies: Strict, Lax or None.
 	// +kubebuilder:validation:Enum=Strict;Lax;None
 	// +optional
 	SameSite string `json:"sameSite,omitempty"`
+	// partitioned adds the Partitioned attribute to the session cookies
+	// (cookies partitioned by top-level site).
 	// +optional
 	Partitioned bool `json:"partitioned,omitempty"`
 }
@@ -250,18 +259,22 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must be less than or equal to thresholdRange.max"
 // +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="thresholdRange needs min, max or both: an empty range accepts any value"
 type CanaryThresholdRange struct {
+	// min is the lowest accepted value (inclusive); unset, there is no lower bound.
 	// +optional
 	Min *float64 `json:"min,omitempty"`
+	// max is the highest accepted value (inclusive); unset, there is no upper bound.
 	// +optional
 	Max *float64 `json:"max,omitempty"`
 }
 
 // CrossNamespaceReference names an object, optionally in another namespace.
 type CrossNamespaceReference struct {
+	// name of the object.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
+	// namespace of the object. Defaults to the Canary's namespace.
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Namespace string `json:"namespace,omitempty"`

@@ -153,19 +153,24 @@ type CanaryService struct {
 
 // CustomMetadata are labels and annotations to add to a generated object.
 type CustomMetadata struct {
+	// labels added to the generated object.
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
+	// annotations added to the generated object.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // UnmanagedMetadata lists metadata keys that Sluice does not manage.
 type UnmanagedMetadata struct {
+	// labels lists label keys on the generated Services that Sluice leaves alone.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +kubebuilder:validation:items:MaxLength=512
 	// +listType=atomic
 	Labels []string `json:"labels,omitempty"`
+	// annotations lists annotation keys on the generated Services that Sluice
+	// leaves alone.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +kubebuilder:validation:items:MaxLength=512
@@ -178,15 +183,19 @@ type UnmanagedMetadata struct {
 //
 // +kubebuilder:validation:XValidation:rule="[has(self.exact), has(self.prefix), has(self.suffix), has(self.regex)].filter(x, x).size() <= 1",message="a string match takes at most one of exact, prefix, suffix or regex"
 type StringMatch struct {
+	// exact matches a value equal to this string.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Exact string `json:"exact,omitempty"`
+	// prefix matches a value that starts with this string.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Prefix string `json:"prefix,omitempty"`
+	// suffix matches a value that ends with this string.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Suffix string `json:"suffix,omitempty"`
+	// regex matches a value against this RE2 regular expression.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Regex string `json:"regex,omitempty"`
@@ -199,12 +208,16 @@ type HTTPMatchRequest struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Name string `json:"name,omitempty"`
+	// uri matches the request path.
 	// +optional
 	URI *StringMatch `json:"uri,omitempty"`
+	// scheme matches the URI scheme of the request, e.g. http or https.
 	// +optional
 	Scheme *StringMatch `json:"scheme,omitempty"`
+	// method matches the HTTP method of the request, e.g. GET.
 	// +optional
 	Method *StringMatch `json:"method,omitempty"`
+	// authority matches the request's authority (the Host header).
 	// +optional
 	Authority *StringMatch `json:"authority,omitempty"`
 	// headers to match, by lower-case header name.
@@ -263,9 +276,13 @@ type HTTPRetry struct {
 
 // HTTPRewrite rewrites the URI or the authority of a request.
 type HTTPRewrite struct {
+	// uri replaces the path of the request before it is forwarded: the matched
+	// prefix, or with Gateway API the full path when type is ReplaceFullPath.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	URI string `json:"uri,omitempty"`
+	// authority replaces the request's authority (the Host header) before it is
+	// forwarded.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Authority string `json:"authority,omitempty"`
@@ -277,18 +294,25 @@ type HTTPRewrite struct {
 
 // HeadersOperations are header operations on requests and responses.
 type HeadersOperations struct {
+	// request are the header operations on requests, before they reach the
+	// destination.
 	// +optional
 	Request *HeaderOperations `json:"request,omitempty"`
+	// response are the header operations on responses, before they return to
+	// the client.
 	// +optional
 	Response *HeaderOperations `json:"response,omitempty"`
 }
 
 // HeaderOperations add, set and remove headers.
 type HeaderOperations struct {
+	// add appends these values to the headers named by the keys.
 	// +optional
 	Add map[string]string `json:"add,omitempty"`
+	// set overwrites the headers named by the keys with these values.
 	// +optional
 	Set map[string]string `json:"set,omitempty"`
+	// remove lists the names of the headers to remove.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +kubebuilder:validation:items:MaxLength=256
@@ -309,16 +333,20 @@ type CorsPolicy struct {
 	// +optional
 	// +listType=atomic
 	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
+	// allowMethods lists the HTTP methods allowed (Access-Control-Allow-Methods).
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +kubebuilder:validation:items:MaxLength=64
 	// +listType=atomic
 	AllowMethods []string `json:"allowMethods,omitempty"`
+	// allowHeaders lists the request headers allowed (Access-Control-Allow-Headers).
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +kubebuilder:validation:items:MaxLength=256
 	// +listType=atomic
 	AllowHeaders []string `json:"allowHeaders,omitempty"`
+	// exposeHeaders lists the response headers that browsers may read
+	// (Access-Control-Expose-Headers).
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +kubebuilder:validation:items:MaxLength=256
@@ -329,6 +357,8 @@ type CorsPolicy struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	MaxAge string `json:"maxAge,omitempty"`
+	// allowCredentials says whether the caller may send credentials with the
+	// actual request (Access-Control-Allow-Credentials).
 	// +optional
 	AllowCredentials *bool `json:"allowCredentials,omitempty"`
 }

@@ -198,12 +198,18 @@ type AnnouncedTransition struct {
 
 // HandledRequests records the manual requests already handled.
 type HandledRequests struct {
+	// promote is the value of the sluice.dev/promote annotation last acted upon;
+	// a different value is a new request.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Promote string `json:"promote,omitempty"`
+	// abort is the value of the sluice.dev/abort annotation last acted upon; a
+	// different value is a new request.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Abort string `json:"abort,omitempty"`
+	// retry is the value of the sluice.dev/retry annotation last acted upon; a
+	// different value is a new request.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Retry string `json:"retry,omitempty"`

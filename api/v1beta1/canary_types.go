@@ -37,11 +37,14 @@ const (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`,priority=1
 type Canary struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the Canary: the target, its Services and the analysis.
 	// +required
 	Spec CanarySpec `json:"spec"`
+	// status is the observed state of the Canary, written by Sluice.
 	// +optional
 	Status CanaryStatus `json:"status,omitempty"`
 }
@@ -120,10 +123,10 @@ type CanarySpec struct {
 	// +optional
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 
-	// RevertOnDeletion: Sluice always serves the target again when a Canary
-	// is deleted (target scaled up, apex Service restored, routing objects
-	// restored or released to the apex). With revertOnDeletion the routing
-	// objects are also restored when the target cannot be served (missing).
+	// revertOnDeletion also restores the routing objects when the Canary is
+	// deleted while its target cannot be served (missing). Whatever its value,
+	// Sluice serves the target again when a Canary is deleted (target scaled
+	// up, apex Service restored, routing objects restored or released to the apex).
 	// +optional
 	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
 
@@ -202,9 +205,13 @@ type AutoscalerReference struct {
 
 // ScalerReplicas are autoscaler bounds.
 type ScalerReplicas struct {
+	// minReplicas replaces the minimum number of replicas of the primary's
+	// HorizontalPodAutoscaler (otherwise copied from the target's).
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	// maxReplicas replaces the maximum number of replicas of the primary's
+	// HorizontalPodAutoscaler (otherwise copied from the target's).
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxReplicas *int32 `json:"maxReplicas,omitempty"`

@@ -49,11 +49,14 @@ const (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GitSync struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the GitSync: the repository, the path and how to apply it.
 	// +required
 	Spec GitSyncSpec `json:"spec"`
+	// status is the observed state of the GitSync, written by Sluice.
 	// +optional
 	Status GitSyncStatus `json:"status,omitempty"`
 }
@@ -224,18 +227,23 @@ type GitRef struct {
 
 // GitSyncInventoryEntry identifies one applied object.
 type GitSyncInventoryEntry struct {
+	// group is the API group of the object; empty for the core group.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Group string `json:"group,omitempty"`
+	// version is the API version of the object.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
 	Version string `json:"version"`
+	// kind of the object.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
+	// namespace of the object; empty for a cluster-scoped object.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
+	// name of the object.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`

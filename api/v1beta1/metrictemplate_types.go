@@ -15,11 +15,14 @@ import (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type MetricTemplate struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the MetricTemplate: the provider and the query.
 	// +required
 	Spec MetricTemplateSpec `json:"spec"`
+	// status is the observed state of the MetricTemplate.
 	// +optional
 	Status MetricTemplateStatus `json:"status,omitempty"`
 }
@@ -88,6 +91,8 @@ type MetricTemplateProvider struct {
 
 // MetricTemplateStatus is the observed state of a MetricTemplate.
 type MetricTemplateStatus struct {
+	// conditions are the latest observations of the MetricTemplate's state.
+	// Sluice does not write them at present.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
