@@ -37,37 +37,37 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="spec.analysis.mirrorWeight has no effect without spec.analysis.mirror: true: set mirror or remove mirrorWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeightPromotion) || !has(self.iterations) || self.iterations == 0",message="spec.analysis.stepWeightPromotion applies to the progressive canary strategy only: remove it, or replace iterations with stepWeight"
 type CanaryAnalysis struct {
-	// Interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
+	// interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.analysis.interval must be greater than 0, e.g. 1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
-	// Iterations is the number of analysis steps of a blue/green or A/B release.
+	// iterations is the number of analysis steps of a blue/green or A/B release.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	// +optional
 	Iterations int32 `json:"iterations,omitempty"`
 
-	// Threshold is the number of failed checks before rollback. Defaults to 1.
+	// threshold is the number of failed checks before rollback. Defaults to 1.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	Threshold int32 `json:"threshold,omitempty"`
 
-	// MaxWeight is the canary weight at which promotion starts. Defaults to 100.
+	// maxWeight is the canary weight at which promotion starts. Defaults to 100.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MaxWeight int32 `json:"maxWeight,omitempty"`
 
-	// StepWeight is the weight added to the canary at each step.
+	// stepWeight is the weight added to the canary at each step.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	StepWeight int32 `json:"stepWeight,omitempty"`
 
-	// StepWeights is an explicit, strictly ascending ladder of canary weights;
+	// stepWeights is an explicit, strictly ascending ladder of canary weights;
 	// its last element is the maximum weight.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
@@ -78,63 +78,63 @@ type CanaryAnalysis struct {
 	// +listType=atomic
 	StepWeights []int32 `json:"stepWeights,omitempty"`
 
-	// StepWeightPromotion is the weight moved back to the primary at each
+	// stepWeightPromotion is the weight moved back to the primary at each
 	// promotion step; 0 moves it all at once.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
 
-	// Mirror mirrors traffic to the canary: for the whole analysis with
+	// mirror mirrors traffic to the canary: for the whole analysis with
 	// iterations (blue/green), or for one step before the first weight shift.
 	// +optional
 	Mirror bool `json:"mirror,omitempty"`
 
-	// MirrorWeight is the percentage of traffic mirrored. Defaults to 100.
+	// mirrorWeight is the percentage of traffic mirrored. Defaults to 100.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MirrorWeight int32 `json:"mirrorWeight,omitempty"`
 
-	// PrimaryReadyThreshold is the percentage of primary pods that must be
+	// primaryReadyThreshold is the percentage of primary pods that must be
 	// available for the primary to be ready. Defaults to 100.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	PrimaryReadyThreshold *int32 `json:"primaryReadyThreshold,omitempty"`
 
-	// CanaryReadyThreshold is the percentage of canary pods that must be
+	// canaryReadyThreshold is the percentage of canary pods that must be
 	// available for the canary to be ready. Defaults to 100.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	CanaryReadyThreshold *int32 `json:"canaryReadyThreshold,omitempty"`
 
-	// Match are the A/B testing conditions: matching requests go to the canary.
+	// match are the A/B testing conditions: matching requests go to the canary.
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	// +listType=atomic
 	Match []HTTPMatchRequest `json:"match,omitempty"`
 
-	// SessionAffinity keeps users who reached the canary on it, by cookie.
+	// sessionAffinity keeps users who reached the canary on it, by cookie.
 	// +optional
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
 
-	// Metrics are the checks run at each step.
+	// metrics are the checks run at each step.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.name == m.name))",message="spec.analysis.metrics names must be unique: each names a check in the status"
 	// +optional
 	// +listType=atomic
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 
-	// Webhooks are called before, during and after the release.
+	// webhooks are called before, during and after the release.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(w, self.exists_one(o, o.name == w.name))",message="spec.analysis.webhooks names must be unique: each names a check in the status"
 	// +optional
 	// +listType=atomic
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 
-	// Alerts send release notifications through AlertProviders.
+	// alerts send release notifications through AlertProviders.
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(o, o.name == a.name))",message="spec.analysis.alerts names must be unique"
 	// +optional
@@ -146,36 +146,45 @@ type CanaryAnalysis struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.primaryCookieName) || self.primaryCookieName != self.cookieName",message="spec.analysis.sessionAffinity.primaryCookieName must differ from cookieName"
 type SessionAffinity struct {
-	// CookieName is the name of the cookie that pins a user to the canary.
+	// cookieName is the name of the cookie that pins a user to the canary.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
 	// +required
 	CookieName string `json:"cookieName"`
-	// PrimaryCookieName is the name of the cookie that pins a user to the primary.
+	// primaryCookieName is the name of the cookie that pins a user to the primary.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
 	// +optional
 	PrimaryCookieName string `json:"primaryCookieName,omitempty"`
-	// MaxAge of the cookie in seconds.
+	// maxAge of the cookie in seconds.
 	// +kubebuilder:default=86400
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxAge int32 `json:"maxAge,omitempty"`
+	// domain is the Domain attribute of the session cookies Sluice sets.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Domain string `json:"domain,omitempty"`
+	// path is the Path attribute of the session cookies Sluice sets.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Path string `json:"path,omitempty"`
+	// httpOnly adds the HttpOnly attribute to the session cookies: scripts in
+	// the browser cannot read them.
 	// +optional
 	HTTPOnly bool `json:"httpOnly,omitempty"`
+	// secure adds the Secure attribute to the session cookies: browsers send
+	// them over HTTPS only.
 	// +optional
 	Secure bool `json:"secure,omitempty"`
+	// sameSite is the SameSite attribute of the session cookies: Strict, Lax or None.
 	// +kubebuilder:validation:Enum=Strict;Lax;None
 	// +optional
 	SameSite string `json:"sameSite,omitempty"`
+	// partitioned adds the Partitioned attribute to the session cookies
+	// (cookies partitioned by top-level site).
 	// +optional
 	Partitioned bool `json:"partitioned,omitempty"`
 }
@@ -186,49 +195,49 @@ type SessionAffinity struct {
 // +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.templateRef) || has(self.query)",message="a metric must name a builtin (request-success-rate, request-duration) or set templateRef or query"
 // +kubebuilder:validation:XValidation:rule="!(has(self.templateRef) && has(self.query))",message="a metric takes templateRef or query, not both"
 type CanaryMetric struct {
-	// Name of the metric; request-success-rate and request-duration are builtins.
+	// name of the metric; request-success-rate and request-duration are builtins.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
 
-	// Interval is the range of the query, e.g. 1m. Defaults to 1m.
+	// interval is the range of the query, e.g. 1m. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="a metric interval must be greater than 0, e.g. 1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
-	// Threshold is the maximum accepted value (deprecated: use thresholdRange).
+	// threshold is the maximum accepted value (deprecated: use thresholdRange).
 	// +optional
 	Threshold float64 `json:"threshold,omitempty"`
 
-	// ThresholdRange is the accepted range of the value.
+	// thresholdRange is the accepted range of the value.
 	// +optional
 	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
 
-	// Query is an inline Prometheus query (deprecated: use templateRef).
+	// query is an inline Prometheus query (deprecated: use templateRef).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16384
 	// +optional
 	Query string `json:"query,omitempty"`
 
-	// TemplateRef names a MetricTemplate; the namespace defaults to the Canary's.
+	// templateRef names a MetricTemplate; the namespace defaults to the Canary's.
 	// +optional
 	TemplateRef *CrossNamespaceReference `json:"templateRef,omitempty"`
 
-	// TemplateVariables are passed to the template as {{ variables.<key> }}.
+	// templateVariables are passed to the template as {{ variables.<key> }}.
 	// +optional
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
 
-	// NoData says what a query that returns no series (or NaN) counts as:
+	// noData says what a query that returns no series (or NaN) counts as:
 	// Fail (default, as in Flagger), Pass, or Skip (the metric is left out of
 	// this step).
 	// +kubebuilder:validation:Enum=Fail;Pass;Skip
 	// +optional
 	NoData string `json:"noData,omitempty"`
 
-	// OnError says what a failed query (unreachable server, timeout, bad
+	// onError says what a failed query (unreachable server, timeout, bad
 	// response, several series) counts as: Fail (default) or Hold (the step
 	// is repeated at the next interval without counting a failure; the
 	// release never advances on an error).
@@ -250,18 +259,22 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="thresholdRange.min must be less than or equal to thresholdRange.max"
 // +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="thresholdRange needs min, max or both: an empty range accepts any value"
 type CanaryThresholdRange struct {
+	// min is the lowest accepted value (inclusive); unset, there is no lower bound.
 	// +optional
 	Min *float64 `json:"min,omitempty"`
+	// max is the highest accepted value (inclusive); unset, there is no upper bound.
 	// +optional
 	Max *float64 `json:"max,omitempty"`
 }
 
 // CrossNamespaceReference names an object, optionally in another namespace.
 type CrossNamespaceReference struct {
+	// name of the object.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
+	// namespace of the object. Defaults to the Canary's namespace.
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
@@ -269,18 +282,18 @@ type CrossNamespaceReference struct {
 
 // CanaryWebhook is an HTTP call made at a point of the release.
 type CanaryWebhook struct {
-	// Type is when the webhook is called; empty means rollout.
+	// type is when the webhook is called; empty means rollout.
 	// +kubebuilder:validation:Enum="";confirm-rollout;pre-rollout;rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
 	// +optional
 	Type string `json:"type,omitempty"`
 
-	// Name of the webhook.
+	// name of the webhook.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
 
-	// URL of the webhook (http or https).
+	// url of the webhook (http or https).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="webhook url must be an http:// or https:// URL, e.g. http://loadtester.test/"
@@ -288,32 +301,32 @@ type CanaryWebhook struct {
 	// +required
 	URL string `json:"url"`
 
-	// MuteAlert keeps failures of this webhook out of the alerts.
+	// muteAlert keeps failures of this webhook out of the alerts.
 	// +optional
 	MuteAlert bool `json:"muteAlert,omitempty"`
 
-	// Timeout of one call, e.g. 30s. Defaults to 10s.
+	// timeout of one call, e.g. 30s. Defaults to 10s.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="webhook timeout must be greater than 0, e.g. 1m"
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Timeout string `json:"timeout,omitempty"`
 
-	// Retries on connection errors, 5xx and 429.
+	// retries on connection errors, 5xx and 429.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	// +optional
 	Retries int32 `json:"retries,omitempty"`
 
-	// DisableTLS skips verification of the server certificate.
+	// disableTLS skips verification of the server certificate.
 	// +optional
 	DisableTLS bool `json:"disableTLS,omitempty"`
 
-	// Metadata is sent in the payload.
+	// metadata is sent in the payload.
 	// +optional
 	Metadata map[string]string `json:"metadata,omitempty"`
 
-	// SecretRef names a Secret in the Canary's namespace whose key "key"
+	// secretRef names a Secret in the Canary's namespace whose key "key"
 	// signs the payload with HMAC-SHA256 in the X-Sluice-Signature header
 	// (see docs/webhooks.md for how to verify it).
 	// +optional
@@ -322,16 +335,16 @@ type CanaryWebhook struct {
 
 // CanaryAlert sends notifications to an AlertProvider.
 type CanaryAlert struct {
-	// Name of the alert.
+	// name of the alert.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
-	// Severity is the lowest severity sent: info (default), warn or error.
+	// severity is the lowest severity sent: info (default), warn or error.
 	// +kubebuilder:validation:Enum="";info;warn;error
 	// +optional
 	Severity string `json:"severity,omitempty"`
-	// ProviderRef names the AlertProvider; the namespace defaults to the Canary's.
+	// providerRef names the AlertProvider; the namespace defaults to the Canary's.
 	// +required
 	ProviderRef CrossNamespaceReference `json:"providerRef"`
 }

@@ -50,112 +50,112 @@ const (
 // CanaryStatus is the observed state of a Canary. All release progress lives
 // here, so a restarted controller continues where the last one stopped.
 type CanaryStatus struct {
-	// Conditions are Ready, Progressing, Reconciling, Stalled, Promoted and MetricsReady.
+	// conditions are Ready, Progressing, Reconciling, Stalled, Promoted and MetricsReady.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// ObservedGeneration is the generation of the spec last reconciled.
+	// observedGeneration is the generation of the spec last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Phase of the current release.
+	// phase of the current release.
 	// +optional
 	Phase CanaryPhase `json:"phase,omitempty"`
 
-	// FailedChecks is the number of failed checks of the current analysis.
+	// failedChecks is the number of failed checks of the current analysis.
 	// +optional
 	FailedChecks int32 `json:"failedChecks,omitempty"`
 
-	// CanaryWeight is the traffic weight routed to the canary.
+	// canaryWeight is the traffic weight routed to the canary.
 	// +optional
 	CanaryWeight int32 `json:"canaryWeight,omitempty"`
 
-	// Iterations is the number of analysis steps done in the current release.
+	// iterations is the number of analysis steps done in the current release.
 	// +optional
 	Iterations int32 `json:"iterations,omitempty"`
 
-	// TrackedConfigs are the checksums of the ConfigMaps and Secrets the target
+	// trackedConfigs are the checksums of the ConfigMaps and Secrets the target
 	// uses, keyed configmap/<name> or secret/<name>.
 	// +optional
 	TrackedConfigs map[string]string `json:"trackedConfigs,omitempty"`
 
-	// LastAppliedSpec is the hash of the target's pod template last seen.
+	// lastAppliedSpec is the hash of the target's pod template last seen.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
 
-	// LastPromotedSpec is the hash of the pod template last promoted.
+	// lastPromotedSpec is the hash of the pod template last promoted.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
 
-	// LastTrackedRevision is kept for compatibility with Flagger.
+	// lastTrackedRevision is kept for compatibility with Flagger.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	LastTrackedRevision string `json:"lastTrackedRevision,omitempty"`
 
-	// LastTransitionTime is when the phase last changed.
+	// lastTransitionTime is when the phase last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
-	// SessionAffinityCookie is the canary cookie of the current release.
+	// sessionAffinityCookie is the canary cookie of the current release.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
 
-	// PrimarySessionAffinityCookie is the primary cookie of the current release.
+	// primarySessionAffinityCookie is the primary cookie of the current release.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
 
-	// PreviousSessionAffinityCookie is the canary cookie of the previous
+	// previousSessionAffinityCookie is the canary cookie of the previous
 	// release, expired on the clients after promotion.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
 
-	// Revision identifies the revision under release: a hash of the pod
+	// revision identifies the revision under release: a hash of the pod
 	// template hash and the tracked config checksums.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Revision string `json:"revision,omitempty"`
 
-	// LastStepTime is when the last analysis step ran; the next one is due
+	// lastStepTime is when the last analysis step ran; the next one is due
 	// one analysis interval later.
 	// +optional
 	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
 
-	// NotReadySince is when the workload being waited for (the canary during
+	// notReadySince is when the workload being waited for (the canary during
 	// analysis, the primary during initialization and promotion) was first
 	// seen not ready; progressDeadlineSeconds counts from here.
 	// +optional
 	NotReadySince *metav1.Time `json:"notReadySince,omitempty"`
 
-	// HeldSince is when the analysis was first held by a check with
+	// heldSince is when the analysis was first held by a check with
 	// onError: Hold; past progressDeadlineSeconds from here the release is
 	// rolled back (HoldExpired).
 	// +optional
 	HeldSince *metav1.Time `json:"heldSince,omitempty"`
 
-	// Mirrored is true while traffic is mirrored to the canary.
+	// mirrored is true while traffic is mirrored to the canary.
 	// +optional
 	Mirrored bool `json:"mirrored,omitempty"`
 
-	// TrackedConfigVersions are the resourceVersions of the tracked
+	// trackedConfigVersions are the resourceVersions of the tracked
 	// ConfigMaps and Secrets whose checksums are in trackedConfigs, so that
 	// their data is read only when they change.
 	// +optional
 	TrackedConfigVersions map[string]string `json:"trackedConfigVersions,omitempty"`
 
-	// HandledRequests are the values of the manual-control annotations
+	// handledRequests are the values of the manual-control annotations
 	// (sluice.dev/promote, abort, retry) already acted upon.
 	// +optional
 	HandledRequests *HandledRequests `json:"handledRequests,omitempty"`
 
-	// LastAnnounced identifies the last transition whose events, event
+	// lastAnnounced identifies the last transition whose events, event
 	// webhooks and alerts were sent. It is written by the status patch that
 	// records the transition, and the announcements follow that patch only
 	// when it succeeded, so that a conflict and the retry that follows
@@ -163,7 +163,7 @@ type CanaryStatus struct {
 	// +optional
 	LastAnnounced *AnnouncedTransition `json:"lastAnnounced,omitempty"`
 
-	// History is a bounded list of the last analysis steps, newest last.
+	// history is a bounded list of the last analysis steps, newest last.
 	// +kubebuilder:validation:MaxItems=20
 	// +optional
 	// +listType=atomic
@@ -174,23 +174,23 @@ type CanaryStatus struct {
 // the phase and the step (its time, weight, iteration and failed checks) it
 // led to.
 type AnnouncedTransition struct {
-	// Revision under release.
+	// revision under release.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Revision string `json:"revision,omitempty"`
-	// Phase reached.
+	// phase reached.
 	// +optional
 	Phase CanaryPhase `json:"phase,omitempty"`
-	// Weight routed to the canary.
+	// weight routed to the canary.
 	// +optional
 	Weight int32 `json:"weight,omitempty"`
-	// Iteration reached (blue/green, A/B).
+	// iteration reached (blue/green, A/B).
 	// +optional
 	Iteration int32 `json:"iteration,omitempty"`
-	// FailedChecks of the analysis.
+	// failedChecks of the analysis.
 	// +optional
 	FailedChecks int32 `json:"failedChecks,omitempty"`
-	// StepTime is when the last analysis step ran (status.lastStepTime), so
+	// stepTime is when the last analysis step ran (status.lastStepTime), so
 	// that two steps that leave the counters alike (a held check) differ.
 	// +optional
 	StepTime *metav1.Time `json:"stepTime,omitempty"`
@@ -198,12 +198,18 @@ type AnnouncedTransition struct {
 
 // HandledRequests records the manual requests already handled.
 type HandledRequests struct {
+	// promote is the value of the sluice.dev/promote annotation last acted upon;
+	// a different value is a new request.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Promote string `json:"promote,omitempty"`
+	// abort is the value of the sluice.dev/abort annotation last acted upon; a
+	// different value is a new request.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Abort string `json:"abort,omitempty"`
+	// retry is the value of the sluice.dev/retry annotation last acted upon; a
+	// different value is a new request.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Retry string `json:"retry,omitempty"`
@@ -212,24 +218,24 @@ type HandledRequests struct {
 // CanaryStep is one analysis step: when it ran, where traffic stood, and the
 // outcome of every check.
 type CanaryStep struct {
-	// Time of the step.
+	// time of the step.
 	// +required
 	Time metav1.Time `json:"time"`
-	// Phase after the step.
+	// phase after the step.
 	// +required
 	Phase CanaryPhase `json:"phase"`
-	// Weight routed to the canary after the step.
+	// weight routed to the canary after the step.
 	// +optional
 	Weight int32 `json:"weight,omitempty"`
-	// Iteration reached by the step (blue/green, A/B).
+	// iteration reached by the step (blue/green, A/B).
 	// +optional
 	Iteration int32 `json:"iteration,omitempty"`
-	// Checks are the outcomes of the webhooks and metrics of the step.
+	// checks are the outcomes of the webhooks and metrics of the step.
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	// +listType=atomic
 	Checks []CheckResult `json:"checks,omitempty"`
-	// Message summarises the step.
+	// message summarises the step.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -251,36 +257,36 @@ const (
 
 // CheckResult is the outcome of one webhook or metric check.
 type CheckResult struct {
-	// Name of the metric or webhook.
+	// name of the metric or webhook.
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
-	// Kind is metric or webhook.
+	// kind is metric or webhook.
 	// +kubebuilder:validation:Enum=metric;webhook
 	// +required
 	Kind string `json:"kind"`
-	// Outcome of the check.
+	// outcome of the check.
 	// +required
 	Outcome CheckOutcome `json:"outcome"`
-	// Value measured, for metrics.
+	// value measured, for metrics.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Value *string `json:"value,omitempty"`
-	// Message explains the outcome (the range, the HTTP status, the error).
+	// message explains the outcome (the range, the HTTP status, the error).
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
-	// Reason is a machine-readable cause of an Error outcome, e.g.
+	// reason is a machine-readable cause of an Error outcome, e.g.
 	// QueryFailed, MultipleSeries, TemplateNotFound, SecretNotFound,
 	// UnsupportedProvider, RenderFailed.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Reason string `json:"reason,omitempty"`
-	// Query is the rendered query of a metric, credentials redacted.
+	// query is the rendered query of a metric, credentials redacted.
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	Query string `json:"query,omitempty"`
-	// Held is true when the outcome holds the step (onError: Hold) instead
+	// held is true when the outcome holds the step (onError: Hold) instead
 	// of counting as a failure.
 	// +optional
 	Held bool `json:"held,omitempty"`

@@ -37,11 +37,14 @@ const (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`,priority=1
 type Canary struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the Canary: the target, its Services and the analysis.
 	// +required
 	Spec CanarySpec `json:"spec"`
+	// status is the observed state of the Canary, written by Sluice.
 	// +optional
 	Status CanaryStatus `json:"status,omitempty"`
 }
@@ -60,7 +63,7 @@ type CanaryList struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis.sessionAffinity) || !has(self.analysis.iterations) || self.analysis.iterations == 0",message="spec.analysis.sessionAffinity works with the progressive canary strategy only: remove analysis.iterations or analysis.sessionAffinity"
 type CanarySpec struct {
-	// Provider is the traffic management provider for this Canary (istio,
+	// provider is the traffic management provider for this Canary (istio,
 	// gatewayapi, traefik, kubernetes, ...). It overrides the controller's
 	// --default-provider. The kubernetes provider has no router and releases by
 	// blue/green through the apex Service selector.
@@ -68,7 +71,7 @@ type CanarySpec struct {
 	// +optional
 	Provider string `json:"provider,omitempty"`
 
-	// MetricsServer is the address of the Prometheus server used by the builtin
+	// metricsServer is the address of the Prometheus server used by the builtin
 	// metrics; it overrides the controller's --metrics-server.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.metricsServer must be an http:// or https:// URL, e.g. http://prometheus.monitoring:9090"
@@ -76,58 +79,58 @@ type CanarySpec struct {
 	// +optional
 	MetricsServer string `json:"metricsServer,omitempty"`
 
-	// TargetRef is the workload being released: a Deployment or a DaemonSet in
+	// targetRef is the workload being released: a Deployment or a DaemonSet in
 	// the Canary's namespace (kind Service is accepted for compatibility).
 	// +required
 	TargetRef TargetReference `json:"targetRef"`
 
-	// AutoscalerRef is the HorizontalPodAutoscaler or KEDA ScaledObject of the
+	// autoscalerRef is the HorizontalPodAutoscaler or KEDA ScaledObject of the
 	// target; a copy is made for the primary.
 	// +optional
 	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
 
-	// IngressRef is the Ingress cloned for ingress-based providers (nginx, skipper).
+	// ingressRef is the Ingress cloned for ingress-based providers (nginx, skipper).
 	// +kubebuilder:validation:XValidation:rule="self.kind == 'Ingress'",message="spec.ingressRef.kind must be Ingress"
 	// +optional
 	IngressRef *ObjectReference `json:"ingressRef,omitempty"`
 
-	// RouteRef is the APISIX route cloned for the apisix provider.
+	// routeRef is the APISIX route cloned for the apisix provider.
 	// +kubebuilder:validation:XValidation:rule="self.kind == 'ApisixRoute'",message="spec.routeRef.kind must be ApisixRoute"
 	// +optional
 	RouteRef *ObjectReference `json:"routeRef,omitempty"`
 
-	// UpstreamRef is the Gloo Upstream whose settings are copied for the gloo provider.
+	// upstreamRef is the Gloo Upstream whose settings are copied for the gloo provider.
 	// +kubebuilder:validation:XValidation:rule="self.kind == 'Upstream'",message="spec.upstreamRef.kind must be Upstream"
 	// +optional
 	UpstreamRef *ObjectReference `json:"upstreamRef,omitempty"`
 
-	// Service describes the Services (<name>, <name>-primary, <name>-canary)
+	// service describes the Services (<name>, <name>-primary, <name>-canary)
 	// and the routing objects generated for the target.
 	// +required
 	Service CanaryService `json:"service"`
 
-	// Analysis is the validation process run for each new revision.
+	// analysis is the validation process run for each new revision.
 	// +required
 	Analysis *CanaryAnalysis `json:"analysis"`
 
-	// ProgressDeadlineSeconds is how long the canary or the primary may go
+	// progressDeadlineSeconds is how long the canary or the primary may go
 	// without becoming ready before the release fails. Defaults to 600.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 
-	// SkipAnalysis promotes a new revision as soon as it is ready, without analysis.
+	// skipAnalysis promotes a new revision as soon as it is ready, without analysis.
 	// +optional
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 
-	// RevertOnDeletion: Sluice always serves the target again when a Canary
-	// is deleted (target scaled up, apex Service restored, routing objects
-	// restored or released to the apex). With revertOnDeletion the routing
-	// objects are also restored when the target cannot be served (missing).
+	// revertOnDeletion also restores the routing objects when the Canary is
+	// deleted while its target cannot be served (missing). Whatever its value,
+	// Sluice serves the target again when a Canary is deleted (target scaled
+	// up, apex Service restored, routing objects restored or released to the apex).
 	// +optional
 	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
 
-	// Suspend pauses all releases of this Canary.
+	// suspend pauses all releases of this Canary.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 }
@@ -136,16 +139,16 @@ type CanarySpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="self.kind == 'Service' || self.apiVersion == 'apps/v1'",message="spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet"
 type TargetReference struct {
-	// APIVersion of the target, e.g. apps/v1.
+	// apiVersion of the target, e.g. apps/v1.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	APIVersion string `json:"apiVersion"`
-	// Kind of the target: Deployment or DaemonSet (Service for compatibility).
+	// kind of the target: Deployment or DaemonSet (Service for compatibility).
 	// +kubebuilder:validation:Enum=Deployment;DaemonSet;Service
 	// +required
 	Kind string `json:"kind"`
-	// Name of the target in the Canary's namespace.
+	// name of the target in the Canary's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=245
 	// +required
@@ -154,21 +157,21 @@ type TargetReference struct {
 
 // ObjectReference names an object of a given kind, optionally in another namespace.
 type ObjectReference struct {
-	// APIVersion of the referent.
+	// apiVersion of the referent.
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	APIVersion string `json:"apiVersion"`
-	// Kind of the referent.
+	// kind of the referent.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Kind string `json:"kind"`
-	// Name of the referent.
+	// name of the referent.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
-	// Namespace of the referent; defaults to the Canary's namespace.
+	// namespace of the referent; defaults to the Canary's namespace.
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
@@ -178,33 +181,37 @@ type ObjectReference struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.primaryScalerReplicas) || !has(self.primaryScalerReplicas.minReplicas) || !has(self.primaryScalerReplicas.maxReplicas) || self.primaryScalerReplicas.minReplicas <= self.primaryScalerReplicas.maxReplicas",message="spec.autoscalerRef.primaryScalerReplicas.minReplicas must not exceed maxReplicas"
 type AutoscalerReference struct {
-	// APIVersion of the autoscaler, e.g. autoscaling/v2 or keda.sh/v1alpha1.
+	// apiVersion of the autoscaler, e.g. autoscaling/v2 or keda.sh/v1alpha1.
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	APIVersion string `json:"apiVersion"`
-	// Kind of the autoscaler.
+	// kind of the autoscaler.
 	// +kubebuilder:validation:Enum=HorizontalPodAutoscaler;ScaledObject
 	// +required
 	Kind string `json:"kind"`
-	// Name of the autoscaler in the Canary's namespace.
+	// name of the autoscaler in the Canary's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=245
 	// +required
 	Name string `json:"name"`
-	// PrimaryScalerQueries replaces, for the primary's ScaledObject, the query
+	// primaryScalerQueries replaces, for the primary's ScaledObject, the query
 	// of the KEDA trigger with the given name.
 	// +optional
 	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
-	// PrimaryScalerReplicas overrides the primary autoscaler's bounds.
+	// primaryScalerReplicas overrides the primary autoscaler's bounds.
 	// +optional
 	PrimaryScalerReplicas *ScalerReplicas `json:"primaryScalerReplicas,omitempty"`
 }
 
 // ScalerReplicas are autoscaler bounds.
 type ScalerReplicas struct {
+	// minReplicas replaces the minimum number of replicas of the primary's
+	// HorizontalPodAutoscaler (otherwise copied from the target's).
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	// maxReplicas replaces the maximum number of replicas of the primary's
+	// HorizontalPodAutoscaler (otherwise copied from the target's).
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxReplicas *int32 `json:"maxReplicas,omitempty"`

@@ -49,11 +49,14 @@ const (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GitSync struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the GitSync: the repository, the path and how to apply it.
 	// +required
 	Spec GitSyncSpec `json:"spec"`
+	// status is the observed state of the GitSync, written by Sluice.
 	// +optional
 	Status GitSyncStatus `json:"status,omitempty"`
 }
@@ -70,18 +73,18 @@ type GitSyncList struct {
 
 // GitSyncSpec is the desired state of a GitSync.
 type GitSyncSpec struct {
-	// URL of the repository: https://, ssh://, or http:// on loopback only
+	// url of the repository: https://, ssh://, or http:// on loopback only
 	// (credentials are never sent in clear text over a network).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('ssh://') || self.matches('^http://(127\\\\.0\\\\.0\\\\.1|localhost|\\\\[::1\\\\])(:[0-9]+)?(/.*)?$')",message="spec.url must be an https:// or ssh:// URL (http:// only on loopback)"
 	// +required
 	URL string `json:"url"`
 
-	// Ref is the branch, tag, semver range or commit to sync. Defaults to the branch main.
+	// ref is the branch, tag, semver range or commit to sync. Defaults to the branch main.
 	// +optional
 	Ref *GitRef `json:"ref,omitempty"`
 
-	// Path of the directory to build, relative to the repository root.
+	// path of the directory to build, relative to the repository root.
 	// Defaults to the root. It may not contain a ".." element.
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)\\\\.\\\\.(/|$)')",message="spec.path may not contain a '..' element"
@@ -89,7 +92,7 @@ type GitSyncSpec struct {
 	// +optional
 	Path string `json:"path,omitempty"`
 
-	// Interval between two syncs (fetch, build, apply, drift correction). Defaults to 1m.
+	// interval between two syncs (fetch, build, apply, drift correction). Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.interval must be greater than 0, e.g. 1m"
@@ -97,41 +100,41 @@ type GitSyncSpec struct {
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
-	// Timeout bounds a fetch, and the health wait. Defaults to 1m.
+	// timeout bounds a fetch, and the health wait. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.timeout must be greater than 0, e.g. 1m"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
-	// SecretRef names a Secret in the GitSync's namespace with the credentials:
+	// secretRef names a Secret in the GitSync's namespace with the credentials:
 	// for HTTPS, keys username and password, or bearerToken; for SSH, keys
 	// identity (a private key) and known_hosts.
 	// +kubebuilder:validation:XValidation:rule="has(self.name) && size(self.name) > 0",message="spec.secretRef.name must name a Secret"
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
-	// Prune deletes the objects removed from Git. Defaults to true.
+	// prune deletes the objects removed from Git. Defaults to true.
 	// +kubebuilder:default=true
 	// +optional
 	Prune *bool `json:"prune,omitempty"`
 
-	// TargetNamespace sets the namespace of the namespaced objects that do not set one.
+	// targetNamespace sets the namespace of the namespaced objects that do not set one.
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +optional
 	TargetNamespace string `json:"targetNamespace,omitempty"`
 
-	// Suspend stops the syncs; the applied objects stay as they are.
+	// suspend stops the syncs; the applied objects stay as they are.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// Wait waits, within spec.timeout, for the applied objects to become
+	// wait waits, within spec.timeout, for the applied objects to become
 	// healthy (kstatus Current) before the GitSync is Ready.
 	// +optional
 	Wait bool `json:"wait,omitempty"`
 
-	// HealthChecks lists objects, applied by this GitSync or not, that must
+	// healthChecks lists objects, applied by this GitSync or not, that must
 	// become healthy (kstatus Current) within spec.timeout after each apply
 	// before the GitSync is Ready. With spec.wait, they are checked along
 	// with every applied object.
@@ -140,7 +143,7 @@ type GitSyncSpec struct {
 	// +optional
 	HealthChecks []GitSyncObjectRef `json:"healthChecks,omitempty"`
 
-	// ServiceAccountName is a ServiceAccount in the GitSync's namespace that
+	// serviceAccountName is a ServiceAccount in the GitSync's namespace that
 	// the apply, the prune and the health checks impersonate, so that a
 	// GitSync can change only what that account may change. Empty: the
 	// controller's own identity.
@@ -149,7 +152,7 @@ type GitSyncSpec struct {
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 
-	// Receiver enables the push webhook receiver for this GitSync:
+	// receiver enables the push webhook receiver for this GitSync:
 	// POST /hooks/<namespace>/<name> on the manager's --git-receiver-address,
 	// verified with the Secret's key "token" (GitHub X-Hub-Signature-256,
 	// GitLab X-Gitlab-Token, or Sluice's X-Sluice-Signature), requests a sync now.
@@ -159,7 +162,7 @@ type GitSyncSpec struct {
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
 type GitSyncReceiver struct {
-	// SecretRef names a Secret in the GitSync's namespace whose key "token"
+	// secretRef names a Secret in the GitSync's namespace whose key "token"
 	// is the webhook secret shared with the Git host.
 	// +kubebuilder:validation:XValidation:rule="size(self.name) > 0 && size(self.name) <= 253",message="spec.receiver.secretRef.name must be a Secret name"
 	// +required
@@ -168,22 +171,22 @@ type GitSyncReceiver struct {
 
 // GitSyncObjectRef names an object to health-check.
 type GitSyncObjectRef struct {
-	// APIVersion of the object, e.g. apps/v1.
+	// apiVersion of the object, e.g. apps/v1.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	APIVersion string `json:"apiVersion"`
-	// Kind of the object, e.g. Deployment.
+	// kind of the object, e.g. Deployment.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Kind string `json:"kind"`
-	// Name of the object.
+	// name of the object.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
-	// Namespace of the object; defaults to the GitSync's (spec.targetNamespace
+	// namespace of the object; defaults to the GitSync's (spec.targetNamespace
 	// when set). Empty for cluster-scoped kinds.
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
@@ -196,26 +199,26 @@ type GitSyncObjectRef struct {
 // +kubebuilder:validation:XValidation:rule="has(self.branch) || has(self.tag) || has(self.semver) || has(self.commit)",message="spec.ref needs one of branch, tag, semver or commit (or remove spec.ref to follow the branch main)"
 // +kubebuilder:validation:XValidation:rule="!(has(self.commit) && has(self.semver))",message="spec.ref.commit pins one revision and spec.ref.semver picks the highest matching tag: set one of them"
 type GitRef struct {
-	// Branch to follow.
+	// branch to follow.
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="size(self) > 0 && !self.matches('[\\\\x00-\\\\x20~^:?*\\\\[\\\\\\\\\\\\x7f]|\\\\.\\\\.|@\\\\{|//|^[-/.]|[/.]$|\\\\.lock$')",message="spec.ref.branch must be a Git branch name such as main or release/1.2 (no spaces, no '..', none of ~^:?*[ and no leading '-')"
 	// +optional
 	Branch string `json:"branch,omitempty"`
 
-	// Tag to sync.
+	// tag to sync.
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="size(self) > 0 && !self.matches('[\\\\x00-\\\\x20~^:?*\\\\[\\\\\\\\\\\\x7f]|\\\\.\\\\.|@\\\\{|//|^[-/.]|[/.]$|\\\\.lock$')",message="spec.ref.tag must be a Git tag name such as v1.2.3 (no spaces, no '..', none of ~^:?*[ and no leading '-')"
 	// +optional
 	Tag string `json:"tag,omitempty"`
 
-	// SemVer is a constraint (e.g. ">=1.2.0 <2.0.0"); the highest tag that
+	// semver is a constraint (e.g. ">=1.2.0 <2.0.0"); the highest tag that
 	// satisfies it is synced.
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[ ]*[=<>!~^vV]*[ ]*[0-9xX*]') && self.matches('^[0-9A-Za-z.*+<>=!~^|, -]+$')",message="spec.ref.semver must be a semver constraint such as '>=1.0.0' or '1.2.x'"
 	// +optional
 	SemVer string `json:"semver,omitempty"`
 
-	// Commit is a full SHA-1 to sync.
+	// commit is a full SHA-1 to sync.
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{40}$`
 	// +optional
 	// +kubebuilder:validation:MaxLength=40
@@ -224,18 +227,23 @@ type GitRef struct {
 
 // GitSyncInventoryEntry identifies one applied object.
 type GitSyncInventoryEntry struct {
+	// group is the API group of the object; empty for the core group.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Group string `json:"group,omitempty"`
+	// version is the API version of the object.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
 	Version string `json:"version"`
+	// kind of the object.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
+	// namespace of the object; empty for a cluster-scoped object.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
+	// name of the object.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
@@ -243,51 +251,51 @@ type GitSyncInventoryEntry struct {
 
 // GitSyncStatus is the observed state of a GitSync.
 type GitSyncStatus struct {
-	// Conditions are Ready, Reconciling and Stalled.
+	// conditions are Ready, Reconciling and Stalled.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// ObservedGeneration is the generation of the spec last reconciled.
+	// observedGeneration is the generation of the spec last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// LastAttemptedRevision is the revision last fetched, "<ref>@sha1:<sha>".
+	// lastAttemptedRevision is the revision last fetched, "<ref>@sha1:<sha>".
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 
-	// LastAppliedRevision is the revision last applied with success, "<ref>@sha1:<sha>".
+	// lastAppliedRevision is the revision last applied with success, "<ref>@sha1:<sha>".
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
 
-	// Inventory lists the objects applied from LastAppliedRevision.
+	// inventory lists the objects applied from LastAppliedRevision.
 	// +listType=atomic
 	// +optional
 	// +kubebuilder:validation:MaxItems=50000
 	Inventory []GitSyncInventoryEntry `json:"inventory,omitempty"`
 
-	// LastFailureReason is the reason of the last failed sync; empty after a success.
+	// lastFailureReason is the reason of the last failed sync; empty after a success.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	LastFailureReason string `json:"lastFailureReason,omitempty"`
 
-	// LastFailureMessage tells what went wrong in the last failed sync.
+	// lastFailureMessage tells what went wrong in the last failed sync.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32768
 	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
 
-	// LastHandledSyncRequest is the value of the sluice.dev/sync-requested-at
+	// lastHandledSyncRequest is the value of the sluice.dev/sync-requested-at
 	// annotation when the last sync that followed it finished (with success
 	// or not): a client that set the annotation waits for this to equal it.
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
 
-	// LastAppliedTime is when LastAppliedRevision was last applied with success.
+	// lastAppliedTime is when LastAppliedRevision was last applied with success.
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
 }

@@ -122,8 +122,8 @@ var moreInvalidCanaries = []invalidCase{
 	// service
 	{name: "service portName upper case", base: validCanary, mutate: []mutation{set("spec.service.portName", "HTTP")}, field: "spec.service.portName", message: "should match"},
 	{name: "service portName too long", base: validCanary, mutate: []mutation{set("spec.service.portName", "http-metrics-abcd")}, field: "spec.service.portName", message: "may not be more than 15"},
-	{name: "service targetPort zero", base: validCanary, mutate: []mutation{set("spec.service.targetPort", 0)}, field: "spec.service.targetPort", message: "must be a port number (1-65535) or a container port name"},
-	{name: "service targetPort too high", base: validCanary, mutate: []mutation{set("spec.service.targetPort", 70000)}, field: "spec.service.targetPort", message: "must be a port number (1-65535)"},
+	{name: "service targetPort negative", base: validCanary, mutate: []mutation{set("spec.service.targetPort", -1)}, field: "spec.service.targetPort", message: "must be a port number (1-65535, or 0 for the Service port) or a container port name"},
+	{name: "service targetPort too high", base: validCanary, mutate: []mutation{set("spec.service.targetPort", 70000)}, field: "spec.service.targetPort", message: "must be a port number (1-65535, or 0"},
 	{name: "service targetPort name not a DNS label", base: validCanary, mutate: []mutation{set("spec.service.targetPort", "Http_Port")}, field: "spec.service.targetPort", message: "or a container port name"},
 	{name: "service timeout negative", base: validCanary, mutate: []mutation{set("spec.service.timeout", "-30s")}, field: "spec.service.timeout", message: "should match"},
 	{name: "service backendTimeout not a duration", base: validCanary, mutate: []mutation{set("spec.service.backendTimeout", "soon")}, field: "spec.service.backendTimeout", message: "should match"},

@@ -70,7 +70,7 @@ var invalidGitSyncs = []invalidCase{
 	{name: "GitSync url too long", base: validGitSync, mutate: []mutation{set("spec.url", "https://g/"+strings.Repeat("r", 2040))}, field: "spec.url", message: "may not be more than 2048"},
 	{name: "GitSync commit short", base: validGitSync, mutate: []mutation{set("spec.ref.commit", "abc123")}, field: "spec.ref.commit", message: "should match"},
 	{name: "GitSync commit uppercase", base: validGitSync, mutate: []mutation{set("spec.ref.commit", "ABCDEF0123456789ABCDEF0123456789ABCDEF01")}, field: "spec.ref.commit", message: "should match"},
-	{name: "GitSync commit 41 digits", base: validGitSync, mutate: []mutation{set("spec.ref.commit", strings.Repeat("a", 41))}, field: "spec.ref.commit", message: "should match"},
+	{name: "GitSync commit 41 digits", base: validGitSync, mutate: []mutation{set("spec.ref.commit", strings.Repeat("a", 41))}, field: "spec.ref.commit", message: "may not be more than 40 bytes"},
 	{name: "GitSync commit with semver", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{"commit": strings.Repeat("a", 40), "semver": ">=1.0.0"})}, field: "spec.ref", message: "set one of them"},
 	{name: "GitSync ref empty", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{})}, field: "spec.ref", message: "spec.ref needs one of branch, tag, semver or commit"},
 	{name: "GitSync semver garbage", base: validGitSync, mutate: []mutation{set("spec.ref.semver", "latest")}, field: "spec.ref.semver", message: "must be a semver constraint"},

@@ -185,6 +185,8 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: serving.knative.dev/v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.service.targetPort", "http-metrics"), set("spec.service.portName", "http-web")}},
 		{validCanary, []mutation{set("spec.service.targetPort", 8080), set("spec.service.timeout", "0s")}},
+		// What a Go client sends for an unset IntOrString.
+		{validCanary, []mutation{set("spec.service.targetPort", 0)}},
 		{validCanary, []mutation{set("spec.metricsServer", "http://prometheus.monitoring:9090/prom?x=1")}},
 		{validCanary, []mutation{set("spec.analysis.mirror", true), set("spec.analysis.mirrorWeight", 30)}},
 		{validCanary, []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.iterations", 10), set("spec.analysis.mirror", true), set("spec.analysis.mirrorWeight", 50)}},

@@ -15,11 +15,14 @@ import (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type MetricTemplate struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// spec is the desired state of the MetricTemplate: the provider and the query.
 	// +required
 	Spec MetricTemplateSpec `json:"spec"`
+	// status is the observed state of the MetricTemplate.
 	// +optional
 	Status MetricTemplateStatus `json:"status,omitempty"`
 }
@@ -36,11 +39,11 @@ type MetricTemplateList struct {
 
 // MetricTemplateSpec is the desired state of a MetricTemplate.
 type MetricTemplateSpec struct {
-	// Provider answers the query.
+	// provider answers the query.
 	// +required
 	Provider MetricTemplateProvider `json:"provider"`
 
-	// Query is a Go text/template rendered with the functions name, namespace,
+	// query is a Go text/template rendered with the functions name, namespace,
 	// target, service, ingress, route, interval and variables.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16384
@@ -50,44 +53,46 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider is the metrics backend and how to reach it.
 type MetricTemplateProvider struct {
-	// Type of the provider. Flagger's names are all accepted; a Canary using a
+	// type of the provider. Flagger's names are all accepted; a Canary using a
 	// type this controller cannot query is Stalled with a reason.
 	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk
 	// +required
 	Type string `json:"type"`
 
-	// Address of the provider's API, e.g. http://prometheus.monitoring:9090.
+	// address of the provider's API, e.g. http://prometheus.monitoring:9090.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.provider.address must be an http:// or https:// URL"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.provider.address must name a host and hold no spaces, e.g. https://host:port/path"
 	// +optional
 	Address string `json:"address,omitempty"`
 
-	// Headers are added to every request to the provider. Credentials belong
+	// headers are added to every request to the provider. Credentials belong
 	// in secretRef, not here.
 	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	Headers map[string][]string `json:"headers,omitempty"`
 
-	// SecretRef names a Secret in the template's namespace with the
+	// secretRef names a Secret in the template's namespace with the
 	// credentials (for Prometheus: token, or username and password).
 	// +kubebuilder:validation:XValidation:rule="has(self.name) && size(self.name) > 0",message="spec.provider.secretRef.name must name a Secret"
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
-	// Region of the provider (CloudWatch).
+	// region of the provider (CloudWatch).
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9-]+$`
 	// +optional
 	Region string `json:"region,omitempty"`
 
-	// InsecureSkipVerify disables verification of the provider's certificate.
+	// insecureSkipVerify disables verification of the provider's certificate.
 	// +optional
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
 }
 
 // MetricTemplateStatus is the observed state of a MetricTemplate.
 type MetricTemplateStatus struct {
+	// conditions are the latest observations of the MetricTemplate's state.
+	// Sluice does not write them at present.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
