@@ -36,8 +36,13 @@ func TestCanary_DeletionOfATargetThatNeverBecomesReady(t *testing.T) {
 	f.update(d, "stuck", func() { d.Spec.Template.Spec.NodeSelector = map[string]string{"example.com/no-such-node": "true"} })
 	f.g.Expect(env.Client.Delete(f.ctx, c)).To(Succeed())
 
-	c = f.waitPhase("stuck", sluicev1beta1.CanaryPhaseTerminated)
-	f.g.Expect(c.Finalizers).To(Equal([]string{"test.sluice.dev/hold"}))
+	f.waitPhase("stuck", sluicev1beta1.CanaryPhaseTerminated)
+	// The engine writes the Terminated status, then removes its finalizer in
+	// a second patch: wait for that one too.
+	f.g.Eventually(func() ([]string, error) {
+		err := f.get(c, "stuck")
+		return c.Finalizers, err
+	}).Should(Equal([]string{"test.sluice.dev/hold"}))
 	f.g.Expect(f.condition("stuck", sluicev1beta1.StalledCondition)).To(And(
 		HaveField("Reason", "TargetNotReady"), HaveField("Message", ContainSubstring("stuck-primary is left serving"))))
 	f.g.Eventually(f.eventReasons("stuck")).Should(ContainElement("TargetNotReady"))
