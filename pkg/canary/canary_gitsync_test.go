@@ -10,9 +10,6 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/gitsync"
@@ -22,13 +19,7 @@ import (
 // startGitSync runs the GitSync reconciler, in a manager of its own, on the
 // fixture's namespace.
 func (f *fixture) startGitSync() {
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}},
-	})
-	f.g.Expect(err).NotTo(HaveOccurred())
+	mgr := f.newManager()
 	ctx, cancel := context.WithCancel(f.ctx)
 	r := &gitsync.GitSyncReconciler{Fetcher: gitsync.NewFetcher(f.t.TempDir()), SkipNameValidation: true}
 	f.g.Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())

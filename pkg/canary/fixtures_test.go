@@ -133,8 +133,9 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	return f
 }
 
-// startManager runs a manager for the fixture's namespace and returns its stop.
-func (f *fixture) startManager(opts ...fixtureOption) func() {
+// newManager makes a manager whose cache holds the fixture's namespace only,
+// with no metrics or probe listeners.
+func (f *fixture) newManager() ctrl.Manager {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -142,6 +143,12 @@ func (f *fixture) startManager(opts ...fixtureOption) func() {
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}},
 	})
 	f.g.Expect(err).NotTo(HaveOccurred())
+	return mgr
+}
+
+// startManager runs a manager for the fixture's namespace and returns its stop.
+func (f *fixture) startManager(opts ...fixtureOption) func() {
+	mgr := f.newManager()
 	routers := router.NewRegistry()
 	kubernetesrouter.Register(routers)
 	gatewayapirouter.Register(routers)
