@@ -51,9 +51,13 @@ const (
 	receiverBuffer = 32 << 10
 )
 
-// Receiver takes push webhooks on POST /hooks/<namespace>/<name> and
-// requests a sync now of that GitSync by setting its sync-requested-at
-// annotation. It answers 401 for a missing or bad signature, 404 for an
+// Receiver takes push webhooks on POST /hooks/<namespace>/<name>. The
+// call is verified with that GitSync's receiver Secret; a push payload
+// (GitHub, Gitea, Forgejo, GitLab) then requests a sync now of every
+// GitSync in the namespace that follows the pushed repository and ref, and
+// only those (see route); a call without one (Sluice-signed, or a body
+// without repository URLs) requests a sync of the GitSync it names. A sync
+// is requested by setting the sync-requested-at annotation. It answers 401 for a missing or bad signature, 404 for an
 // unknown GitSync or one without spec.receiver, 413 for a body over
 // MaxReceiverBody (8 MiB), 429 when called too often, and 202 on success.
 // The body is verified while it is read, in receiverBuffer steps.
@@ -138,7 +142,8 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := make([]byte, receiverBuffer)
-	if _, err := io.CopyBuffer(check, http.MaxBytesReader(w, r.Body, MaxReceiverBody), buf); err != nil {
+	scan := &pushScanner{}
+	if _, err := io.CopyBuffer(io.MultiWriter(check, scan), http.MaxBytesReader(w, r.Body, MaxReceiverBody), buf); err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxReceiverBody), http.StatusRequestEntityTooLarge)
 			return
@@ -162,6 +167,15 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if isPing(r.Header) {
+		_, _ = io.WriteString(w, "pong\n")
+		return
+	}
+	if scan.fields.Ref != "" && len(scan.fields.URLs) > 0 {
+		rc.route(w, r, key, scan.fields)
+		return
+	}
+	// A call without a push payload (Sluice-signed, or a bare ref) names its GitSync.
 	if !rc.allow(key) {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many requests", http.StatusTooManyRequests)

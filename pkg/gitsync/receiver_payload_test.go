@@ -19,6 +19,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/gitsync"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
@@ -73,11 +74,12 @@ func githubPush(n, filesPerCommit int) []byte {
 }
 
 // TestReceiver_AcceptsMultiMiBGitHubPush: a real-sized push of 2400 commits
-// (several MiB) is accepted; one over the bound is 413.
+// (several MiB) is accepted and routed by the repository named after its
+// commits; one over the bound is 413.
 func TestReceiver_AcceptsMultiMiBGitHubPush(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t)
-	newGitSync(t, ns, "app", "https://example.invalid/repo.git", hourly, withReceiver(ns, t))
+	newGitSync(t, ns, "app", "https://github.com/acme/platform.git", hourly, withReceiver(ns, t))
 	srv := httptest.NewServer(&gitsync.Receiver{Client: env.Client, APIReader: env.Client, MinInterval: time.Millisecond})
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/hooks/" + ns + "/app"
@@ -87,6 +89,7 @@ func TestReceiver_AcceptsMultiMiBGitHubPush(t *testing.T) {
 	g.Expect(len(body)).To(BeNumerically(">", 4<<20))
 	g.Expect(len(body)).To(BeNumerically("<", gitsync.MaxReceiverBody))
 	g.Expect(post(t, url, body, map[string]string{gitsync.GitHubSignatureHeader: githubSig(hookSecret, body)})).To(Equal(http.StatusAccepted))
+	g.Expect(getGitSync(g, ns, "app").Annotations).To(HaveKey(sluicev1beta1.GitSyncSyncRequestedAnnotation))
 	// The same body, one byte changed at the end: the streamed HMAC refuses it.
 	tampered := bytes.Clone(body)
 	tampered[len(tampered)-2] = ' '
