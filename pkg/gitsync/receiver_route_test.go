@@ -1,6 +1,7 @@
 package gitsync_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -29,7 +30,7 @@ func pushTo(ref, cloneURL, sshURL string) []byte {
 // postRead posts and returns the status and the body of the answer.
 func postRead(t *testing.T, url string, body []byte, headers map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package gitsync_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -97,19 +96,8 @@ func sluiceSig(t *testing.T, secret, target string, body []byte, at time.Time) s
 
 func post(t *testing.T, url string, body []byte, headers map[string]string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode
+	code, _ := postRead(t, url, body, headers)
+	return code
 }
 
 // TestReceiver_TriggersSync: a signed push (each style) patches the
