@@ -152,6 +152,13 @@ type GitSyncSpec struct {
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 
+	// kubeConfig makes the GitSync apply to another cluster, whose
+	// kubeconfig is in a Secret of the GitSync's namespace; the apply,
+	// prune, health checks and spec.serviceAccountName then act there.
+	// Empty: the cluster Sluice runs in.
+	// +optional
+	KubeConfig *GitSyncKubeConfig `json:"kubeConfig,omitempty"`
+
 	// receiver enables the push webhook receiver for this GitSync:
 	// POST /hooks/<namespace>/<name> on the manager's --git-receiver-address,
 	// verified with the Secret's key "token" (GitHub X-Hub-Signature-256,

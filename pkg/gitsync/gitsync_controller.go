@@ -33,6 +33,9 @@ const (
 	ReasonApplyFailed       = "ApplyFailed"
 	ReasonPruneFailed       = "PruneFailed"
 	ReasonHealthCheckFailed = "HealthCheckFailed"
+	// ReasonKubeConfigFailed: the remote cluster of spec.kubeConfig cannot
+	// be reached or its kubeconfig is missing or refused.
+	ReasonKubeConfigFailed = "KubeConfigFailed"
 )
 
 // maxMessage bounds the messages written into status.
@@ -55,6 +58,7 @@ type GitSyncReconciler struct {
 	SkipNameValidation bool
 
 	impersonator *impersonator
+	remotes      remoteClusters
 }
 
 var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
@@ -152,6 +156,9 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	}
 	applier, err := r.applierFor(ctx, gs)
 	if err != nil {
+		if gs.Spec.KubeConfig != nil {
+			return fail(ReasonKubeConfigFailed, errors.Is(err, errUnusableKubeConfig), err)
+		}
 		return fail(ReasonApplyFailed, false, err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, gs.TimeoutOrDefault())

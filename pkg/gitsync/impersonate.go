@@ -32,8 +32,20 @@ func ServiceAccountUser(namespace, name string) string {
 
 // applierFor is the Applier that acts for gs: the controller's own, or one
 // impersonating spec.serviceAccountName, which must exist.
+// With spec.kubeConfig, both act on that cluster, and the ServiceAccount is
+// the remote cluster's (as Flux does).
 func (r *GitSyncReconciler) applierFor(ctx context.Context, gs *sluicev1beta1.GitSync) (*Applier, error) {
 	sa := gs.Spec.ServiceAccountName
+	if gs.Spec.KubeConfig != nil {
+		rc, err := r.remote(ctx, gs)
+		if err != nil {
+			return nil, err
+		}
+		if sa == "" {
+			return rc.applier, nil
+		}
+		return rc.impersonating(ctx, gs.Namespace, sa)
+	}
 	if sa == "" {
 		return r.Applier, nil
 	}
@@ -71,4 +83,18 @@ func (i *impersonator) client(user string, mapper meta.RESTMapper) (client.Clien
 	}
 	i.byUser[user] = c
 	return c, nil
+}
+
+// impersonating is the remote cluster's Applier acting as the
+// ServiceAccount sa of that cluster, which must exist there.
+func (rc *remoteCluster) impersonating(ctx context.Context, namespace, sa string) (*Applier, error) {
+	a := rc.applier
+	if err := a.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: sa}, &corev1.ServiceAccount{}); err != nil {
+		return nil, fmt.Errorf("serviceaccount %s (spec.serviceAccountName) in namespace %s of the remote cluster: %w", sa, namespace, err)
+	}
+	c, err := rc.imp.client(ServiceAccountUser(namespace, sa), a.Mapper)
+	if err != nil {
+		return nil, err
+	}
+	return &Applier{Client: c, Mapper: a.Mapper, Canaries: a.Client, DefaultProvider: a.DefaultProvider}, nil
 }
