@@ -112,9 +112,9 @@ func kubeConfigData(s *corev1.Secret, key string) ([]byte, string, error) {
 
 // RemoteConfig parses a kubeconfig for a remote cluster, refusing what
 // would make the controller run a program or read its own files: exec and
-// auth-provider plugins (Flux refuses them too, after a
-// security advisory),
-// token, certificate and key files, and a proxy from the environment.
+// auth-provider plugins (Flux refuses them too, after a security
+// advisory), token, certificate and key files, impersonation, and a
+// proxy-url.
 func RemoteConfig(data []byte) (*rest.Config, error) {
 	raw, err := clientcmd.Load(data)
 	if err != nil {
