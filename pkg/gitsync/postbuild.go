@@ -15,7 +15,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/gitsync/postbuild"
 )
 
-// ReasonSubstituteFailed: spec.postBuild could not be applied: a ConfigMap
+// ReasonSubstituteFailed is the reason when spec.postBuild could not be applied: a ConfigMap
 // or Secret of variables is missing, or a variable is unset.
 const ReasonSubstituteFailed = "SubstituteFailed"
 
