@@ -165,6 +165,11 @@ type GitSyncSpec struct {
 	// GitLab X-Gitlab-Token, or Sluice's X-Sluice-Signature), requests a sync now.
 	// +optional
 	Receiver *GitSyncReceiver `json:"receiver,omitempty"`
+
+	// postBuild substitutes ${var} variables in the built objects before
+	// they are applied, from literal values and from ConfigMaps and Secrets.
+	// +optional
+	PostBuild *GitSyncPostBuild `json:"postBuild,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.

@@ -108,4 +108,7 @@ var invalidGitSyncs = []invalidCase{
 	{name: "GitSync prune not a boolean", base: validGitSync, mutate: []mutation{set("spec.prune", "yes")}, field: "spec.prune", message: "must be of type boolean"},
 	{name: "GitSync unknown field", base: validGitSync, mutate: []mutation{set("spec.branch", "main")}, field: `unknown field "spec.branch"`, message: "strict decoding error"},
 	{name: "GitSync without spec", base: validGitSync, mutate: []mutation{del("spec")}, field: "spec", message: "Required value"},
+	{name: "GitSync postBuild variable name with a dash", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substitute": map[string]any{"APP-TAG": "1"}})}, field: "spec.postBuild.substitute", message: "keys must be variable names"},
+	{name: "GitSync postBuild empty", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{})}, field: "spec.postBuild", message: "needs substitute or substituteFrom"},
+	{name: "GitSync postBuild substituteFrom kind unknown", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substituteFrom": []any{map[string]any{"kind": "Pod", "name": "x"}}})}, field: "spec.postBuild.substituteFrom[0].kind", message: "Unsupported value"},
 }

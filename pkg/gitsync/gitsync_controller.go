@@ -46,7 +46,8 @@ const maxMessage = 4096
 type GitSyncReconciler struct {
 	// Client reads GitSyncs from the manager's cache and writes to the API server.
 	Client client.Client
-	// APIReader reads the credentials Secrets, which are not cached.
+	// APIReader reads the credentials Secrets and the ConfigMaps and Secrets
+	// of spec.postBuild, which are not cached.
 	APIReader client.Reader
 	// Fetcher holds the checkouts.
 	Fetcher *Fetcher
@@ -74,6 +75,7 @@ var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
 // +kubebuilder:rbac:groups=sluice.dev,resources=canaries,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 
@@ -174,6 +176,10 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	objs, err := Build(co.Dir, gs.Spec.Path)
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
+	}
+	objs, err = r.postBuild(ctx, gs, objs)
+	if err != nil {
+		return err
 	}
 	objs, err = applier.Prepare(ctx, gs, objs)
 	if err != nil {
