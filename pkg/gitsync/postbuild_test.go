@@ -161,7 +161,8 @@ func TestGitSync_PostBuildUnsetVariable(t *testing.T) {
 }
 
 // TestGitSync_PostBuildMissingConfigMap: a missing non-optional ConfigMap
-// fails with a reason that names it, and nothing is applied.
+// fails with a reason that names it, and nothing is applied; so does a key
+// that is not a variable name.
 func TestGitSync_PostBuildMissingConfigMap(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t)
@@ -190,5 +191,15 @@ func TestGitSync_PostBuildMissingConfigMap(t *testing.T) {
 	})
 	g.Eventually(func(g Gomega) {
 		g.Expect(configMap(g, ns, "settings").Data["value"]).To(Equal("from-cluster"))
+	}, wait).Should(Succeed())
+
+	// A key that is not a variable name fails, as in Flux, and is named.
+	cm := configMap(g, ns, "cluster-vars")
+	cm.Data["not-a-var"] = "v"
+	g.Expect(env.Client.Update(context.Background(), cm)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := ready(g, ns, "app")
+		g.Expect(c.Reason).To(Equal("SubstituteFailed"))
+		g.Expect(c.Message).To(ContainSubstring(`ConfigMap cluster-vars: key "not-a-var" is not a variable name`))
 	}, wait).Should(Succeed())
 }
