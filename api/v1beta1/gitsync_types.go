@@ -307,6 +307,14 @@ type GitSyncStatus struct {
 	// +optional
 	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
 
+	// lastAppliedDigest is the sha256 of the objects last applied with
+	// success, as built (after substitution, patches and preparation): an
+	// object changed at the same digest was changed by someone else, and
+	// its correction is counted as drift.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	LastAppliedDigest string `json:"lastAppliedDigest,omitempty"`
+
 	// lastAppliedTime is when LastAppliedRevision was last applied with success.
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`

@@ -12,6 +12,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,6 +59,10 @@ type GitSyncReconciler struct {
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 
+	// Recorder records events on GitSyncs (drift corrections); the
+	// manager's when nil.
+	Recorder events.EventRecorder
+
 	impersonator *impersonator
 	remotes      remoteClusters
 }
@@ -78,6 +83,7 @@ var _ reconcile.Reconciler = (*GitSyncReconciler)(nil)
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler with the manager.
 func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
@@ -89,6 +95,9 @@ func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	}
 	if r.Applier == nil {
 		r.Applier = &Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()}
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder("sluice-gitsync")
 	}
 	r.impersonator = &impersonator{config: mgr.GetConfig(), scheme: mgr.GetScheme()}
 	if r.Fetcher == nil {
@@ -129,7 +138,8 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 
 	start := time.Now()
-	err := r.sync(ctx, gs, status)
+	var drift []Drift
+	err := r.sync(ctx, gs, status, &drift)
 	retry := summarize(gs, status, err)
 	status.LastHandledSyncRequest = gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
 	recordSync(gs.Name, gs.Namespace, time.Since(start), status.LastFailureReason, len(status.Inventory), start)
@@ -141,6 +151,8 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.patchStatus(ctx, gs, status); err != nil {
 		return ctrl.Result{}, err
 	}
+	// Counted and announced once the status that follows them is written.
+	r.reportDrift(gs, drift)
 	if retry {
 		// A transient failure: back off (rate-limited) rather than wait an interval.
 		return ctrl.Result{}, err
@@ -150,7 +162,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 // sync fetches, builds, applies, prunes and waits, filling status. Nothing
 // is pruned unless the fetch, build and apply succeeded.
-func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus) error {
+func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, drift *[]Drift) error {
 	log := ctrl.LoggerFrom(ctx)
 	creds, err := r.credentials(ctx, gs)
 	if err != nil {
@@ -185,10 +197,15 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
+	digest, err := Digest(objs)
+	if err != nil {
+		return fail(ReasonBuildFailed, true, err)
+	}
 	cs, err := applier.Apply(ctx, objs)
 	if err != nil {
 		return fail(ReasonApplyFailed, false, err)
 	}
+	*drift = drifted(cs, status.LastAppliedDigest != "" && status.LastAppliedDigest == digest)
 	if cs != nil {
 		for _, e := range cs.Entries {
 			if e.Action != "unchanged" {
@@ -210,6 +227,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	}
 	status.Inventory = inv
 	status.LastAppliedRevision = co.Revision
+	status.LastAppliedDigest = digest
 	now := metav1.Now()
 	status.LastAppliedTime = &now
 	set, err := applier.HealthSet(gs, cs)

@@ -61,4 +61,5 @@ func forgetMetrics(name, namespace string) {
 	syncFailures.DeletePartialMatch(l)
 	appliedObjects.DeletePartialMatch(l)
 	lastApplied.DeletePartialMatch(l)
+	driftCorrections.DeletePartialMatch(l)
 }
