@@ -44,7 +44,7 @@ type GitSyncSubstituteReference struct {
 	// +required
 	Name string `json:"name"`
 
-	// optional: a missing object is skipped instead of failing the sync.
+	// optional, when true, skips a missing object instead of failing the sync.
 	// +optional
 	Optional bool `json:"optional,omitempty"`
 }
