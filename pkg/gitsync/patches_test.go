@@ -187,6 +187,38 @@ spec:
 	g.Expect(field(find(g, out, "Deployment", "worker"), "spec", "replicas")).To(BeEquivalentTo(1))
 }
 
+// TestCustomize_StrategicMergeWithoutNamespace: the overlay put the objects
+// in "prod"; a patch that names no namespace still finds them, and each
+// document of a multi-document patch is applied, a deletion too.
+func TestCustomize_StrategicMergeWithoutNamespace(t *testing.T) {
+	g := NewWithT(t)
+	out, err := gitsync.Customize(built(t), []sluicev1beta1.GitSyncPatch{{Patch: `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec: {replicas: 5}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {level: warn}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: debug}
+$patch: delete
+`}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(field(find(g, out, "Deployment", "web"), "spec", "replicas")).To(BeEquivalentTo(5))
+	g.Expect(find(g, out, "Deployment", "web").GetNamespace()).To(Equal("prod"))
+	g.Expect(field(find(g, out, "ConfigMap", "settings"), "data", "level")).To(Equal("warn"))
+	g.Expect(field(find(g, out, "Deployment", "worker"), "spec", "replicas")).To(BeEquivalentTo(1))
+	g.Expect(out).To(HaveLen(6), "the Pod is deleted")
+	for _, o := range out {
+		g.Expect(o.GetKind()).NotTo(Equal("Pod"))
+	}
+}
+
 func TestCustomize_JSON6902ByKindAndLabelSelector(t *testing.T) {
 	g := NewWithT(t)
 	out, err := gitsync.Customize(built(t), []sluicev1beta1.GitSyncPatch{{
@@ -316,8 +348,34 @@ func TestCustomize_Errors(t *testing.T) {
 		},
 		{
 			name:    "strategic merge patch naming an object that is not built",
-			patches: []sluicev1beta1.GitSyncPatch{{Patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: absent, namespace: prod}\nspec: {replicas: 2}\n"}},
-			wantErr: []string{"spec.patches[0]", "absent"},
+			patches: []sluicev1beta1.GitSyncPatch{{Patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: absent}\nspec: {replicas: 2}\n"}},
+			wantErr: []string{"spec.patches[0]", "names Deployment absent, which the build of spec.path does not hold"},
+		},
+		{
+			name:    "strategic merge patch naming another namespace",
+			patches: []sluicev1beta1.GitSyncPatch{{Patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: staging}\nspec: {replicas: 2}\n"}},
+			wantErr: []string{"spec.patches[0]", "Deployment web in namespace staging"},
+		},
+		{
+			name:    "strategic merge patch naming another group",
+			patches: []sluicev1beta1.GitSyncPatch{{Patch: "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n"}},
+			wantErr: []string{"spec.patches[0]", "Deployment web"},
+		},
+		{
+			name: "second document of a strategic merge patch naming an object that is not built",
+			patches: []sluicev1beta1.GitSyncPatch{
+				{Patch: replicas, Target: web},
+				{Patch: "kind: ConfigMap\nmetadata: {name: settings}\n---\nkind: ConfigMap\nmetadata: {name: absent}\n"},
+			},
+			wantErr: []string{"spec.patches[1]", "ConfigMap absent"},
+		},
+		{
+			name: "the failing kustomize patch is mapped back to its entry",
+			patches: []sluicev1beta1.GitSyncPatch{
+				{Patch: "kind: ConfigMap\nmetadata: {name: settings}\n---\nkind: Service\nmetadata: {name: web}\n"},
+				{Patch: `[{"op": "remove", "path": "/spec/absent"}]`, Target: web},
+			},
+			wantErr: []string{"spec.patches[1]"},
 		},
 		{
 			name:    "label selector that does not parse",
