@@ -170,6 +170,20 @@ type GitSyncSpec struct {
 	// they are applied, from literal values and from ConfigMaps and Secrets.
 	// +optional
 	PostBuild *GitSyncPostBuild `json:"postBuild,omitempty"`
+
+	// patches are kustomize patches (strategic merge or JSON 6902) applied
+	// in order to the built objects, before postBuild.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Patches []GitSyncPatch `json:"patches,omitempty"`
+
+	// images override the name, tag or digest of container images in the
+	// built objects, before postBuild.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Images []GitSyncImage `json:"images,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.

@@ -112,3 +112,31 @@ var invalidGitSyncs = []invalidCase{
 	{name: "GitSync postBuild empty", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{})}, field: "spec.postBuild", message: "needs substitute or substituteFrom"},
 	{name: "GitSync postBuild substituteFrom kind unknown", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substituteFrom": []any{map[string]any{"kind": "Pod", "name": "x"}}})}, field: "spec.postBuild.substituteFrom[0].kind", message: "Unsupported value"},
 }
+
+// invalidGitSyncPatches are invalid spec.patches and spec.images.
+var invalidGitSyncPatches = []invalidCase{
+	{name: "GitSync patch blank", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: "  \n"}]`))}, field: "spec.patches[0].patch", message: "spec.patches[].patch is blank"},
+	{name: "GitSync patch empty", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: ""}]`))}, field: "spec.patches[0].patch", message: "at least 1 chars long"},
+	{name: "GitSync patch missing", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{target: {kind: Deployment}}]`))}, field: "spec.patches[0].patch", message: "Required value"},
+	{name: "GitSync patch too long", base: validGitSync, mutate: []mutation{set("spec.patches", []any{map[string]any{"patch": strings.Repeat("p", 32769)}})}, field: "spec.patches[0].patch", message: "may not be more than 32768"},
+	{name: "GitSync JSON 6902 patch without target", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: '[{"op": "replace", "path": "/spec/replicas", "value": 2}]'}]`))}, field: "spec.patches[0]", message: "a JSON 6902 patch (a list of operations) needs a target"},
+	{name: "GitSync JSON 6902 YAML patch without target", base: validGitSync, mutate: []mutation{set("spec.patches", []any{map[string]any{"patch": "# replicas\n- op: replace\n  path: /spec/replicas\n  value: 2\n"}})}, field: "spec.patches[0]", message: "needs a target"},
+	{name: "GitSync patch target empty", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: "kind: Deployment", target: {}}]`))}, field: "spec.patches[0].target", message: "would select every object"},
+	{name: "GitSync patch labelSelector bad", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: "x: y", target: {labelSelector: "tier in frontend"}}]`))}, field: "spec.patches[0].target.labelSelector", message: "must be a label selector"},
+	{name: "GitSync patch labelSelector trailing comma", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: "x: y", target: {labelSelector: "app=web,"}}]`))}, field: "spec.patches[0].target.labelSelector", message: "must be a label selector"},
+	{name: "GitSync patch annotationSelector bad", base: validGitSync, mutate: []mutation{set("spec.patches", yamlValue(`[{patch: "x: y", target: {annotationSelector: "=true"}}]`))}, field: "spec.patches[0].target.annotationSelector", message: "must be a selector"},
+	{name: "GitSync patch target kind too long", base: validGitSync, mutate: []mutation{set("spec.patches", []any{map[string]any{"patch": "x: y", "target": map[string]any{"kind": strings.Repeat("K", 64)}}})}, field: "spec.patches[0].target.kind", message: "may not be more than 63"},
+	{name: "GitSync patches above 64", base: validGitSync, mutate: []mutation{set("spec.patches", items(65, `{patch: "x: y", target: {name: w$i}}`))}, field: "spec.patches", message: "must have at most 64 items"},
+	{name: "GitSync image without a change", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: ghcr.io/org/web}]`))}, field: "spec.images[0]", message: "needs newName, newTag or digest"},
+	{name: "GitSync image without name", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{newTag: "1.0"}]`))}, field: "spec.images[0].name", message: "Required value"},
+	{name: "GitSync image name with a tag", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: "ghcr.io/org/web:1.0", newTag: "1.1"}]`))}, field: "spec.images[0].name", message: "without a tag or digest"},
+	{name: "GitSync image name with a digest", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: "web@sha256:abc", newTag: "1.1"}]`))}, field: "spec.images[0].name", message: "without a tag or digest"},
+	{name: "GitSync image newName with a tag", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: web, newName: "mirror.example.com/web:2"}]`))}, field: "spec.images[0].newName", message: "put the tag in newTag"},
+	{name: "GitSync image newTag with a colon", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: web, newTag: ":1.0"}]`))}, field: "spec.images[0].newTag", message: "must be a tag"},
+	{name: "GitSync image newTag starting with a dot", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: web, newTag: ".1"}]`))}, field: "spec.images[0].newTag", message: "must be a tag"},
+	{name: "GitSync image newTag too long", base: validGitSync, mutate: []mutation{set("spec.images", []any{map[string]any{"name": "web", "newTag": strings.Repeat("t", 129)}})}, field: "spec.images[0].newTag", message: "may not be more than 128"},
+	{name: "GitSync image digest short", base: validGitSync, mutate: []mutation{set("spec.images", yamlValue(`[{name: web, digest: "sha256:abc"}]`))}, field: "spec.images[0].digest", message: "sha256: followed by 64 lower-case hex digits"},
+	{name: "GitSync image digest without algorithm", base: validGitSync, mutate: []mutation{set("spec.images", []any{map[string]any{"name": "web", "digest": strings.Repeat("a", 64)}})}, field: "spec.images[0].digest", message: "sha256: followed by 64"},
+	{name: "GitSync image digest upper-case", base: validGitSync, mutate: []mutation{set("spec.images", []any{map[string]any{"name": "web", "digest": "sha256:" + strings.Repeat("A", 64)}})}, field: "spec.images[0].digest", message: "lower-case hex"},
+	{name: "GitSync images above 64", base: validGitSync, mutate: []mutation{set("spec.images", items(65, `{name: w$i, newTag: "1"}`))}, field: "spec.images", message: "must have at most 64 items"},
+}

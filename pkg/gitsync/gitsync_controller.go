@@ -189,6 +189,9 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
+	if objs, err = Customize(objs, gs.Spec.Patches, gs.Spec.Images); err != nil {
+		return fail(ReasonBuildFailed, true, err)
+	}
 	objs, err = r.postBuild(ctx, gs, objs)
 	if err != nil {
 		return err
