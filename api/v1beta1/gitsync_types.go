@@ -176,7 +176,6 @@ type GitSyncSpec struct {
 	// revision) before this one fetches, applies or prunes. See
 	// docs/gitsync.md, "Dependencies".
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:XValidation:rule="self.all(d, self.exists_one(e, e.name == d.name && (has(e.namespace) ? e.namespace : '') == (has(d.namespace) ? d.namespace : '')))",message="spec.dependsOn lists a GitSync twice: list each dependency once"
 	// +listType=atomic
 	// +optional
 	DependsOn []GitSyncDependency `json:"dependsOn,omitempty"`

@@ -118,8 +118,6 @@ var invalidGitSyncs = []invalidCase{
 	{name: "GitSync dependsOn readyExpr empty", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: infra, readyExpr: ""}]`))}, field: "spec.dependsOn[0].readyExpr", message: "at least 1 chars long"},
 	{name: "GitSync dependsOn readyExpr too long", base: validGitSync, mutate: []mutation{set("spec.dependsOn", []any{map[string]any{"name": "infra", "readyExpr": strings.Repeat("t", 1025)}})}, field: "spec.dependsOn[0].readyExpr", message: "may not be more than 1024"},
 	{name: "GitSync dependsOn above 32", base: validGitSync, mutate: []mutation{set("spec.dependsOn", items(33, `{name: d$i}`))}, field: "spec.dependsOn", message: "must have at most 32 items"},
-	{name: "GitSync dependsOn twice the same", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: infra}, {name: crds}, {name: infra}]`))}, field: "spec.dependsOn", message: "spec.dependsOn lists a GitSync twice"},
-	{name: "GitSync dependsOn twice the same in a namespace", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: infra, namespace: platform}, {name: infra, namespace: platform}]`))}, field: "spec.dependsOn", message: "spec.dependsOn lists a GitSync twice"},
 	{name: "GitSync dependsOn not a list", base: validGitSync, mutate: []mutation{set("spec.dependsOn", "infra")}, field: "spec.dependsOn", message: "must be of type array"},
 	{name: "GitSync postBuild substituteFrom kind unknown", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substituteFrom": []any{map[string]any{"kind": "Pod", "name": "x"}}})}, field: "spec.postBuild.substituteFrom[0].kind", message: "Unsupported value"},
 }
