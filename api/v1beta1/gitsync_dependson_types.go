@@ -1,8 +1,5 @@
 package v1beta1
 
-// MaxGitSyncDependencies bounds spec.dependsOn (and the CEL cost of its rules).
-const MaxGitSyncDependencies = 32
-
 // GitSyncDependency names a GitSync that must be ready before this one
 // fetches, applies or prunes, as Flux's Kustomization spec.dependsOn.
 type GitSyncDependency struct {
