@@ -47,6 +47,7 @@ const (
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.lastAppliedRevision`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.dependsOn) || !self.spec.dependsOn.exists(d, d.name == self.metadata.name && !has(d.namespace))",message="spec.dependsOn may not name the GitSync itself"
 type GitSync struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard object metadata.
@@ -184,6 +185,14 @@ type GitSyncSpec struct {
 	// +listType=atomic
 	// +optional
 	Images []GitSyncImage `json:"images,omitempty"`
+
+	// dependsOn lists GitSyncs that must be ready (at their last fetched
+	// revision) before this one fetches, applies or prunes. See
+	// docs/gitsync.md, "Dependencies".
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	DependsOn []GitSyncDependency `json:"dependsOn,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.

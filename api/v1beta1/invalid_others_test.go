@@ -110,6 +110,15 @@ var invalidGitSyncs = []invalidCase{
 	{name: "GitSync without spec", base: validGitSync, mutate: []mutation{del("spec")}, field: "spec", message: "Required value"},
 	{name: "GitSync postBuild variable name with a dash", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substitute": map[string]any{"APP-TAG": "1"}})}, field: "spec.postBuild.substitute", message: "keys must be variable names"},
 	{name: "GitSync postBuild empty", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{})}, field: "spec.postBuild", message: "needs substitute or substituteFrom"},
+	{name: "GitSync dependsOn without name", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{namespace: infra}]`))}, field: "spec.dependsOn[0].name", message: "Required value"},
+	{name: "GitSync dependsOn name empty", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: ""}]`))}, field: "spec.dependsOn[0].name", message: "at least 1 chars long"},
+	{name: "GitSync dependsOn name not a DNS name", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: Infra_1}]`))}, field: "spec.dependsOn[0].name", message: "should match"},
+	{name: "GitSync dependsOn namespace not a DNS label", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: infra, namespace: flux.system}]`))}, field: "spec.dependsOn[0].namespace", message: "should match"},
+	{name: "GitSync dependsOn namespace too long", base: validGitSync, mutate: []mutation{set("spec.dependsOn", []any{map[string]any{"name": "infra", "namespace": strings.Repeat("n", 64)}})}, field: "spec.dependsOn[0].namespace", message: "may not be more than 63"},
+	{name: "GitSync dependsOn readyExpr empty", base: validGitSync, mutate: []mutation{set("spec.dependsOn", yamlValue(`[{name: infra, readyExpr: ""}]`))}, field: "spec.dependsOn[0].readyExpr", message: "at least 1 chars long"},
+	{name: "GitSync dependsOn readyExpr too long", base: validGitSync, mutate: []mutation{set("spec.dependsOn", []any{map[string]any{"name": "infra", "readyExpr": strings.Repeat("t", 1025)}})}, field: "spec.dependsOn[0].readyExpr", message: "may not be more than 1024"},
+	{name: "GitSync dependsOn above 32", base: validGitSync, mutate: []mutation{set("spec.dependsOn", items(33, `{name: d$i}`))}, field: "spec.dependsOn", message: "must have at most 32 items"},
+	{name: "GitSync dependsOn not a list", base: validGitSync, mutate: []mutation{set("spec.dependsOn", "infra")}, field: "spec.dependsOn", message: "must be of type array"},
 	{name: "GitSync postBuild substituteFrom kind unknown", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substituteFrom": []any{map[string]any{"kind": "Pod", "name": "x"}}})}, field: "spec.postBuild.substituteFrom[0].kind", message: "Unsupported value"},
 }
 

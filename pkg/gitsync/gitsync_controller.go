@@ -63,6 +63,10 @@ type GitSyncReconciler struct {
 	// manager's when nil.
 	Recorder events.EventRecorder
 
+	// DependencyRequeueInterval is how often a GitSync waiting for its
+	// spec.dependsOn looks again; DefaultDependencyRequeueInterval when 0.
+	DependencyRequeueInterval time.Duration
+
 	impersonator *impersonator
 	remotes      remoteClusters
 }
@@ -108,10 +112,14 @@ func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		workers = 2
 	}
 	skip := r.SkipNameValidation
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&sluicev1beta1.GitSync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skip}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skip})
+	b, err := r.watchDependencies(ctx, mgr, b)
+	if err != nil {
+		return err
+	}
+	return b.Complete(r)
 }
 
 // Reconcile runs one sync of a GitSync and records it in its status.
@@ -135,6 +143,14 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		status.ObservedGeneration = gs.Generation
 		setCondition(status, gs, sluicev1beta1.ReconcilingCondition, metav1.ConditionFalse, ReasonSuspended, "the GitSync is suspended")
 		return ctrl.Result{}, r.patchStatus(ctx, gs, status)
+	}
+
+	// spec.dependsOn: nothing is fetched, applied or pruned while it waits.
+	if res, waiting, err := r.dependencies(ctx, gs, status); err != nil || waiting {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		return res, r.patchStatus(ctx, gs, status)
 	}
 
 	start := time.Now()
