@@ -103,7 +103,7 @@ func appliedFields(o *metav1.PartialObjectMetadata) (map[string]any, bool) {
 			continue
 		}
 		var set map[string]any
-		if err := json.Unmarshal(e.FieldsV1.Raw, &set); err != nil {
+		if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &set); err != nil {
 			return nil, false
 		}
 		return set, true

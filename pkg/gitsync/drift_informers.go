@@ -73,8 +73,9 @@ type driftWatcher struct {
 	client metadata.Interface
 	mapper meta.RESTMapper
 
-	mu        sync.Mutex
-	ctx       context.Context
+	mu sync.Mutex
+	// running is true while the controller runs: informers start only then.
+	running   bool
 	queue     workqueue.TypedRateLimitingInterface[reconcile.Request]
 	informers map[schema.GroupVersionResource]*kindInformer
 	syncs     map[types.NamespacedName]*watchedSync
@@ -90,13 +91,24 @@ func newDriftWatcher(client metadata.Interface, mapper meta.RESTMapper) *driftWa
 }
 
 // source is added to the GitSync controller: it hands the watcher the
-// controller's queue and context when the controller starts, so informers
-// live as long as the controller (and only on the leader).
+// controller's queue when the controller starts, and stops every informer
+// when it stops, so informers run only while the controller does (on the
+// leader).
 func (w *driftWatcher) source() source.Source {
 	return source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		w.ctx, w.queue = ctx, q
+		w.queue, w.running = q, true
+		go func() {
+			<-ctx.Done()
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.running = false
+			for gvr, ki := range w.informers {
+				ki.cancel()
+				delete(w.informers, gvr)
+			}
+		}()
 		return nil
 	})
 }
@@ -104,7 +116,7 @@ func (w *driftWatcher) source() source.Source {
 // applied records the outcome of a full sync of key and makes sure the
 // kinds it applied are watched; informers no GitSync needs are stopped.
 // Objects reported dirty since the full sync began are kept.
-func (w *driftWatcher) applied(key types.NamespacedName, generation int64, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry, at time.Time) {
+func (w *driftWatcher) applied(ctx context.Context, key types.NamespacedName, generation int64, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry, at time.Time) {
 	if w == nil {
 		return
 	}
@@ -131,7 +143,7 @@ func (w *driftWatcher) applied(key types.NamespacedName, generation int64, revis
 	}
 	w.syncs[key] = st
 	for gvr, gk := range st.kinds {
-		w.startLocked(gvr, gk)
+		w.startLocked(ctx, gvr, gk)
 	}
 	w.stopUnusedLocked()
 }
@@ -192,8 +204,11 @@ func (w *driftWatcher) watching(st *watchedSync) bool {
 
 // startLocked starts the informer of gvr unless it runs (or was refused
 // less than brokenRetry ago). Nothing starts before the controller does.
-func (w *driftWatcher) startLocked(gvr schema.GroupVersionResource, gk schema.GroupKind) {
-	if w.ctx == nil {
+// The informer keeps ctx's values (its logger) but not its end: it runs
+// until no GitSync needs it or the controller stops, not until the sync
+// that needed it ends.
+func (w *driftWatcher) startLocked(ctx context.Context, gvr schema.GroupVersionResource, gk schema.GroupKind) {
+	if !w.running {
 		return
 	}
 	if ki := w.informers[gvr]; ki != nil {
@@ -205,9 +220,9 @@ func (w *driftWatcher) startLocked(gvr schema.GroupVersionResource, gk schema.Gr
 	}
 	inf := metadatainformer.NewFilteredMetadataInformer(w.client, gvr, metav1.NamespaceAll, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = sluicev1beta1.GitSyncNameLabel }).Informer()
-	ctx, cancel := context.WithCancel(w.ctx)
+	log := ctrl.LoggerFrom(ctx).WithValues("resource", gvr.String())
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ki := &kindInformer{informer: inf, cancel: cancel}
-	log := ctrl.LoggerFrom(w.ctx).WithValues("resource", gvr.String())
 	_ = inf.SetTransform(slimMetadata)
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
@@ -238,7 +253,7 @@ func (w *driftWatcher) startLocked(gvr schema.GroupVersionResource, gk schema.Gr
 		},
 	})
 	log.V(1).Info("Watching for drift")
-	go inf.RunWithContext(ctx)
+	go inf.RunWithContext(ictx)
 	w.informers[gvr] = ki
 }
 

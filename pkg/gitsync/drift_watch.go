@@ -124,11 +124,11 @@ func (r *GitSyncReconciler) canSkipFullSync(gs *sluicev1beta1.GitSync, st *watch
 // watchApplied records a full sync that applied inv, and watches its
 // kinds. The objects of another cluster are not watched: a GitSync with
 // spec.kubeConfig compares everything at every interval.
-func (r *GitSyncReconciler) watchApplied(gs *sluicev1beta1.GitSync, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry) {
+func (r *GitSyncReconciler) watchApplied(ctx context.Context, gs *sluicev1beta1.GitSync, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry) {
 	key := client.ObjectKeyFromObject(gs)
 	if gs.Spec.KubeConfig != nil {
 		r.drift.forget(key)
 		return
 	}
-	r.drift.applied(key, gs.Generation, revision, digest, inv, r.clock().Now())
+	r.drift.applied(ctx, key, gs.Generation, revision, digest, inv, r.clock().Now())
 }

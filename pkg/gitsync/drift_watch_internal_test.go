@@ -25,7 +25,7 @@ func at(d time.Duration) *metav1.Time { t := metav1.NewTime(t0.Add(d)); return &
 func entry(manager string, op metav1.ManagedFieldsOperationType, sub string, when *metav1.Time, fields string) metav1.ManagedFieldsEntry {
 	e := metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Subresource: sub, Time: when, APIVersion: "v1", FieldsType: "FieldsV1"}
 	if fields != "" {
-		e.FieldsV1 = &metav1.FieldsV1{Raw: []byte(fields)}
+		e.FieldsV1 = metav1.NewFieldsV1(fields)
 	}
 	return e
 }
@@ -162,15 +162,15 @@ func TestDriftWatcher_InformersFollowTheInventories(t *testing.T) {
 	w, _ := startedWatcher(t)
 	a := types.NamespacedName{Namespace: "ns", Name: "a"}
 	b := types.NamespacedName{Namespace: "ns", Name: "b"}
-	w.applied(a, 1, "r", "d", inv("ConfigMap", "x", "y"), time.Now())
+	w.applied(context.Background(), a, 1, "r", "d", inv("ConfigMap", "x", "y"), time.Now())
 	g.Expect(watchedResources(w)).To(ConsistOf("configmaps"))
-	w.applied(b, 1, "r", "d", append(inv("ConfigMap", "z"), inv("Deployment", "web")...), time.Now())
+	w.applied(context.Background(), b, 1, "r", "d", append(inv("ConfigMap", "z"), inv("Deployment", "web")...), time.Now())
 	g.Expect(watchedResources(w)).To(ConsistOf("configmaps", "deployments"))
-	w.applied(b, 2, "r", "d", inv("Deployment", "web"), time.Now())
+	w.applied(context.Background(), b, 2, "r", "d", inv("Deployment", "web"), time.Now())
 	g.Expect(watchedResources(w)).To(ConsistOf("configmaps", "deployments"))
 	w.forget(a)
 	g.Expect(watchedResources(w)).To(ConsistOf("deployments"), "no GitSync applies ConfigMaps any more")
-	w.applied(b, 3, "r", "d", nil, time.Now())
+	w.applied(context.Background(), b, 3, "r", "d", nil, time.Now())
 	g.Expect(watchedResources(w)).To(BeEmpty())
 	g.Eventually(func() bool {
 		st, _ := w.take(b)
@@ -184,8 +184,8 @@ func TestDriftWatcher_Flag(t *testing.T) {
 	g := NewWithT(t)
 	w, q := startedWatcher(t)
 	key := types.NamespacedName{Namespace: "apps", Name: "app"}
-	w.applied(key, 1, "r", "d", inv("ConfigMap", "kept", "removed"), time.Now())
-	w.applied(key, 2, "r", "d", inv("ConfigMap", "kept"), time.Now())
+	w.applied(context.Background(), key, 1, "r", "d", inv("ConfigMap", "kept", "removed"), time.Now())
+	w.applied(context.Background(), key, 2, "r", "d", inv("ConfigMap", "kept"), time.Now())
 	cm := schema.GroupKind{Kind: "ConfigMap"}
 	labelled := func(name string) *metav1.PartialObjectMetadata {
 		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name,
@@ -206,7 +206,7 @@ func TestDriftWatcher_Flag(t *testing.T) {
 	g.Expect(dirty).To(BeEmpty(), "taken once")
 	// A full sync keeps what was reported while it ran.
 	w.flag(cm, labelled("kept"))
-	w.applied(key, 3, "r", "d", inv("ConfigMap", "kept"), time.Now())
+	w.applied(context.Background(), key, 3, "r", "d", inv("ConfigMap", "kept"), time.Now())
 	_, dirty = w.take(key)
 	g.Expect(dirty).To(HaveLen(1))
 }
@@ -269,4 +269,24 @@ func TestCanSkipFullSync(t *testing.T) {
 			NewWithT(t).Expect(r.canSkipFullSync(gs, st, "rev", digest)).To(Equal(tc.want))
 		})
 	}
+}
+
+// TestDriftWatcher_StopsWithTheController: no informer outlives the
+// controller, and none starts before it or after it stopped.
+func TestDriftWatcher_StopsWithTheController(t *testing.T) {
+	g := NewWithT(t)
+	w := newDriftWatcher(metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme()), testMapper())
+	key := types.NamespacedName{Namespace: "ns", Name: "a"}
+	w.applied(context.Background(), key, 1, "r", "d", inv("ConfigMap", "x"), time.Now())
+	g.Expect(watchedResources(w)).To(BeEmpty(), "the controller has not started")
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Expect(w.source().Start(ctx, q)).To(Succeed())
+	w.applied(context.Background(), key, 1, "r", "d", inv("ConfigMap", "x"), time.Now())
+	g.Expect(watchedResources(w)).To(ConsistOf("configmaps"))
+	cancel()
+	g.Eventually(func() []string { return watchedResources(w) }).Should(BeEmpty())
+	w.applied(context.Background(), key, 1, "r", "d", inv("ConfigMap", "x"), time.Now())
+	g.Expect(watchedResources(w)).To(BeEmpty(), "the controller has stopped")
 }

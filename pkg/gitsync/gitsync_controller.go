@@ -247,7 +247,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	status.LastAppliedDigest = digest
 	now := metav1.Now()
 	status.LastAppliedTime = &now
-	r.watchApplied(gs, co.Revision, digest, inv)
+	r.watchApplied(ctx, gs, co.Revision, digest, inv)
 	set, err := applier.HealthSet(gs, cs)
 	if err != nil {
 		return fail(ReasonHealthCheckFailed, true, err)
