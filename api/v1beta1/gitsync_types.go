@@ -92,7 +92,9 @@ type GitSyncSpec struct {
 	// +optional
 	Path string `json:"path,omitempty"`
 
-	// interval between two syncs (fetch, build, apply, drift correction). Defaults to 1m.
+	// interval between two syncs (fetch, build, and apply when something
+	// changed); drift is put back as soon as a watch sees it (see
+	// driftCheckInterval). Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.interval must be greater than 0, e.g. 1m"
