@@ -2,15 +2,19 @@ package gitsync
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -289,4 +293,29 @@ func TestDriftWatcher_StopsWithTheController(t *testing.T) {
 	g.Eventually(func() []string { return watchedResources(w) }).Should(BeEmpty())
 	w.applied(context.Background(), key, 1, "r", "d", inv("ConfigMap", "x"), time.Now())
 	g.Expect(watchedResources(w)).To(BeEmpty(), "the controller has stopped")
+}
+
+// TestDriftWatcher_RefusedKindIsNotTrusted: a kind the controller may not
+// list stops its informer, and its GitSyncs keep comparing everything.
+func TestDriftWatcher_RefusedKindIsNotTrusted(t *testing.T) {
+	g := NewWithT(t)
+	mc := metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme())
+	mc.PrependReactor("list", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no RBAC"))
+	})
+	w := newDriftWatcher(mc, testMapper())
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.ShutDown() })
+	g.Expect(w.source().Start(ctx, q)).To(Succeed())
+	cms := types.NamespacedName{Namespace: "ns", Name: "cms"}
+	deps := types.NamespacedName{Namespace: "ns", Name: "deps"}
+	w.applied(context.Background(), cms, 1, "r", "d", inv("ConfigMap", "x"), time.Now())
+	w.applied(context.Background(), deps, 1, "r", "d", inv("Deployment", "web"), time.Now())
+	g.Eventually(func() bool { st, _ := w.take(cms); return w.watching(st) }).Should(BeTrue())
+	g.Consistently(func() bool { st, _ := w.take(deps); return w.watching(st) }, time.Second).Should(BeFalse())
+	w.mu.Lock()
+	broken := w.informers[schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}].broken
+	w.mu.Unlock()
+	g.Expect(broken).To(BeTrue())
 }
