@@ -93,13 +93,24 @@ type GitSyncSpec struct {
 	// +optional
 	Path string `json:"path,omitempty"`
 
-	// interval between two syncs (fetch, build, apply, drift correction). Defaults to 1m.
+	// interval between two syncs (fetch, build, and apply when something
+	// changed); drift is put back as soon as a watch sees it (see
+	// driftCheckInterval). Defaults to 1m.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.interval must be greater than 0, e.g. 1m"
 	// +kubebuilder:default="1m"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// driftCheckInterval is how often a sync compares every applied object
+	// with the cluster even when no watch reported a change: the safety net
+	// of the drift watches (see docs/gitsync.md, Drift). Defaults to 1h.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.driftCheckInterval must be at least 1s, e.g. 1h"
+	// +optional
+	DriftCheckInterval *metav1.Duration `json:"driftCheckInterval,omitempty"`
 
 	// timeout bounds a fetch, and the health wait. Defaults to 1m.
 	// +kubebuilder:validation:Type=string

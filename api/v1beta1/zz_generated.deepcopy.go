@@ -1080,6 +1080,11 @@ func (in *GitSyncSpec) DeepCopyInto(out *GitSyncSpec) {
 		*out = new(metav1.Duration)
 		**out = **in
 	}
+	if in.DriftCheckInterval != nil {
+		in, out := &in.DriftCheckInterval, &out.DriftCheckInterval
+		*out = new(metav1.Duration)
+		**out = **in
+	}
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
 		*out = new(metav1.Duration)

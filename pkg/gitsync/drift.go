@@ -10,6 +10,7 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -61,6 +62,8 @@ type Drift struct {
 	// Subject is "Kind/namespace/name".
 	Subject string
 	Kind    string
+	// APIVersion, Namespace and Name name the object.
+	APIVersion, Namespace, Name string
 	// Action is "created" (it had been deleted) or "configured" (changed).
 	Action string
 }
@@ -75,7 +78,8 @@ func drifted(cs *ssa.ChangeSet, sameDigest bool) []Drift {
 	var out []Drift
 	for _, e := range cs.Entries {
 		if e.Action == ssa.CreatedAction || e.Action == ssa.ConfiguredAction {
-			out = append(out, Drift{Subject: e.Subject, Kind: e.ObjMetadata.GroupKind.Kind, Action: string(e.Action)})
+			out = append(out, Drift{Subject: e.Subject, Kind: e.ObjMetadata.GroupKind.Kind, Action: string(e.Action),
+				APIVersion: e.GroupVersion, Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name})
 		}
 	}
 	return out
@@ -105,11 +109,19 @@ func (r *GitSyncReconciler) reportDrift(gs *sluicev1beta1.GitSync, ds []Drift) {
 				"%d more objects were changed or deleted outside Git and put back", len(ds)-maxDriftEvents)
 			return
 		}
-		what := "changed"
+		what, action := "changed", "Reapply"
 		if d.Action == string(ssa.CreatedAction) {
-			what = "deleted"
+			what, action = "deleted", "Recreate"
 		}
-		r.Recorder.Eventf(gs, nil, corev1.EventTypeWarning, ReasonDriftCorrected, "Apply",
+		// The recorder merges events of the same regarding object, related
+		// object and action into a series that keeps the first message: the
+		// object put back is the related object, and a deletion and a change
+		// are different actions, so each keeps an event of its own.
+		related := &metav1.PartialObjectMetadata{
+			TypeMeta:   metav1.TypeMeta{APIVersion: d.APIVersion, Kind: d.Kind},
+			ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name},
+		}
+		r.Recorder.Eventf(gs, related, corev1.EventTypeWarning, ReasonDriftCorrected, action,
 			"%s was %s outside Git and put back as in %s", d.Subject, what, gs.Status.LastAppliedRevision)
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,11 +64,14 @@ type GitSyncReconciler struct {
 	// Recorder records events on GitSyncs (drift corrections); the
 	// manager's when nil.
 	Recorder events.EventRecorder
+	// Clock tells when the full drift comparison is due (tests); the real one when nil.
+	Clock clock.PassiveClock
 
 	// DependencyRequeueInterval is how often a GitSync waiting for its
 	// spec.dependsOn looks again; DefaultDependencyRequeueInterval when 0.
 	DependencyRequeueInterval time.Duration
 
+	drift        *driftWatcher
 	impersonator *impersonator
 	remotes      remoteClusters
 }
@@ -107,6 +112,10 @@ func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	if r.Fetcher == nil {
 		return errors.New("GitSyncReconciler needs a Fetcher")
 	}
+	var err error
+	if r.drift, err = newDriftWatcherFor(mgr, r); err != nil {
+		return err
+	}
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 2
@@ -114,8 +123,9 @@ func (r *GitSyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	skip := r.SkipNameValidation
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&sluicev1beta1.GitSync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(r.drift.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skip})
-	b, err := r.watchDependencies(ctx, mgr, b)
+	b, err = r.watchDependencies(ctx, mgr, b)
 	if err != nil {
 		return err
 	}
@@ -129,8 +139,12 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Client.Get(ctx, req.NamespacedName, gs); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Name, req.Namespace)
+			r.drift.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !gs.DeletionTimestamp.IsZero() || gs.Spec.Suspend {
+		r.drift.forget(req.NamespacedName)
 	}
 	if !gs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, gs)
@@ -220,6 +234,9 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
+	if done, err := r.correctDriftOnly(ctx, gs, status, applier, co.Revision, digest, objs, drift); done {
+		return err
+	}
 	cs, err := applier.Apply(ctx, objs)
 	if err != nil {
 		return fail(ReasonApplyFailed, false, err)
@@ -249,6 +266,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	status.LastAppliedDigest = digest
 	now := metav1.Now()
 	status.LastAppliedTime = &now
+	r.watchApplied(ctx, gs, co.Revision, digest, inv)
 	set, err := applier.HealthSet(gs, cs)
 	if err != nil {
 		return fail(ReasonHealthCheckFailed, true, err)
@@ -298,6 +316,9 @@ func setCondition(status *sluicev1beta1.GitSyncStatus, gs *sluicev1beta1.GitSync
 }
 
 func (r *GitSyncReconciler) patchStatus(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus) error {
+	if equality.Semantic.DeepEqual(&gs.Status, status) {
+		return nil // even an empty merge patch is a write
+	}
 	patch := client.MergeFrom(gs.DeepCopy())
 	gs.Status = *status
 	if err := r.Client.Status().Patch(ctx, gs, patch); err != nil {

@@ -11,10 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,10 +38,14 @@ func run(m *testing.M) int {
 	if testenv.FuzzWorker() { // fuzz functions need no control plane (see FuzzWorker)
 		return m.Run()
 	}
+	notPrivate, err := labels.NewRequirement(privateManagerLabel, selection.DoesNotExist, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = sluicev1beta1.AddToScheme(scheme)
-	var err error
 	env, err = testenv.Start(scheme)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -50,6 +57,10 @@ func run(m *testing.M) int {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		// The GitSyncs of the tests that run their own manager are theirs alone.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&sluicev1beta1.GitSync{}: {Label: labels.NewSelector().Add(*notPrivate)},
+		}},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
