@@ -22,7 +22,6 @@ const (
 // goal: another workload (OCI artifacts of four objects each) on another
 // machine.
 const (
-	fluxObjects  = 1000
 	fluxDuration = 4*time.Minute + 16*time.Second
 	fluxRSS      = "175 MiB"
 )
@@ -41,7 +40,7 @@ func verdictDur(got, goal time.Duration) string {
 // rows derives the table from the results.
 func rows(results []*result) []row {
 	out := []row{{
-		figure: "first apply (Flux's published figure)", shape: fmt.Sprintf("%d Kustomizations", fluxObjects),
+		figure: "first apply (Flux's published figure)", shape: "1,000 Kustomizations",
 		value: fmt.Sprintf("%s, peak %s, 16-core runner", fluxDuration, fluxRSS), goal: "reference", verdict: "–",
 	}}
 	for _, r := range results {
@@ -59,7 +58,7 @@ func rows(results []*result) []row {
 			lease := r.noop.Writes() - writes
 			v := "met"
 			if writes > goalNoopWrites {
-				v = fmt.Sprintf("MISSED by %d writes", writes-goalNoopWrites)
+				v = fmt.Sprintf("MISSED by %d write%s", writes-goalNoopWrites, plural(writes-goalNoopWrites))
 			}
 			out = append(out,
 				row{"no-op interval: API writes (Lease renewals apart)", s, fmt.Sprintf("%d (+%d Lease) in %s", writes, lease, r.noopFor.Round(time.Second)), fmt.Sprintf("%d", goalNoopWrites), v},
@@ -101,6 +100,13 @@ func eventRow(figure, shape string, d time.Duration, err error, goal time.Durati
 	return row{figure, shape, secs(d), "≤ " + secs(goal), verdictDur(d, goal)}
 }
 
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 
 // printReport writes the table and, after it, the requests of each no-op interval.
@@ -109,8 +115,8 @@ func printReport(w io.Writer, c config, results []*result) {
 		c.interval, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	for _, r := range results {
 		if r != nil {
-			fmt.Fprintf(w, "Shape %s: %d GitSync(s) of %d objects (ConfigMaps, Services, Deployments); load average before %s, after %s.\n",
-				r.shape.label, r.shape.n, r.shape.k, r.loadBefore, r.loadAfter)
+			fmt.Fprintf(w, "Shape %s: %d GitSync%s of %d objects (ConfigMaps, Services, Deployments); load average before %s, after %s.\n",
+				r.shape.label, r.shape.n, plural(int64(r.shape.n)), r.shape.k, r.loadBefore, r.loadAfter)
 		}
 	}
 	fmt.Fprintln(w)
