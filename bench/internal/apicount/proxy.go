@@ -181,9 +181,13 @@ func IsWrite(verb string) bool {
 // use a write verb but persist nothing, so they are neither reads nor writes.
 const DryRunSuffix = "(dry-run)"
 
-// Reads, Writes and DryRuns total the counts.
-func (c Counts) Reads() int64   { return c.total(kindRead) }
-func (c Counts) Writes() int64  { return c.total(kindWrite) }
+// Reads totals the reads (GET, LIST, WATCH, discovery).
+func (c Counts) Reads() int64 { return c.total(kindRead) }
+
+// Writes totals the writes (CREATE, UPDATE, PATCH, DELETE), dry runs apart.
+func (c Counts) Writes() int64 { return c.total(kindWrite) }
+
+// DryRuns totals the dry-run requests.
 func (c Counts) DryRuns() int64 { return c.total(kindDryRun) }
 
 type kind int
