@@ -73,6 +73,9 @@ func runShape(ctx context.Context, c config, s shape, bin, dir string) (r *resul
 		logf("%s: stopping the control plane", s.label)
 		_ = env.Stop()
 	}()
+	// The observer's watch ends with the shape, before its API server stops.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	admin := rest.CopyConfig(env.Config)
 	admin.QPS, admin.Burst = 1000, 2000
 	cl, err := client.New(admin, client.Options{Scheme: sch})
