@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sluice-cd/sluice/bench/internal/apicount"
 )
 
 // A write the controller made, attributed to the canary whose objects it
@@ -18,11 +20,7 @@ import (
 // <name>-primary), its Services (<name>, -canary, -primary), its HTTPRoute,
 // and the events about any of them. Writes to nothing of a canary (the
 // leader-election Lease) have an empty key.
-type write struct {
-	at       time.Time
-	key      types.NamespacedName
-	resource string // "PATCH canaries.sluice.dev/status"
-}
+type write = apicount.Write
 
 // canaryOf is the benchmark's canary name at the start of an object name:
 // app-0007, app-0007-primary and app-0007-canary are all canary app-0007.
@@ -103,8 +101,8 @@ type stepWrites struct {
 func attributeSteps(ws []write, tracks map[types.NamespacedName]*track, interval time.Duration) stepWrites {
 	byKey := map[types.NamespacedName][]write{}
 	for _, w := range ws {
-		if w.key.Name != "" {
-			byKey[w.key] = append(byKey[w.key], w)
+		if w.Key.Name != "" {
+			byKey[w.Key] = append(byKey[w.Key], w)
 		}
 	}
 	out := stepWrites{byResource: map[string]int{}}
@@ -120,9 +118,9 @@ func attributeSteps(ws []write, tracks map[types.NamespacedName]*track, interval
 		to := t.steps[len(t.steps)-2].Add(interval / 2)
 		n := 0
 		for _, w := range mine {
-			if w.at.After(from) && !w.at.After(to) {
+			if w.At.After(from) && !w.At.After(to) {
 				n++
-				out.byResource[w.resource]++
+				out.byResource[w.Resource]++
 			}
 		}
 		steps := len(t.steps) - 2

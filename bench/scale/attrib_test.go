@@ -62,7 +62,7 @@ func TestAttributeSteps(t *testing.T) {
 		b: {start: at(0), steps: []time.Time{at(10)}}, // unfinished, too few steps
 	}
 	w := func(s float64, k types.NamespacedName, res string) write {
-		return write{at: at(s), key: k, resource: res}
+		return write{At: at(s), Key: k, Resource: res}
 	}
 	ws := []write{
 		w(0, a, "PATCH deployments.apps"), w(0, a, "PATCH canaries.sluice.dev/status"), // start

@@ -34,6 +34,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/bench/internal/apicount"
+	"github.com/sluice-cd/sluice/bench/internal/sluiceproc"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
@@ -138,7 +140,7 @@ func run(ctx context.Context, c config) (err error) {
 		return err
 	}
 	logf("building cmd/sluice")
-	bin, err := buildSluice(ctx, root, dir)
+	bin, err := sluiceproc.Build(ctx, root, dir)
 	if err != nil {
 		return err
 	}
@@ -167,7 +169,7 @@ func run(ctx context.Context, c config) (err error) {
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sluice-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	proxy, err := startProxy(env.Config)
+	proxy, err := apicount.Start(env.Config, apicount.Options{Attribute: attribute, Logf: logf})
 	if err != nil {
 		return err
 	}

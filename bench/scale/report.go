@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/bench/internal/apicount"
 )
 
 // leaseResource is the leader-election Lease, renewed every retry period
@@ -305,3 +306,6 @@ func toInt64(m map[string]int) map[string]int64 {
 }
 
 func len64(c counts) int64 { return c.Reads() + c.Writes() }
+
+// counts are the proxy's request counts.
+type counts = apicount.Counts

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/bench/internal/apicount"
+	"github.com/sluice-cd/sluice/bench/internal/sluiceproc"
 )
 
 // bench holds what every run shares.
@@ -17,7 +19,7 @@ type bench struct {
 	cfg        config
 	fleet      *fleet
 	obs        *observer
-	proxy      *countingProxy
+	proxy      *apicount.Proxy
 	queries    *atomic.Int64
 	bin        string
 	kubeconfig string
@@ -52,7 +54,7 @@ type result struct {
 // once, waits for every release to finish and stops the manager.
 func (b *bench) runOnce(ctx context.Context, label string, limit int, args []string, measureIdle bool, version string) (*result, error) {
 	logf("run %q: starting sluice %v", label, args)
-	m, err := startManager(ctx, b.bin, b.kubeconfig, filepath.Join(b.dir, "sluice.log"), args)
+	m, err := sluiceproc.Start(ctx, b.bin, b.kubeconfig, filepath.Join(b.dir, "sluice.log"), args)
 	if err != nil {
 		return nil, err
 	}
@@ -62,18 +64,18 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 			r.hwm = u.MaxRSS
 		}
 		m.Stop()
-		r.cpu, r.maxRSS = m.cpu, m.maxRSS
+		r.cpu, r.maxRSS = m.CPU, m.MaxRSS
 		logf("run %q: sluice stopped (CPU %.1fs, peak RSS %s)", label, r.cpu.Seconds(), mib(r.maxRSS))
 	}()
 	n := b.cfg.n
 	idlePhases := []sluicev1beta1.CanaryPhase{sluicev1beta1.CanaryPhaseInitialized, sluicev1beta1.CanaryPhaseSucceeded}
 	if err := b.obs.waitFor(ctx, "every canary to be initialized", func() bool {
-		return m.exited() || b.obs.countPhases(idlePhases...) == n
+		return m.Exited() || b.obs.countPhases(idlePhases...) == n
 	}); err != nil {
 		return nil, err
 	}
-	if m.exited() {
-		return nil, fmt.Errorf("sluice exited: see %s", m.log)
+	if m.Exited() {
+		return nil, fmt.Errorf("sluice exited: see %s", m.Log)
 	}
 	logf("run %q: %d canaries idle; settling %s", label, n, b.cfg.settle)
 	if err := sleep(ctx, b.cfg.settle); err != nil {
@@ -81,19 +83,19 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 	}
 	if measureIdle {
 		logf("run %q: counting idle requests for %s", label, b.cfg.idle)
-		before, u0 := b.proxy.Snapshot(), mustUsage(m)
+		before, u0 := b.proxy.Snapshot(), m.MustUsage()
 		t0 := time.Now()
 		if err := sleep(ctx, b.cfg.idle); err != nil {
 			return nil, err
 		}
-		r.idle, r.idleFor, r.idleCPU = b.proxy.Snapshot().Sub(before), time.Since(t0), mustUsage(m).CPU-u0.CPU
+		r.idle, r.idleFor, r.idleCPU = b.proxy.Snapshot().Sub(before), time.Since(t0), m.MustUsage().CPU-u0.CPU
 		r.idleMeasured = true
 	}
 
 	logf("run %q: releasing example.com/app:%s on all %d targets", label, version, n)
 	b.obs.trace(version, b.fleet.key(0), b.fleet.key(1))
 	b.proxy.Record()
-	before, u0, q0 := b.proxy.Snapshot(), mustUsage(m), b.queries.Load()
+	before, u0, q0 := b.proxy.Snapshot(), m.MustUsage(), b.queries.Load()
 	t0 := time.Now()
 	if err := b.fleet.release(ctx, b.cfg.workers, version); err != nil {
 		b.obs.finish()
@@ -107,15 +109,15 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 			last = time.Now()
 			logf("run %q: %d/%d releases finished", label, done, n)
 		}
-		return done == n || m.exited()
+		return done == n || m.Exited()
 	})
-	if err == nil && m.exited() {
-		err = fmt.Errorf("sluice exited during the releases: see %s", m.log)
+	if err == nil && m.Exited() {
+		err = fmt.Errorf("sluice exited during the releases: see %s", m.Log)
 	}
 	r.progressFor = time.Since(t0)
 	r.progress = b.proxy.Snapshot().Sub(before)
 	r.writes = b.proxy.Recorded()
-	r.progressCPU = mustUsage(m).CPU - u0.CPU
+	r.progressCPU = m.MustUsage().CPU - u0.CPU
 	r.queries = b.queries.Load() - q0
 	r.tracks, r.trails = b.obs.finish()
 	if err != nil {
@@ -137,11 +139,6 @@ func (o *observer) finishedOf(tracks map[types.NamespacedName]*track) (done, fai
 		}
 	}
 	return done, failed
-}
-
-func mustUsage(m *manager) usage {
-	u, _ := m.Usage()
-	return u
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,4 +1,9 @@
-package main
+// Package apicount is the benchmarks' counting proxy: it sits between a
+// controller and the API server and counts every request the controller
+// makes, by verb and resource. The API server's own apiserver_request_total
+// has neither a user nor a user-agent label, so it cannot tell the
+// controller's requests from those of other clients: the proxy can.
+package apicount
 
 import (
 	"fmt"
@@ -12,31 +17,46 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// countingProxy sits between the controller and the API server and counts
-// every request the controller makes, by verb and resource. The controller
-// talks plain HTTP to it on 127.0.0.1 without credentials; the proxy talks
-// TLS to the API server as the environment's admin. The API server's own
-// apiserver_request_total has neither a user nor a user-agent label, so it
-// cannot tell the controller's requests from kcm's, the scheduler's and
-// kwok's: the proxy can.
-type countingProxy struct {
+// Proxy sits between the controller and the API server and counts every
+// request the controller makes, by verb and resource. The controller talks
+// plain HTTP to it on 127.0.0.1 without credentials; the proxy talks TLS to
+// the API server as the environment's admin.
+type Proxy struct {
 	URL string
 
-	srv *http.Server
-	mu  sync.Mutex
-	n   map[string]int64 // "VERB resource"
-	// While recording, every write, stamped and attributed to a canary.
+	srv  *http.Server
+	opts Options
+	mu   sync.Mutex
+	n    map[string]int64 // "VERB resource"
+	// While recording, every write, stamped and attributed.
 	recording bool
-	writes    []write
+	writes    []Write
 }
 
-// startProxy listens on a free 127.0.0.1 port and forwards to the API server of cfg.
-func startProxy(cfg *rest.Config) (*countingProxy, error) {
+// Write is one write the controller made, attributed by Options.Attribute.
+type Write struct {
+	At       time.Time
+	Key      types.NamespacedName // empty when not attributed
+	Resource string               // "PATCH canaries.sluice.dev/status"
+}
+
+// Options of a Proxy.
+type Options struct {
+	// Attribute names the object a recorded write is about; nil records
+	// every write unattributed. It may read the body if it puts it back.
+	Attribute func(*http.Request) types.NamespacedName
+	// Logf reports forwarding errors; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// Start listens on a free 127.0.0.1 port and forwards to the API server of cfg.
+func Start(cfg *rest.Config, opts Options) (*Proxy, error) {
 	target, err := url.Parse(cfg.Host)
 	if err != nil {
 		return nil, fmt.Errorf("invalid API server address %q: %w", cfg.Host, err)
@@ -52,7 +72,7 @@ func startProxy(cfg *rest.Config) (*countingProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for the counting proxy: %w", err)
 	}
-	p := &countingProxy{URL: "http://" + l.Addr().String(), n: map[string]int64{}}
+	p := &Proxy{URL: "http://" + l.Addr().String(), n: map[string]int64{}, opts: opts}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -61,20 +81,23 @@ func startProxy(cfg *rest.Config) (*countingProxy, error) {
 		Transport:     tr,
 		FlushInterval: -1, // watches stream
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if r.Context().Err() == nil { // not a watch the controller closed
-				logf("counting proxy: %s %s: %v", r.Method, r.URL.Path, err)
+			if r.Context().Err() == nil && opts.Logf != nil { // not a watch the controller closed
+				opts.Logf("counting proxy: %s %s: %v", r.Method, r.URL.Path, err)
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		verb, res := classify(r)
+		verb, res := Classify(r)
 		p.mu.Lock()
 		p.n[verb+" "+res]++
 		recording := p.recording
 		p.mu.Unlock()
-		if recording && isWrite(verb) {
-			rec := write{at: time.Now(), key: attribute(r), resource: verb + " " + res}
+		if recording && IsWrite(verb) {
+			rec := Write{At: time.Now(), Resource: verb + " " + res}
+			if opts.Attribute != nil {
+				rec.Key = opts.Attribute(r)
+			}
 			p.mu.Lock()
 			p.writes = append(p.writes, rec)
 			p.mu.Unlock()
@@ -86,13 +109,13 @@ func startProxy(cfg *rest.Config) (*countingProxy, error) {
 }
 
 // Stop closes the listener and every connection (watches included).
-func (p *countingProxy) Stop() { _ = p.srv.Close() }
+func (p *Proxy) Stop() { _ = p.srv.Close() }
 
 // Snapshot returns the counts so far.
-func (p *countingProxy) Snapshot() counts {
+func (p *Proxy) Snapshot() Counts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := make(counts, len(p.n))
+	c := make(Counts, len(p.n))
 	for k, v := range p.n {
 		c[k] = v
 	}
@@ -100,14 +123,14 @@ func (p *countingProxy) Snapshot() counts {
 }
 
 // Record starts recording every write afresh.
-func (p *countingProxy) Record() {
+func (p *Proxy) Record() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recording, p.writes = true, nil
 }
 
 // Recorded stops recording and returns the writes recorded.
-func (p *countingProxy) Recorded() []write {
+func (p *Proxy) Recorded() []Write {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recording = false
@@ -117,7 +140,7 @@ func (p *countingProxy) Recorded() []write {
 }
 
 // WriteKubeconfig writes a kubeconfig that reaches the API server through the proxy.
-func (p *countingProxy) WriteKubeconfig(path string) error {
+func (p *Proxy) WriteKubeconfig(path string) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: p.URL}
 	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{}
@@ -130,12 +153,12 @@ func (p *countingProxy) WriteKubeconfig(path string) error {
 	return os.WriteFile(path, data, 0o600)
 }
 
-// counts are request counts keyed "VERB resource".
-type counts map[string]int64
+// Counts are request counts keyed "VERB resource".
+type Counts map[string]int64
 
 // Sub returns c minus an earlier snapshot.
-func (c counts) Sub(earlier counts) counts {
-	out := counts{}
+func (c Counts) Sub(earlier Counts) Counts {
+	out := Counts{}
 	for k, v := range c {
 		if d := v - earlier[k]; d != 0 {
 			out[k] = d
@@ -144,8 +167,8 @@ func (c counts) Sub(earlier counts) counts {
 	return out
 }
 
-// isWrite tells a mutating verb from a read (GET, LIST, WATCH, discovery).
-func isWrite(verb string) bool {
+// IsWrite tells a mutating verb from a read (GET, LIST, WATCH, discovery).
+func IsWrite(verb string) bool {
 	switch verb {
 	case "CREATE", "UPDATE", "PATCH", "DELETE", "DELETECOLLECTION":
 		return true
@@ -153,15 +176,43 @@ func isWrite(verb string) bool {
 	return false
 }
 
-// Reads and Writes total the counts.
-func (c counts) Reads() int64  { return c.total(false) }
-func (c counts) Writes() int64 { return c.total(true) }
+// DryRunSuffix marks the verb of a dry-run request ("PATCH" + DryRunSuffix):
+// server-side apply's dry runs (fluxcd/pkg/ssa diffs every object with one)
+// use a write verb but persist nothing, so they are neither reads nor writes.
+const DryRunSuffix = "(dry-run)"
 
-func (c counts) total(writes bool) int64 {
+// Reads totals the reads (GET, LIST, WATCH, discovery).
+func (c Counts) Reads() int64 { return c.total(kindRead) }
+
+// Writes totals the writes (CREATE, UPDATE, PATCH, DELETE), dry runs apart.
+func (c Counts) Writes() int64 { return c.total(kindWrite) }
+
+// DryRuns totals the dry-run requests.
+func (c Counts) DryRuns() int64 { return c.total(kindDryRun) }
+
+type kind int
+
+const (
+	kindRead kind = iota
+	kindWrite
+	kindDryRun
+)
+
+func kindOf(verb string) kind {
+	switch {
+	case strings.HasSuffix(verb, DryRunSuffix):
+		return kindDryRun
+	case IsWrite(verb):
+		return kindWrite
+	}
+	return kindRead
+}
+
+func (c Counts) total(k kind) int64 {
 	var n int64
-	for k, v := range c {
-		verb, _, _ := strings.Cut(k, " ")
-		if isWrite(verb) == writes {
+	for key, v := range c {
+		verb, _, _ := strings.Cut(key, " ")
+		if kindOf(verb) == k {
 			n += v
 		}
 	}
@@ -169,8 +220,8 @@ func (c counts) total(writes bool) int64 {
 }
 
 // Without drops the counts of one resource (e.g. the leader-election Lease).
-func (c counts) Without(resource string) counts {
-	out := counts{}
+func (c Counts) Without(resource string) Counts {
+	out := Counts{}
 	for k, v := range c {
 		if _, res, _ := strings.Cut(k, " "); res != resource {
 			out[k] = v
@@ -180,7 +231,7 @@ func (c counts) Without(resource string) counts {
 }
 
 // Lines lists the counts, largest first, as "VERB resource  n  (n/per)".
-func (c counts) Lines(per int) []string {
+func (c Counts) Lines(per int) []string {
 	keys := make([]string, 0, len(c))
 	for k := range c {
 		keys = append(keys, k)
@@ -198,9 +249,10 @@ func (c counts) Lines(per int) []string {
 	return out
 }
 
-// classify names a request by verb (GET, LIST, WATCH, CREATE, UPDATE, PATCH,
-// DELETE) and resource ("deployments.apps", "canaries.sluice.dev/status").
-func classify(r *http.Request) (verb, resource string) {
+// Classify names a request by verb (GET, LIST, WATCH, CREATE, UPDATE, PATCH,
+// DELETE, a write verb + DryRunSuffix for a dry run) and resource
+// ("deployments.apps", "canaries.sluice.dev/status").
+func Classify(r *http.Request) (verb, resource string) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	var group string
 	var rest []string
@@ -222,8 +274,13 @@ func classify(r *http.Request) (verb, resource string) {
 	if len(rest) >= 3 {
 		resource += "/" + rest[2]
 	}
-	watch := r.URL.Query().Get("watch")
-	return methodVerb(r.Method, len(rest) >= 2, watch == "true" || watch == "1"), resource
+	q := r.URL.Query()
+	watch := q.Get("watch")
+	verb = methodVerb(r.Method, len(rest) >= 2, watch == "true" || watch == "1")
+	if len(q["dryRun"]) > 0 {
+		verb += DryRunSuffix
+	}
+	return verb, resource
 }
 
 func methodVerb(method string, named, watch bool) string {

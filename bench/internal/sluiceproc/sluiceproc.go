@@ -1,4 +1,7 @@
-package main
+// Package sluiceproc builds the sluice binary and runs it as a child
+// process of a benchmark, reading its CPU time and peak RSS from /proc and
+// from its rusage after exit.
+package sluiceproc
 
 import (
 	"context"
@@ -11,34 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// startPromStub serves /api/v1/query on 127.0.0.1 with one sample of value
-// 100 (a success rate that passes), instantly, in the Prometheus HTTP API
-// format pkg/metrics parses. It counts the queries.
-func startPromStub() (url string, queries *atomic.Int64, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("failed to listen for the Prometheus stand-in: %w", err)
-	}
-	queries = &atomic.Int64{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/query", func(w http.ResponseWriter, _ *http.Request) {
-		queries.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		ts := float64(time.Now().UnixMilli()) / 1000
-		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%.3f,"100"]}]}}`, ts)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return "http://" + l.Addr().String(), queries, func() { _ = srv.Close() }, nil
-}
-
-// buildSluice compiles ./cmd/sluice into dir.
-func buildSluice(ctx context.Context, root, dir string) (string, error) {
+// Build compiles ./cmd/sluice of the module at root into dir.
+func Build(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "sluice")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sluice")
 	cmd.Dir = root
@@ -48,21 +29,22 @@ func buildSluice(ctx context.Context, root, dir string) (string, error) {
 	return bin, nil
 }
 
-// manager is the sluice controller, a child process of the benchmark.
-type manager struct {
-	cmd   *exec.Cmd
-	log   string
+// Manager is the sluice controller, a child process of the benchmark.
+type Manager struct {
+	cmd *exec.Cmd
+	// Log is the path of its log (stdout and stderr).
+	Log   string
 	probe string
 	done  chan struct{}
-	// rusage after exit
-	cpu    time.Duration
-	maxRSS int64 // bytes
+	// CPU and MaxRSS are its rusage, set once it has exited.
+	CPU    time.Duration
+	MaxRSS int64 // bytes
 }
 
-// startManager runs bin with args and the kubeconfig, logging to logPath,
-// and waits until /readyz answers 200.
-func startManager(ctx context.Context, bin, kubeconfig, logPath string, args []string) (*manager, error) {
-	probe, err := freeAddr()
+// Start runs bin with args and the kubeconfig, logging to logPath, and
+// waits until /readyz answers 200.
+func Start(ctx context.Context, bin, kubeconfig, logPath string, args []string) (*Manager, error) {
+	probe, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +62,13 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, args []s
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start sluice: %w", err)
 	}
-	m := &manager{cmd: cmd, log: logPath, probe: probe, done: make(chan struct{})}
+	m := &Manager{cmd: cmd, Log: logPath, probe: probe, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		if st := cmd.ProcessState; st != nil {
-			m.cpu = st.UserTime() + st.SystemTime()
+			m.CPU = st.UserTime() + st.SystemTime()
 			if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-				m.maxRSS = ru.Maxrss * 1024
+				m.MaxRSS = ru.Maxrss * 1024
 			}
 		}
 		close(m.done)
@@ -115,8 +97,8 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string, args []s
 	}
 }
 
-// exited tells whether the process has ended.
-func (m *manager) exited() bool {
+// Exited tells whether the process has ended.
+func (m *Manager) Exited() bool {
 	select {
 	case <-m.done:
 		return true
@@ -126,7 +108,7 @@ func (m *manager) exited() bool {
 }
 
 // Stop sends SIGTERM, waits up to 20 s, then kills. Safe to call twice.
-func (m *manager) Stop() {
+func (m *Manager) Stop() {
 	select {
 	case <-m.done:
 		return
@@ -141,8 +123,8 @@ func (m *manager) Stop() {
 	}
 }
 
-// usage is the manager's CPU time and peak RSS so far, from /proc.
-type usage struct {
+// Usage is the manager's CPU time and peak RSS so far, from /proc.
+type Usage struct {
 	CPU    time.Duration
 	MaxRSS int64 // VmHWM, bytes
 	RSS    int64 // VmRSS, bytes
@@ -152,28 +134,28 @@ type usage struct {
 const clockTicks = 100
 
 // Usage reads /proc/<pid>/stat and /proc/<pid>/status.
-func (m *manager) Usage() (usage, error) {
+func (m *Manager) Usage() (Usage, error) {
 	pid := m.cmd.Process.Pid
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return usage{}, err
+		return Usage{}, err
 	}
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return usage{}, errors.New("unexpected /proc/pid/stat format")
+		return Usage{}, errors.New("unexpected /proc/pid/stat format")
 	}
 	f := strings.Fields(s[i+1:])
 	// After the comm field: state is field 3, utime 14, stime 15 (1-based overall).
 	if len(f) < 13 {
-		return usage{}, errors.New("short /proc/pid/stat")
+		return Usage{}, errors.New("short /proc/pid/stat")
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	u := usage{CPU: time.Duration(ut+st) * time.Second / clockTicks}
+	u := Usage{CPU: time.Duration(ut+st) * time.Second / clockTicks}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return usage{}, err
+		return Usage{}, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -191,7 +173,14 @@ func (m *manager) Usage() (usage, error) {
 	return u, nil
 }
 
-func freeAddr() (string, error) {
+// MustUsage is Usage, zero when /proc cannot be read (the process ended).
+func (m *Manager) MustUsage() Usage {
+	u, _ := m.Usage()
+	return u
+}
+
+// FreeAddr is a free 127.0.0.1 port, "127.0.0.1:<port>".
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("failed to find a free port: %w", err)
