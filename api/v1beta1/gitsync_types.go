@@ -72,6 +72,8 @@ type GitSyncList struct {
 }
 
 // GitSyncSpec is the desired state of a GitSync.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && (has(self.ref.tag) || has(self.ref.semver)) && !has(self.ref.commit))",message="spec.verify.mode Tag and TagAndHEAD verify a tag: they need spec.ref.tag or spec.ref.semver (and no spec.ref.commit); use mode HEAD to verify a branch or a commit"
 type GitSyncSpec struct {
 	// url of the repository: https://, ssh://, or http:// on loopback only
 	// (credentials are never sent in clear text over a network).
@@ -170,6 +172,11 @@ type GitSyncSpec struct {
 	// they are applied, from literal values and from ConfigMaps and Secrets.
 	// +optional
 	PostBuild *GitSyncPostBuild `json:"postBuild,omitempty"`
+
+	// verify applies only revisions signed by a key of a Secret (OpenPGP
+	// or SSH); see docs/gitsync.md, "Signed commits".
+	// +optional
+	Verify *GitSyncVerification `json:"verify,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
