@@ -270,7 +270,7 @@ type GitSyncInventoryEntry struct {
 
 // GitSyncStatus is the observed state of a GitSync.
 type GitSyncStatus struct {
-	// conditions are Ready, Reconciling and Stalled.
+	// conditions are Ready, Reconciling, Stalled and, with spec.verify, SourceVerified.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
