@@ -140,3 +140,26 @@ func TestSSHSig_SSHKeygen(t *testing.T) {
 		g.Expect(out).To(ContainSubstring("Good"))
 	}
 }
+
+// FuzzParseSSHSignature: no input makes the parser or the verifier panic.
+func FuzzParseSSHSignature(f *testing.F) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := signSSH(signer, []byte("m"), "git")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(sshsigArmorBegin + "\nU1NIU0lH\n" + sshsigArmorEnd))
+	f.Fuzz(func(t *testing.T, armored []byte) {
+		if s, err := parseSSHSignature(armored); err == nil {
+			_ = s.Verify([]byte("m"), "git")
+		}
+	})
+}

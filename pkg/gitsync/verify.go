@@ -327,6 +327,6 @@ func unsignedPayload(encode func(plumbing.EncodedObject) error) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	return io.ReadAll(r)
 }
