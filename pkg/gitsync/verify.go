@@ -158,6 +158,9 @@ func (k *trustedKeys) check(payload []byte, signature string) (string, error) {
 	switch {
 	case sig == "":
 		return "", errors.New("unsigned")
+	case strings.Count(sig, "-----BEGIN ") > 1:
+		// As git and go-git: whose the object is cannot be told.
+		return "", errors.New("several signatures; one is expected")
 	case strings.HasPrefix(sig, pgpArmorBegin):
 		return k.checkPGP(payload, sig)
 	case strings.HasPrefix(sig, sshsigArmorBegin):

@@ -117,6 +117,7 @@ func TestTrustedKeys_Check(t *testing.T) {
 		{name: "SSH unknown key", signature: sshSign(t, unknownSSH, payload, "git"), wantErr: "signed by an unknown key: SSH key " + ssh.FingerprintSHA256(unknownSSH.PublicKey())},
 		{name: "SSH tampered", payload: append(bytes.Clone(payload), 'x'), signature: sshSign(t, trustedSSH, payload, "git"), wantErr: "bad signature by SSH key " + ssh.FingerprintSHA256(trustedSSH.PublicKey())},
 		{name: "SSH other namespace", signature: sshSign(t, trustedSSH, payload, "file"), wantErr: `namespace "file", not "git"`},
+		{name: "two signatures", signature: pgpSign(t, trusted, payload) + sshSign(t, trustedSSH, payload, "git"), wantErr: "several signatures"},
 		{name: "X.509", signature: "-----BEGIN SIGNED MESSAGE-----\nMIAG\n-----END SIGNED MESSAGE-----", wantErr: "unsupported format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
