@@ -122,7 +122,7 @@ func (s *sshSignature) Verify(message []byte, namespace string) error {
 		Hash          []byte
 	}{s.Namespace, s.Reserved, s.HashAlgorithm, digest})...)
 	if err := s.PublicKey.Verify(signed, s.Signature); err != nil {
-		return fmt.Errorf("bad SSH signature: %w", err)
+		return fmt.Errorf("the signed data does not match the signature: %w", err)
 	}
 	return nil
 }

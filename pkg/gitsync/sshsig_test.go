@@ -43,7 +43,7 @@ func TestSSHSig_RoundTrip(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(s.PublicKey.Marshal()).To(Equal(signer.PublicKey().Marshal()))
 		g.Expect(s.Verify(msg, "git")).To(Succeed())
-		g.Expect(s.Verify(append(msg, 'x'), "git")).To(MatchError(ContainSubstring("bad SSH signature")))
+		g.Expect(s.Verify(append(msg, 'x'), "git")).To(MatchError(ContainSubstring("does not match the signature")))
 		g.Expect(s.Verify(msg, "file")).To(MatchError(ContainSubstring(`namespace "git", not "file"`)))
 	}
 }
@@ -82,7 +82,7 @@ func TestSSHSig_Hash(t *testing.T) {
 	g.Expect(s.Verify([]byte("m"), "git")).To(MatchError(ContainSubstring(`hash "sha1"`)))
 	// Claiming sha256 for a sha512 signature breaks it.
 	s.HashAlgorithm = "sha256"
-	g.Expect(s.Verify([]byte("m"), "git")).To(MatchError(ContainSubstring("bad SSH signature")))
+	g.Expect(s.Verify([]byte("m"), "git")).To(MatchError(ContainSubstring("does not match the signature")))
 }
 
 // TestSSHSig_SSHKeygen checks the format against OpenSSH's own: a
