@@ -15,9 +15,9 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// ReasonVerificationFailed: the fetched revision is not signed by a
-// trusted key of spec.verify (or the keys cannot be read); nothing was
-// applied or pruned.
+// ReasonVerificationFailed is the Ready reason when the fetched revision is
+// not signed by a trusted key of spec.verify (or the keys cannot be read);
+// nothing was applied or pruned.
 const ReasonVerificationFailed = "VerificationFailed"
 
 // Reasons of the SourceVerified condition, as Flux's source-controller.
