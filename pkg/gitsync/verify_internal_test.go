@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -92,10 +93,21 @@ func TestTrustedKeys_Check(t *testing.T) {
 	if err := revoked.RevokeKey(packet.KeyCompromised, "lost", nil); err != nil {
 		t.Fatal(err)
 	}
+	// A key made two hours ago that lived an hour, and signed then.
+	past := func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	expired, err := openpgp.NewEntity("expired", "test", "expired@example.com", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: past, KeyLifetimeSecs: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signedByExpired bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&signedByExpired, expired, bytes.NewReader(payload), &packet.Config{Time: past}); err != nil {
+		t.Fatal(err)
+	}
 	trustedSSH, unknownSSH := ed25519Signer(t), ed25519Signer(t)
 	keys, err := parseTrustedKeys(keysSecret(map[string][]byte{
 		"trusted.asc": ArmoredPublicKey(t, trusted),
 		"revoked.asc": ArmoredPublicKey(t, revoked),
+		"expired.asc": ArmoredPublicKey(t, expired),
 		"ci.pub":      []byte(authorizedKey(trustedSSH, "ci")),
 	}))
 	if err != nil {
@@ -113,6 +125,7 @@ func TestTrustedKeys_Check(t *testing.T) {
 		{name: "unsigned", signature: "", wantErr: "unsigned"},
 		{name: "OpenPGP unknown key", signature: pgpSign(t, unknown, payload), wantErr: "signed by an unknown key: OpenPGP key " + PGPFingerprint(unknown)},
 		{name: "OpenPGP revoked key", signature: signedByRevoked, wantErr: "signed by OpenPGP key " + PGPFingerprint(revoked) + ", which is revoked"},
+		{name: "OpenPGP expired key", signature: signedByExpired.String(), wantErr: "signed by OpenPGP key " + PGPFingerprint(expired) + ", which has expired"},
 		{name: "OpenPGP tampered", payload: append(bytes.Clone(payload), 'x'), signature: pgpSign(t, trusted, payload), wantErr: "bad signature by OpenPGP key " + PGPFingerprint(trusted)},
 		{name: "SSH unknown key", signature: sshSign(t, unknownSSH, payload, "git"), wantErr: "signed by an unknown key: SSH key " + ssh.FingerprintSHA256(unknownSSH.PublicKey())},
 		{name: "SSH tampered", payload: append(bytes.Clone(payload), 'x'), signature: sshSign(t, trustedSSH, payload, "git"), wantErr: "bad signature by SSH key " + ssh.FingerprintSHA256(trustedSSH.PublicKey())},
