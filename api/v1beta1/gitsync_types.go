@@ -73,6 +73,8 @@ type GitSyncList struct {
 }
 
 // GitSyncSpec is the desired state of a GitSync.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && (has(self.ref.tag) || has(self.ref.semver)) && !has(self.ref.commit))",message="spec.verify.mode Tag and TagAndHEAD verify a tag: they need spec.ref.tag or spec.ref.semver (and no spec.ref.commit); use mode HEAD to verify a branch or a commit"
 type GitSyncSpec struct {
 	// url of the repository: https://, ssh://, or http:// on loopback only
 	// (credentials are never sent in clear text over a network).
@@ -204,6 +206,11 @@ type GitSyncSpec struct {
 	// +listType=atomic
 	// +optional
 	DependsOn []GitSyncDependency `json:"dependsOn,omitempty"`
+
+	// verify applies only revisions signed by a key of a Secret (OpenPGP
+	// or SSH); see docs/gitsync.md, "Signed commits".
+	// +optional
+	Verify *GitSyncVerification `json:"verify,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
@@ -297,7 +304,7 @@ type GitSyncInventoryEntry struct {
 
 // GitSyncStatus is the observed state of a GitSync.
 type GitSyncStatus struct {
-	// conditions are Ready, Reconciling and Stalled.
+	// conditions are Ready, Reconciling, Stalled and, with spec.verify, SourceVerified.
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16

@@ -59,6 +59,10 @@ func TestGitSync_ValidManifestsAccepted(t *testing.T) {
 			{set("spec.ref", map[string]any{"tag": "v1.0.0", "branch": "main"})},
 			{set("spec.interval", "500ms"), set("spec.timeout", "1h30m")},
 			{set("spec.receiver", map[string]any{"secretRef": map[string]any{"name": "hook"}})},
+			{set("spec.verify", map[string]any{"secretRef": map[string]any{"name": "keys"}})},
+			{set("spec.ref", map[string]any{"commit": "0123456789abcdef0123456789abcdef01234567"}), set("spec.verify", map[string]any{"mode": "HEAD", "secretRef": map[string]any{"name": "keys"}})},
+			{set("spec.ref", map[string]any{"tag": "v1.0.0"}), set("spec.verify", map[string]any{"mode": "Tag", "secretRef": map[string]any{"name": "keys"}})},
+			{set("spec.ref", map[string]any{"semver": ">=1.0.0"}), set("spec.verify", map[string]any{"mode": "TagAndHEAD", "secretRef": map[string]any{"name": "keys"}})},
 		} {
 			g := NewWithT(t)
 			u := decode(t, validGitSync)

@@ -123,6 +123,12 @@ var invalidGitSyncs = []invalidCase{
 	{name: "GitSync dependsOn above 32", base: validGitSync, mutate: []mutation{set("spec.dependsOn", items(33, `{name: d$i}`))}, field: "spec.dependsOn", message: "must have at most 32 items"},
 	{name: "GitSync dependsOn not a list", base: validGitSync, mutate: []mutation{set("spec.dependsOn", "infra")}, field: "spec.dependsOn", message: "must be of type array"},
 	{name: "GitSync postBuild substituteFrom kind unknown", base: validGitSync, mutate: []mutation{set("spec.postBuild", map[string]any{"substituteFrom": []any{map[string]any{"kind": "Pod", "name": "x"}}})}, field: "spec.postBuild.substituteFrom[0].kind", message: "Unsupported value"},
+	{name: "GitSync verify without secretRef", base: validGitSync, mutate: []mutation{set("spec.verify", map[string]any{"mode": "HEAD"})}, field: "spec.verify.secretRef", message: "Required value"},
+	{name: "GitSync verify secretRef name empty", base: validGitSync, mutate: []mutation{set("spec.verify", map[string]any{"secretRef": map[string]any{"name": ""}})}, field: "spec.verify.secretRef.name", message: "at least 1 chars long"},
+	{name: "GitSync verify mode unknown", base: validGitSync, mutate: []mutation{set("spec.verify", map[string]any{"mode": "head", "secretRef": map[string]any{"name": "keys"}})}, field: "spec.verify.mode", message: "Unsupported value"},
+	{name: "GitSync verify mode Tag on a branch", base: validGitSync, mutate: []mutation{set("spec.verify", map[string]any{"mode": "Tag", "secretRef": map[string]any{"name": "keys"}})}, field: "spec", message: "need spec.ref.tag or spec.ref.semver"},
+	{name: "GitSync verify mode TagAndHEAD on a commit", base: validGitSync, mutate: []mutation{set("spec.ref", map[string]any{"tag": "v1", "commit": strings.Repeat("a", 40)}), set("spec.verify", map[string]any{"mode": "TagAndHEAD", "secretRef": map[string]any{"name": "keys"}})}, field: "spec", message: "and no spec.ref.commit"},
+	{name: "GitSync verify mode Tag without ref", base: validGitSync, mutate: []mutation{del("spec.ref"), set("spec.verify", map[string]any{"mode": "Tag", "secretRef": map[string]any{"name": "keys"}})}, field: "spec", message: "use mode HEAD to verify a branch or a commit"},
 }
 
 // invalidGitSyncPatches are invalid spec.patches and spec.images.

@@ -215,6 +215,9 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if co.Fetched {
 		log.Info("fetched", "revision", co.Revision)
 	}
+	if err := r.verifySource(ctx, gs, co, status); err != nil {
+		return err
+	}
 	objs, err := Build(co.Dir, gs.Spec.Path)
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
