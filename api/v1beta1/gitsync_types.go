@@ -170,6 +170,12 @@ type GitSyncSpec struct {
 	// they are applied, from literal values and from ConfigMaps and Secrets.
 	// +optional
 	PostBuild *GitSyncPostBuild `json:"postBuild,omitempty"`
+
+	// decryption decrypts SOPS-encrypted files (age or OpenPGP) during the
+	// build with the keys of a Secret. Without it, an encrypted file fails
+	// the build instead of applying ciphertext.
+	// +optional
+	Decryption *GitSyncDecryption `json:"decryption,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.

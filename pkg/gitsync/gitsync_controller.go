@@ -185,7 +185,14 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if co.Fetched {
 		log.Info("fetched", "revision", co.Revision)
 	}
-	objs, err := Build(co.Dir, gs.Spec.Path)
+	dec, err := r.decryptor(ctx, gs)
+	if err != nil {
+		return fail(ReasonDecryptionFailed, false, err)
+	}
+	objs, err := Build(co.Dir, gs.Spec.Path, WithDecryptor(dec))
+	if decryptionFailed(err) {
+		return fail(ReasonDecryptionFailed, true, err)
+	}
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
