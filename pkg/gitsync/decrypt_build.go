@@ -75,6 +75,11 @@ func (f *decryptingFS) ReadFile(p string) ([]byte, error) {
 	}
 	name := strings.TrimPrefix(p, "/repo/")
 	if slices.Contains(konfig.RecognizedKustomizationFileNames(), path.Base(p)) {
+		// Build checks the kustomizations for remote bases before kustomize
+		// runs: an encrypted one would hide them.
+		if IsEncrypted(name, b) {
+			return nil, f.fail(&DecryptionError{File: name, Reason: "a kustomization cannot be SOPS-encrypted: encrypt the files it names instead"})
+		}
 		f.noteConfigMapFiles(path.Dir(p), b)
 	}
 	if !IsEncrypted(name, b) {

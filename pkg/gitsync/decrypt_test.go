@@ -268,9 +268,10 @@ secretGenerator:
 		"app/tls.key":     encryptSOPS(t, "tls.key", plainBinary, opts),
 		"app/token.txt":   []byte("plain-token\n"),
 		// Another path's secret, for a key this GitSync lacks: not read, not decrypted.
-		"other/secret.yaml": encryptSOPS(t, "secret.yaml", []byte(plainSecret), sopsOpts{age: []*ageIdentity{newAgeKey(t)}}),
-		"cm/kustomization.yaml": []byte("configMapGenerator:\n  - name: leak\n    envs: [app.env]\n"),
-		"cm/app.env":            encryptSOPS(t, "app.env", []byte(plainDotenv), opts),
+		"other/secret.yaml":      encryptSOPS(t, "secret.yaml", []byte(plainSecret), sopsOpts{age: []*ageIdentity{newAgeKey(t)}}),
+		"cm/kustomization.yaml":  []byte("configMapGenerator:\n  - name: leak\n    envs: [app.env]\n"),
+		"cm/app.env":             encryptSOPS(t, "app.env", []byte(plainDotenv), opts),
+		"enc/kustomization.yaml": encryptSOPS(t, "kustomization.yaml", []byte("resources: [https://example.com/remote.yaml]\n"), opts),
 	})
 	keys := ageSecret(id)
 	keys["ops.asc"] = pk.armored
@@ -309,4 +310,9 @@ secretGenerator:
 	g.Expect(err).To(MatchError(ContainSubstring("cm/app.env")))
 	g.Expect(err).To(MatchError(ContainSubstring("configMapGenerator")))
 	expectNoPlaintext(g, err.Error())
+
+	// An encrypted kustomization would hide a remote base from the checks.
+	_, err = gitsync.Build(root, "enc", gitsync.WithDecryptor(d))
+	g.Expect(errors.Is(err, gitsync.ErrDecryption)).To(BeTrue(), "%v", err)
+	g.Expect(err).To(MatchError(ContainSubstring("enc/kustomization.yaml: a kustomization cannot be SOPS-encrypted")))
 }
