@@ -20,8 +20,9 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// ReasonDecryptionFailed: a SOPS file could not be decrypted, its keys
-// Secret is missing or unusable, or it is encrypted without spec.decryption.
+// ReasonDecryptionFailed is the condition reason when a SOPS file could not
+// be decrypted, its keys Secret is missing or unusable, or it is encrypted
+// without spec.decryption.
 const ReasonDecryptionFailed = "DecryptionFailed"
 
 // BuildOption changes how Build builds.
@@ -113,7 +114,7 @@ func (f *decryptingFS) noteConfigMapFiles(dir string, b []byte) {
 		return
 	}
 	for _, g := range k.ConfigMapGenerator {
-		for _, e := range slices.Concat(g.EnvSources, g.FileSources, []string{g.EnvSource}) { //nolint:staticcheck // SA1019: the deprecated env field still names a file.
+		for _, e := range slices.Concat(g.EnvSources, g.FileSources, []string{g.EnvSource}) {
 			if e == "" {
 				continue
 			}

@@ -70,6 +70,8 @@ func TestDecryptor_Decrypt(t *testing.T) {
 		{name: "age JSON", file: "api.json", plain: []byte(plainJSONSecret), check: func(g Gomega, out []byte) { yamlEqual(g, out, plainJSONSecret) }},
 		{name: "OpenPGP dotenv", file: "app.env", plain: []byte(plainDotenv), opts: sopsOpts{pgp: []pgpKey{pk}},
 			keys: map[string][]byte{"gitsync.asc": pk.armored}, check: func(g Gomega, out []byte) { g.Expect(string(out)).To(Equal(plainDotenv)) }},
+		{name: "age INI", file: "db.ini", plain: []byte("[db]\npassword = hunter2-s3cr3t\n"),
+			check: func(g Gomega, out []byte) { g.Expect(string(out)).To(ContainSubstring("password = hunter2-s3cr3t")) }},
 		{name: "age binary file", file: "tls.key", plain: plainBinary, check: func(g Gomega, out []byte) { g.Expect(out).To(Equal(plainBinary)) }},
 		{name: "age and OpenPGP recipients, age key only", file: "secret.yml", plain: []byte(plainSecret), opts: sopsOpts{pgp: []pgpKey{pk}, age: nil},
 			check: func(g Gomega, out []byte) { yamlEqual(g, out, plainSecret) }},

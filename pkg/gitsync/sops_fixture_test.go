@@ -22,6 +22,7 @@ import (
 	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/pgp"
 	"github.com/getsops/sops/v3/stores/dotenv"
+	"github.com/getsops/sops/v3/stores/ini"
 	sopsjson "github.com/getsops/sops/v3/stores/json"
 	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 )
@@ -99,6 +100,8 @@ func sopsStoreFor(name string) sops.Store {
 		return sopsjson.NewStore(&config.JSONStoreConfig{})
 	case ".env":
 		return dotenv.NewStore(&config.DotenvStoreConfig{})
+	case ".ini":
+		return ini.NewStore(&config.INIStoreConfig{})
 	}
 	return sopsjson.NewBinaryStore(&config.JSONBinaryStoreConfig{})
 }
