@@ -66,6 +66,9 @@ type Decryptor struct {
 	secret string
 	age    []age.Identity
 	pgp    openpgp.EntityList
+	// values are the strings decrypted by the build, to redact them from
+	// the messages of later errors.
+	values []string
 }
 
 // NewDecryptor reads the keys of a decryption Secret: keys ending in
@@ -199,7 +202,50 @@ func (d *Decryptor) Decrypt(name string, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, &DecryptionError{File: name, Reason: "its plaintext cannot be written back in its format"}
 	}
+	// The same file loaded again is still encrypted: walking both trees
+	// side by side finds the values that were encrypted (not the plain
+	// kind or name of a partly encrypted file), to redact them later.
+	if enc, err := store.LoadEncryptedFile(data); err == nil {
+		collectEncrypted(enc.Branches, tree.Branches, &d.values)
+	}
 	return out, nil
+}
+
+// collectEncrypted appends to out the plaintext of every value that is
+// encrypted ("ENC[...]") in enc, from the decrypted tree plain of the same
+// shape.
+func collectEncrypted(enc, plain any, out *[]string) {
+	switch e := enc.(type) {
+	case sops.TreeBranches:
+		if p, ok := plain.(sops.TreeBranches); ok && len(p) == len(e) {
+			for i := range e {
+				collectEncrypted(e[i], p[i], out)
+			}
+		}
+	case sops.TreeBranch:
+		if p, ok := plain.(sops.TreeBranch); ok && len(p) == len(e) {
+			for i := range e {
+				collectEncrypted(e[i].Value, p[i].Value, out)
+			}
+		}
+	case []any:
+		if p, ok := plain.([]any); ok && len(p) == len(e) {
+			for i := range e {
+				collectEncrypted(e[i], p[i], out)
+			}
+		}
+	case string:
+		if !strings.HasPrefix(e, "ENC[") {
+			return
+		}
+		switch p := plain.(type) {
+		case string:
+			*out = append(*out, p)
+		case sops.Comment:
+		default:
+			*out = append(*out, fmt.Sprint(p))
+		}
+	}
 }
 
 // recipients lists the keys a file was encrypted for: age recipients and

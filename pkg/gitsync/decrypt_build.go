@@ -54,8 +54,6 @@ type decryptingFS struct {
 	// kustomization read so far: decrypting one would put plaintext in a
 	// ConfigMap.
 	configMapFiles map[string]bool
-	// values are the decrypted strings, to redact them from errors.
-	values []string
 	// err is the first decryption failure: kustomize wraps the errors of
 	// ReadFile in its own types, which errors.As cannot always see through.
 	err error
@@ -94,7 +92,6 @@ func (f *decryptingFS) ReadFile(p string) ([]byte, error) {
 		return nil, f.fail(err)
 	}
 	f.plain[p] = out
-	f.values = append(f.values, plaintextValues(name, out)...)
 	return out, nil
 }
 
@@ -130,15 +127,84 @@ func (f *decryptingFS) noteConfigMapFiles(dir string, b []byte) {
 // redact replaces the decrypted values in a build error's message: a
 // kustomize or YAML error may quote the content of a file it read.
 func (f *decryptingFS) redact(err error) error {
-	msg := err.Error()
-	red := msg
-	for _, v := range f.values {
-		red = strings.ReplaceAll(red, v, "[redacted]")
-	}
-	if red == msg {
+	return f.dec.Redact(err)
+}
+
+// Redact replaces the values decrypted so far in an error's message: the
+// steps after the build (postBuild substitution, the apply) may quote the
+// objects that hold them. The reason of a sync error is kept.
+func (d *Decryptor) Redact(err error) error {
+	if d == nil || err == nil || len(d.values) == 0 {
 		return err
 	}
-	return &redactedError{msg: red, err: err}
+	var se *syncError
+	if errors.As(err, &se) {
+		se.err = redactValues(se.err, d.values)
+		return err
+	}
+	return redactValues(err, d.values)
+}
+
+// minRedacted is the shortest decrypted value redacted whole from
+// messages, and the length of the fragments of longer values that are
+// redacted too (an error may quote part of a value, or a line of a
+// multi-line one). Shorter values ("1", "on") would scramble messages and
+// reveal little.
+const (
+	minRedacted = 4
+	fragment    = 8
+	// maxFragments bounds the index of fragments (an error path must not
+	// index megabytes of binary files); whole values are always redacted.
+	maxFragments = 1 << 16
+)
+
+// redactValues replaces in err's message every decrypted value of at least
+// minRedacted bytes and every run of text that shares fragment bytes with
+// one.
+func redactValues(err error, values []string) error {
+	msg := err.Error()
+	secret := make([]bool, len(msg))
+	grams := map[string]bool{}
+	for _, v := range values {
+		if len(v) < minRedacted {
+			continue
+		}
+		for i := 0; ; {
+			j := strings.Index(msg[i:], v)
+			if j < 0 {
+				break
+			}
+			for k := i + j; k < i+j+len(v); k++ {
+				secret[k] = true
+			}
+			i += j + 1
+		}
+		for k := 0; k+fragment <= len(v) && len(grams) < maxFragments; k++ {
+			grams[v[k:k+fragment]] = true
+		}
+	}
+	for i := 0; i+fragment <= len(msg); i++ {
+		if grams[msg[i:i+fragment]] {
+			for k := i; k < i+fragment; k++ {
+				secret[k] = true
+			}
+		}
+	}
+	if !slices.Contains(secret, true) {
+		return err
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		if !secret[i] {
+			b.WriteByte(msg[i])
+			continue
+		}
+		b.WriteString("[redacted]")
+		for i+1 < len(msg) && secret[i+1] {
+			i++
+		}
+	}
+	return &redactedError{msg: b.String(), err: err}
 }
 
 // redactedError keeps the error chain (errors.Is) with a scrubbed message.
@@ -149,52 +215,6 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
-
-// minRedacted is the shortest decrypted value redacted from messages:
-// shorter ones ("1", "on") would scramble a message and reveal little.
-const minRedacted = 4
-
-// plaintextValues are the leaf strings of a decrypted file (and the file
-// itself for a binary one), as they could appear in an error message.
-func plaintextValues(name string, plain []byte) []string {
-	var out []string
-	add := func(s string) {
-		for _, l := range strings.Split(s, "\n") {
-			if l = strings.TrimSpace(l); len(l) >= minRedacted {
-				out = append(out, l)
-			}
-		}
-	}
-	var doc any
-	if yaml.Unmarshal(plain, &doc) == nil {
-		var walk func(any)
-		walk = func(v any) {
-			switch t := v.(type) {
-			case map[string]any:
-				for _, x := range t {
-					walk(x)
-				}
-			case []any:
-				for _, x := range t {
-					walk(x)
-				}
-			case string:
-				add(t)
-			}
-		}
-		walk(doc)
-	}
-	if ext := path.Ext(name); ext != ".yaml" && ext != ".yml" && ext != ".json" {
-		// dotenv values and plain files.
-		for _, l := range strings.Split(string(plain), "\n") {
-			if _, v, ok := strings.Cut(l, "="); ok {
-				add(v)
-			}
-			add(l)
-		}
-	}
-	return out
-}
 
 // refuseEncrypted fails for a built object that still carries SOPS
 // metadata: nothing read by the build may reach the cluster as ciphertext.

@@ -10,24 +10,35 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// TestDecryptingFS_Redact: a build error that quotes a decrypted value
-// (kustomize and YAML errors may quote a line) has it replaced, and keeps
-// its chain for errors.Is.
+// TestDecryptingFS_Redact: a build error that quotes a decrypted value, or
+// a fragment of one (kustomize, YAML and postBuild errors may quote a line),
+// has it replaced, and keeps its chain for errors.Is.
 func TestDecryptingFS_Redact(t *testing.T) {
 	g := NewWithT(t)
-	f := newDecryptingFS(filesys.MakeFsInMemory(), nil)
-	f.values = append(f.values, plaintextValues("secret.yaml", []byte("stringData:\n  password: hunter2-s3cr3t\n  pin: \"12\"\n"))...)
-	f.values = append(f.values, plaintextValues("app.env", []byte("API_KEY=dotenv-ap1-key\n"))...)
-	f.values = append(f.values, plaintextValues("tls.key", []byte("-----BEGIN KEY-----\nbinary-key-line\n"))...)
-	g.Expect(f.values).NotTo(ContainElement("12"), "values shorter than minRedacted are kept")
+	f := newDecryptingFS(filesys.MakeFsInMemory(), &Decryptor{})
+	f.dec.values = []string{"hunter2-s3cr3t", "12", "dotenv-ap1-key", "-----BEGIN KEY-----\nbinary-key-line\n", "p@ss${oops-and-more"}
 
 	cause := errors.New("cause")
-	err := f.redact(fmt.Errorf("line 3: %q is not valid near dotenv-ap1-key and binary-key-line, hunter2-s3cr3t: %w", "hunter2-s3cr3t", cause))
-	g.Expect(err.Error()).To(Equal(`line 3: "[redacted]" is not valid near [redacted] and [redacted], [redacted]: cause`))
+	err := f.redact(fmt.Errorf("line 3: %q is not valid near dotenv-ap1-key and binary-key-line, pin 12, hunter2-s3cr3t: %w", "hunter2-s3cr3t", cause))
+	g.Expect(err.Error()).To(Equal(`line 3: "[redacted]" is not valid near [redacted] and [redacted], pin 12, [redacted]: cause`))
 	g.Expect(errors.Is(err, cause)).To(BeTrue())
+
+	// postBuild quotes the text from "${" on, abbreviated.
+	err = f.redact(errors.New(`Secret/db: unterminated "${oops-and-m..." (write $${ for a literal ${)`))
+	g.Expect(err.Error()).To(Equal(`Secret/db: unterminated "[redacted]..." (write $${ for a literal ${)`))
 
 	plain := errors.New("nothing secret here")
 	g.Expect(f.redact(plain)).To(BeIdenticalTo(plain))
+
+	// A later step's sync error keeps its reason, without the values.
+	se := fail(ReasonApplyFailed, false, fmt.Errorf("Secret db: invalid value %q", "hunter2-s3cr3t"))
+	err = f.dec.Redact(se)
+	var got *syncError
+	g.Expect(errors.As(err, &got)).To(BeTrue())
+	g.Expect(got.reason).To(Equal(ReasonApplyFailed))
+	g.Expect(err.Error()).To(Equal(`Secret db: invalid value "[redacted]"`))
+	var none *Decryptor
+	g.Expect(none.Redact(plain)).To(BeIdenticalTo(plain))
 }
 
 // TestRefuseEncrypted: an object that still carries SOPS metadata after the

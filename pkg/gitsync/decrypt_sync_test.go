@@ -226,3 +226,33 @@ func TestGitSync_DecryptionRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestGitSync_DecryptionRedactsLaterErrors: postBuild substitution of a
+// decrypted Secret fails on a "${" in a value and would quote it; the
+// message keeps the object's name (not encrypted) and redacts the value.
+func TestGitSync_DecryptionRedactsLaterErrors(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	id, pk := newAgeKey(t), newPGPKey(t)
+	keysSecret(t, ns, "sops-keys", id, pk)
+	secret := strings.Replace(plainSecret, "hunter2-s3cr3t", "p@ss${oops-and-more-s3cr3t", 1)
+	r := newGitServer(t, "", "").newRepo(t, "sops-postbuild")
+	r.write("dollar in a secret", map[string]string{
+		"secret.yaml": string(encryptSOPS(t, "secret.yaml", []byte(secret), sopsOpts{age: []*ageIdentity{id}, encryptedRegex: "^(data|stringData)$"})),
+	})
+	newGitSync(t, ns, "app", r.URL, withDecryption("sops-keys"), func(gs *sluicev1beta1.GitSync) {
+		gs.Spec.PostBuild = &sluicev1beta1.GitSyncPostBuild{Substitute: map[string]string{"X": "1"}}
+	})
+	g.Eventually(func(g Gomega) {
+		c := ready(g, ns, "app")
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal("SubstituteFailed"))
+		g.Expect(c.Message).To(ContainSubstring("Secret/db"))
+		g.Expect(c.Message).To(ContainSubstring("[redacted]"))
+	}, wait).Should(Succeed())
+	t.Log(ready(g, ns, "app").Message)
+	g.Expect(ready(g, ns, "app").Message).NotTo(ContainSubstring("oops-and"))
+	g.Expect(managerLog.String()).NotTo(ContainSubstring("oops-and"))
+	expectNothingLeaked(g, ns, "app")
+}
