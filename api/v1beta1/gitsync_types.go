@@ -211,6 +211,12 @@ type GitSyncSpec struct {
 	// or SSH); see docs/gitsync.md, "Signed commits".
 	// +optional
 	Verify *GitSyncVerification `json:"verify,omitempty"`
+
+	// decryption decrypts SOPS-encrypted files (age or OpenPGP) during the
+	// build with the keys of a Secret. Without it, an encrypted file fails
+	// the build instead of applying ciphertext.
+	// +optional
+	Decryption *GitSyncDecryption `json:"decryption,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.

@@ -157,4 +157,9 @@ var invalidGitSyncPatches = []invalidCase{
 	{name: "GitSync image digest without algorithm", base: validGitSync, mutate: []mutation{set("spec.images", []any{map[string]any{"name": "web", "digest": strings.Repeat("a", 64)}})}, field: "spec.images[0].digest", message: "sha256: followed by 64"},
 	{name: "GitSync image digest upper-case", base: validGitSync, mutate: []mutation{set("spec.images", []any{map[string]any{"name": "web", "digest": "sha256:" + strings.Repeat("A", 64)}})}, field: "spec.images[0].digest", message: "lower-case hex"},
 	{name: "GitSync images above 64", base: validGitSync, mutate: []mutation{set("spec.images", items(65, `{name: w$i, newTag: "1"}`))}, field: "spec.images", message: "must have at most 64 items"},
+
+	{name: "GitSync decryption provider unknown", base: validGitSync, mutate: []mutation{set("spec.decryption", map[string]any{"provider": "vault", "secretRef": map[string]any{"name": "keys"}})}, field: "spec.decryption.provider", message: `Unsupported value: "vault"`},
+	{name: "GitSync decryption without provider", base: validGitSync, mutate: []mutation{set("spec.decryption", map[string]any{"secretRef": map[string]any{"name": "keys"}})}, field: "spec.decryption.provider", message: "Required value"},
+	{name: "GitSync decryption without secretRef", base: validGitSync, mutate: []mutation{set("spec.decryption", map[string]any{"provider": "sops"})}, field: "spec.decryption.secretRef", message: "Required value"},
+	{name: "GitSync decryption secretRef name not a Secret name", base: validGitSync, mutate: []mutation{set("spec.decryption", map[string]any{"provider": "sops", "secretRef": map[string]any{"name": "Age_Keys"}})}, field: "spec.decryption.secretRef.name", message: "spec.decryption.secretRef.name must be a Secret name"},
 }

@@ -62,7 +62,13 @@ func within(root, p string) bool {
 // Build copies the checkout into memory (refusing symlinks that escape it),
 // and builds path with kustomize: plugins, exec and remote bases disabled.
 // A directory without a kustomization is taken as all its YAML manifests.
-func Build(root, path string) ([]*unstructured.Unstructured, error) {
+// SOPS files the build reads are decrypted with WithDecryptor's keys, or
+// refused without it.
+func Build(root, path string, options ...BuildOption) ([]*unstructured.Unstructured, error) {
+	var cfg buildConfig
+	for _, o := range options {
+		o(&cfg)
+	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, fmt.Errorf("failed to resolve the checkout: %w", err)
@@ -88,9 +94,13 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.PluginConfig = types.DisabledPluginConfig()
 	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
-	rm, err := krusty.MakeKustomizer(opts).Run(mem, target)
+	dfs := newDecryptingFS(mem, cfg.decryptor)
+	rm, err := krusty.MakeKustomizer(opts).Run(dfs, target)
+	if dfs.err != nil {
+		return nil, dfs.err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build of %q failed: %w", path, err)
+		return nil, dfs.redact(fmt.Errorf("kustomize build of %q failed: %w", path, err))
 	}
 	out, err := rm.AsYaml()
 	if err != nil {
@@ -98,7 +108,10 @@ func Build(root, path string) ([]*unstructured.Unstructured, error) {
 	}
 	objs, err := utils.ReadObjects(bytes.NewReader(out))
 	if err != nil {
-		return nil, fmt.Errorf("failed to decode the built objects of %q: %w", path, err)
+		return nil, dfs.redact(fmt.Errorf("failed to decode the built objects of %q: %w", path, err))
+	}
+	if err := refuseEncrypted(objs); err != nil {
+		return nil, err
 	}
 	return objs, nil
 }

@@ -192,7 +192,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 // sync fetches, builds, applies, prunes and waits, filling status. Nothing
 // is pruned unless the fetch, build and apply succeeded.
-func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, drift *[]Drift) error {
+func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, drift *[]Drift) (err error) {
 	log := ctrl.LoggerFrom(ctx)
 	creds, err := r.credentials(ctx, gs)
 	if err != nil {
@@ -218,7 +218,15 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err := r.verifySource(ctx, gs, co, status); err != nil {
 		return err
 	}
-	objs, err := Build(co.Dir, gs.Spec.Path)
+	dec, err := r.decryptor(ctx, gs)
+	if err != nil {
+		return fail(ReasonDecryptionFailed, false, err)
+	}
+	defer func() { err = dec.Redact(err) }()
+	objs, err := Build(co.Dir, gs.Spec.Path, WithDecryptor(dec))
+	if decryptionFailed(err) {
+		return fail(ReasonDecryptionFailed, true, err)
+	}
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
