@@ -20,4 +20,4 @@ if ! command -v prometheus >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus ]; then
 fi
 mkdir -p "$root/bin"
 ln -sfn "$(command -v prometheus || echo /usr/bin/prometheus)" "$root/bin/prometheus"
-"$root/bin/prometheus" --version 2>&1 | head -1 >&2
+"$root/bin/prometheus" --version 2>&1 | sed -n 1p >&2

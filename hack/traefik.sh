@@ -128,4 +128,4 @@ if [ ! -x "$dest/traefik" ]; then
   echo "Built Traefik in $((SECONDS - start))s" >&2
 fi
 link
-"$bin_dir/traefik" version 2>&1 | head -1 >&2
+"$bin_dir/traefik" version 2>&1 | sed -n 1p >&2
