@@ -44,7 +44,7 @@ type GitSyncSubstituteReference struct {
 	// +required
 	Name string `json:"name"`
 
-	// optional, when true, skips a missing object instead of failing the sync.
+	// optional set to true skips a missing object instead of failing the sync.
 	// +optional
 	Optional bool `json:"optional,omitempty"`
 }
