@@ -68,10 +68,20 @@ func TestGitSync_AppOfApps(t *testing.T) {
 	g.Expect(apps.Spec.DependsOn).To(Equal([]sluicev1beta1.GitSyncDependency{{Name: "infrastructure"}}))
 	g.Expect(apps.Status.LastAppliedTime.Time).NotTo(BeTemporally("<", infra.Status.LastAppliedTime.Time))
 
-	// The bootstrap syncs every second; the children (interval 1h) are not
+	// The bootstrap keeps syncing; the children (interval 1h) are not
 	// touched by it: not their spec, not their status, not their finalizer.
+	// A no-op interval re-applies nothing (drift is found by watches), so a
+	// sync request makes the bootstrap compare and apply everything again.
 	bootSynced := boot.Status.LastAppliedTime.Time
 	rv := map[string]string{"apps": apps.ResourceVersion, "infrastructure": infra.ResourceVersion}
+	// lastAppliedTime has a resolution of one second.
+	time.Sleep(1100 * time.Millisecond)
+	requestSync(g, ns, "staging", "full-sync")
+	g.Eventually(func(g Gomega) {
+		b := getGitSync(g, ns, "staging")
+		g.Expect(b.Status.LastHandledSyncRequest).To(Equal("full-sync"))
+		g.Expect(b.Status.LastAppliedTime.After(bootSynced)).To(BeTrue(), "the bootstrap did not apply again")
+	}, wait).Should(Succeed())
 	g.Consistently(func(g Gomega) {
 		for name, v := range rv {
 			gs := getGitSync(g, ns, name)
@@ -79,7 +89,6 @@ func TestGitSync_AppOfApps(t *testing.T) {
 			g.Expect(gs.Finalizers).To(ContainElement(sluicev1beta1.GitSyncFinalizer))
 		}
 	}, 3*time.Second).Should(Succeed())
-	g.Expect(getGitSync(g, ns, "staging").Status.LastAppliedTime.After(bootSynced)).To(BeTrue(), "the bootstrap did not sync meanwhile")
 	g.Expect(ready(g, ns, "apps").Status).To(Equal(metav1.ConditionTrue))
 
 	// apps leaves Git: the bootstrap prunes the GitSync, whose finalizer
