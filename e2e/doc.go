@@ -100,6 +100,14 @@
 //     throughout, the manager rides the outage out (a lease that outlasts
 //     it), and the release finishes, every step once, with no failed
 //     request.
+//   - TestFleet_GitSyncDeploysTheFleet (13): a fleet repository (clusters/,
+//     infrastructure/, apps/base + overlays, a SOPS-encrypted Secret,
+//     SSH-signed commits) deployed to two clusters, staging (a second
+//     control plane with its own manager) and production, from one
+//     bootstrap GitSync each: infrastructure before apps, the Secret
+//     decrypted and in no log, event or status; a commit to production's
+//     overlay releases a canary there and nothing in staging; a commit
+//     signed with another key is applied nowhere, and says why.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no

@@ -71,6 +71,9 @@ type Manager struct {
 	stack *Stack
 	name  string
 	args  []string
+	// kubeconfig reaches the cluster the manager runs in: the stack's,
+	// or a Cluster's (see StartCluster).
+	kubeconfig string
 }
 
 // StartManager builds (once) and starts a sluice manager against the
@@ -82,6 +85,11 @@ type Manager struct {
 // (bounded by ctx) until the manager is ready; the manager runs until it is
 // stopped, killed or the stack stops.
 func (s *Stack) StartManager(ctx context.Context, extra ...string) (*Manager, error) {
+	return s.startManager(ctx, s.Kubeconfig, extra...)
+}
+
+// startManager starts a manager against the cluster of kubeconfig.
+func (s *Stack) startManager(ctx context.Context, kubeconfig string, extra ...string) (*Manager, error) {
 	if _, err := buildSluice(s.Root); err != nil {
 		return nil, err
 	}
@@ -95,6 +103,7 @@ func (s *Stack) StartManager(ctx context.Context, extra ...string) (*Manager, er
 	}
 	m := &Manager{
 		stack:       s,
+		kubeconfig:  kubeconfig,
 		ProbeAddr:   fmt.Sprintf("127.0.0.1:%d", probe),
 		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", metrics),
 	}
@@ -128,7 +137,7 @@ func (s *Stack) StartManager(ctx context.Context, extra ...string) (*Manager, er
 }
 
 func (m *Manager) start(ctx context.Context) error {
-	p, err := startProcess(m.stack.Dir, m.name, buildBin, m.args, []string{"KUBECONFIG=" + m.stack.Kubeconfig})
+	p, err := startProcess(m.stack.Dir, m.name, buildBin, m.args, []string{"KUBECONFIG=" + m.kubeconfig})
 	if err != nil {
 		return err
 	}
