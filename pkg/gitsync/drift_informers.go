@@ -45,6 +45,9 @@ type watchedSync struct {
 	// fullAt is when the last full comparison ran (the safety net's clock).
 	fullAt  time.Time
 	objects map[objKey]bool
+	// hashes are the objects as applied (objectHashes), so that a new
+	// revision can be applied by sending only what changed in Git.
+	hashes map[objKey]string
 	// kinds are the resources of the objects, and their kinds.
 	kinds map[schema.GroupVersionResource]schema.GroupKind
 	// unmapped is true when a kind of the inventory has no REST mapping:
@@ -117,10 +120,19 @@ func (w *driftWatcher) source() source.Source {
 // kinds it applied are watched; informers no GitSync needs are stopped.
 // Objects reported dirty since the full sync began are kept.
 func (w *driftWatcher) applied(ctx context.Context, key types.NamespacedName, generation int64, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry, at time.Time) {
+	w.appliedObjects(ctx, key, generation, revision, digest, inv, nil, at, true)
+}
+
+// appliedObjects records a sync that applied inv, whose objects hash to
+// hashes. full is false when only the objects that changed were sent
+// (applyChangedOnly): the safety net's clock then keeps running from the
+// last full comparison.
+func (w *driftWatcher) appliedObjects(ctx context.Context, key types.NamespacedName, generation int64, revision, digest string,
+	inv []sluicev1beta1.GitSyncInventoryEntry, hashes map[objKey]string, at time.Time, full bool) {
 	if w == nil {
 		return
 	}
-	st := &watchedSync{generation: generation, revision: revision, digest: digest, fullAt: at,
+	st := &watchedSync{generation: generation, revision: revision, digest: digest, fullAt: at, hashes: hashes,
 		objects: make(map[objKey]bool, len(inv)), dirty: map[objKey]bool{},
 		kinds: map[schema.GroupVersionResource]schema.GroupKind{}}
 	for _, e := range inv {
@@ -135,6 +147,9 @@ func (w *driftWatcher) applied(ctx context.Context, key types.NamespacedName, ge
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if old := w.syncs[key]; old != nil {
+		if !full {
+			st.fullAt = old.fullAt
+		}
 		for k := range old.dirty {
 			if st.objects[k] {
 				st.dirty[k] = true

@@ -52,8 +52,7 @@ func (r *GitSyncReconciler) clock() clock.PassiveClock {
 // false when the full sync must run instead; the reported objects are then
 // compared with everything else.
 func (r *GitSyncReconciler) correctDriftOnly(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus,
-	applier *Applier, revision, digest string, objs []*unstructured.Unstructured, drift *[]Drift) (done bool, err error) {
-	st, dirty := r.drift.take(client.ObjectKeyFromObject(gs))
+	applier *Applier, st *watchedSync, dirty []objKey, revision, digest string, objs []*unstructured.Unstructured, drift *[]Drift) (done bool, err error) {
 	if !r.canSkipFullSync(gs, st, revision, digest) {
 		return false, nil
 	}
@@ -121,14 +120,21 @@ func (r *GitSyncReconciler) canSkipFullSync(gs *sluicev1beta1.GitSync, st *watch
 	return r.drift.watching(st)
 }
 
-// watchApplied records a full sync that applied inv, and watches its
-// kinds. The objects of another cluster are not watched: a GitSync with
+// watchApplied records a sync that applied objs (inv), and watches their
+// kinds; full is false when only the objects that changed were sent. The
+// objects of another cluster are not watched: a GitSync with
 // spec.kubeConfig compares everything at every interval.
-func (r *GitSyncReconciler) watchApplied(ctx context.Context, gs *sluicev1beta1.GitSync, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry) {
+func (r *GitSyncReconciler) watchApplied(ctx context.Context, gs *sluicev1beta1.GitSync, revision, digest string,
+	inv []sluicev1beta1.GitSyncInventoryEntry, objs []*unstructured.Unstructured, full bool) {
 	key := client.ObjectKeyFromObject(gs)
 	if gs.Spec.KubeConfig != nil {
 		r.drift.forget(key)
 		return
 	}
-	r.drift.applied(ctx, key, gs.Generation, revision, digest, inv, r.clock().Now())
+	hashes, err := objectHashes(objs)
+	if err != nil {
+		// Without hashes the next revision is applied whole.
+		ctrl.LoggerFrom(ctx).Error(err, "failed to hash the applied objects")
+	}
+	r.drift.appliedObjects(ctx, key, gs.Generation, revision, digest, inv, hashes, r.clock().Now(), full)
 }

@@ -245,10 +245,15 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
-	if done, err := r.correctDriftOnly(ctx, gs, status, applier, co.Revision, digest, objs, drift); done {
+	st, dirty := r.drift.take(client.ObjectKeyFromObject(gs))
+	if done, err := r.correctDriftOnly(ctx, gs, status, applier, st, dirty, co.Revision, digest, objs, drift); done {
 		return err
 	}
-	cs, err := applier.Apply(ctx, objs)
+	send, full := r.objectsToApply(gs, st, dirty, co.Revision, objs)
+	if !full {
+		log.V(1).Info("sending only the objects that changed", "objects", len(send), "of", len(objs))
+	}
+	cs, err := applier.Apply(ctx, send)
 	if err != nil {
 		return fail(ReasonApplyFailed, false, err)
 	}
@@ -277,11 +282,12 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	status.LastAppliedDigest = digest
 	now := metav1.Now()
 	status.LastAppliedTime = &now
-	r.watchApplied(ctx, gs, co.Revision, digest, inv)
+	r.watchApplied(ctx, gs, co.Revision, digest, inv, objs, full)
 	set, err := applier.HealthSet(gs, cs)
 	if err != nil {
 		return fail(ReasonHealthCheckFailed, true, err)
 	}
+	set = healthSetOf(gs, set, objs, full)
 	if err := applier.Wait(ctx, set, gs.TimeoutOrDefault()); err != nil {
 		return fail(ReasonHealthCheckFailed, false, err)
 	}
