@@ -112,6 +112,7 @@ FUZZ_TARGETS := \
 	./pkg/metrics:FuzzRender \
 	./pkg/cli:FuzzConvert \
 	./pkg/gitsync:FuzzBuild \
+	./pkg/gitsync:FuzzParseSSHSignature \
 	./pkg/gitsync/receiverfuzz:FuzzReceiver \
 	./pkg/webhooks:FuzzVerifySignature \
 	./pkg/canary:FuzzDecide
