@@ -54,7 +54,7 @@ func (r *GitSyncReconciler) canApplyChangedOnly(gs *sluicev1beta1.GitSync, st *w
 		return false
 	case gs.Status.LastFailureReason != "", gs.Status.LastAppliedRevision != st.revision, gs.Status.LastAppliedDigest != st.digest:
 		return false
-	case st.revision == revision && gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation] != gs.Status.LastHandledSyncRequest:
+	case st.revision == revision && syncRequested(gs, st):
 		return false
 	case !r.clock().Now().Before(st.fullAt.Add(gs.DriftCheckIntervalOrDefault())):
 		return false

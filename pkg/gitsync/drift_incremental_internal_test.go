@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -51,6 +52,11 @@ func TestCanApplyChangedOnly(t *testing.T) {
 		{name: "a sync request at the same revision", revision: "rev", gs: func(gs *sluicev1beta1.GitSync) {
 			gs.Annotations = map[string]string{sluicev1beta1.GitSyncSyncRequestedAnnotation: "1"}
 		}},
+		{name: "a sync request this process handled, status not yet in the cache", revision: "rev", want: true,
+			gs: func(gs *sluicev1beta1.GitSync) {
+				gs.Annotations = map[string]string{sluicev1beta1.GitSyncSyncRequestedAnnotation: "1"}
+			},
+			st: func(s *watchedSync) *watchedSync { s.request = "1"; return s }},
 		{name: "unknown in this process (a restart)", revision: "rev2", st: func(*watchedSync) *watchedSync { return nil }},
 		{name: "no hashes recorded", revision: "rev2", st: func(s *watchedSync) *watchedSync { s.hashes = nil; return s }},
 		{name: "another cluster", revision: "rev2", gs: func(gs *sluicev1beta1.GitSync) {
@@ -114,4 +120,23 @@ func TestHealthSetOf(t *testing.T) {
 	gs.Spec.Wait = true
 	g.Expect(healthSetOf(gs, nil, objs, true)).To(BeEmpty(), "a full sync's change set lists them already")
 	g.Expect(healthSetOf(gs, nil, objs, false)).To(HaveLen(2))
+}
+
+// TestDriftWatcher_PruningIsNotDrift: the objects a sync prunes are no
+// longer the GitSync's to watch, so their deletion flags nothing.
+func TestDriftWatcher_PruningIsNotDrift(t *testing.T) {
+	g := NewWithT(t)
+	w := newDriftWatcher(nil, testMapper())
+	key := types.NamespacedName{Namespace: "ns", Name: "app"}
+	w.applied(t.Context(), key, 1, "r", "d", []sluicev1beta1.GitSyncInventoryEntry{
+		{Version: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "kept"},
+		{Version: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "pruned"},
+	}, time.Now())
+	w.pruning(key, []sluicev1beta1.GitSyncInventoryEntry{{Version: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "pruned"}})
+	labels := map[string]string{sluicev1beta1.GitSyncNameLabel: "app", sluicev1beta1.GitSyncNamespaceLabel: "ns"}
+	for _, name := range []string{"pruned", "kept"} {
+		w.flag(schema.GroupKind{Kind: "ConfigMap"}, &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Labels: labels}})
+	}
+	_, dirty := w.take(key)
+	g.Expect(dirty).To(ConsistOf(objKey{Kind: "ConfigMap", Namespace: "ns", Name: "kept"}))
 }

@@ -48,6 +48,10 @@ type watchedSync struct {
 	// hashes are the objects as applied (objectHashes), so that a new
 	// revision can be applied by sending only what changed in Git.
 	hashes map[objKey]string
+	// request is the sync request (sluice.dev/sync-requested-at) this sync
+	// handled: a reconcile that reads the GitSync from a cache that has not
+	// seen the status yet must not take it for a new request.
+	request string
 	// kinds are the resources of the objects, and their kinds.
 	kinds map[schema.GroupVersionResource]schema.GroupKind
 	// unmapped is true when a kind of the inventory has no REST mapping:
@@ -120,7 +124,7 @@ func (w *driftWatcher) source() source.Source {
 // kinds it applied are watched; informers no GitSync needs are stopped.
 // Objects reported dirty since the full sync began are kept.
 func (w *driftWatcher) applied(ctx context.Context, key types.NamespacedName, generation int64, revision, digest string, inv []sluicev1beta1.GitSyncInventoryEntry, at time.Time) {
-	w.appliedObjects(ctx, key, generation, revision, digest, inv, nil, at, true)
+	w.appliedObjects(ctx, key, generation, revision, digest, inv, nil, "", at, true)
 }
 
 // appliedObjects records a sync that applied inv, whose objects hash to
@@ -128,11 +132,11 @@ func (w *driftWatcher) applied(ctx context.Context, key types.NamespacedName, ge
 // (applyChangedOnly): the safety net's clock then keeps running from the
 // last full comparison.
 func (w *driftWatcher) appliedObjects(ctx context.Context, key types.NamespacedName, generation int64, revision, digest string,
-	inv []sluicev1beta1.GitSyncInventoryEntry, hashes map[objKey]string, at time.Time, full bool) {
+	inv []sluicev1beta1.GitSyncInventoryEntry, hashes map[objKey]string, request string, at time.Time, full bool) {
 	if w == nil {
 		return
 	}
-	st := &watchedSync{generation: generation, revision: revision, digest: digest, fullAt: at, hashes: hashes,
+	st := &watchedSync{generation: generation, revision: revision, digest: digest, fullAt: at, hashes: hashes, request: request,
 		objects: make(map[objKey]bool, len(inv)), dirty: map[objKey]bool{},
 		kinds: map[schema.GroupVersionResource]schema.GroupKind{}}
 	for _, e := range inv {
@@ -314,5 +318,24 @@ func (w *driftWatcher) flag(gk schema.GroupKind, o *metav1.PartialObjectMetadata
 	w.syncs[owner].dirty[k] = true
 	if w.queue != nil {
 		w.queue.Add(reconcile.Request{NamespacedName: owner})
+	}
+}
+
+// pruning stops watching the objects of key that its sync is about to
+// delete: their deletion is not drift, and must not enqueue the GitSync
+// again.
+func (w *driftWatcher) pruning(key types.NamespacedName, stale []sluicev1beta1.GitSyncInventoryEntry) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.syncs[key]
+	if st == nil {
+		return
+	}
+	for _, e := range stale {
+		delete(st.objects, entryKey(e))
+		delete(st.dirty, entryKey(e))
 	}
 }

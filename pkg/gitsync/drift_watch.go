@@ -112,7 +112,7 @@ func (r *GitSyncReconciler) canSkipFullSync(gs *sluicev1beta1.GitSync, st *watch
 		return false
 	case gs.Status.LastFailureReason != "", gs.Status.LastAppliedRevision != revision, gs.Status.LastAppliedDigest != digest:
 		return false
-	case gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation] != gs.Status.LastHandledSyncRequest:
+	case syncRequested(gs, st):
 		return false
 	case !r.clock().Now().Before(st.fullAt.Add(gs.DriftCheckIntervalOrDefault())):
 		return false
@@ -136,5 +136,14 @@ func (r *GitSyncReconciler) watchApplied(ctx context.Context, gs *sluicev1beta1.
 		// Without hashes the next revision is applied whole.
 		ctrl.LoggerFrom(ctx).Error(err, "failed to hash the applied objects")
 	}
-	r.drift.appliedObjects(ctx, key, gs.Generation, revision, digest, inv, hashes, r.clock().Now(), full)
+	r.drift.appliedObjects(ctx, key, gs.Generation, revision, digest, inv, hashes,
+		gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation], r.clock().Now(), full)
+}
+
+// syncRequested tells whether gs carries a sync request that no sync has
+// handled: not in its status, and not the one the last sync of this
+// process handled (the cache may not have its status yet).
+func syncRequested(gs *sluicev1beta1.GitSync, st *watchedSync) bool {
+	req := gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
+	return req != gs.Status.LastHandledSyncRequest && (st == nil || req != st.request)
 }

@@ -246,6 +246,11 @@ func TestCanSkipFullSync(t *testing.T) {
 		{name: "a sync request", gs: func(gs *sluicev1beta1.GitSync) {
 			gs.Annotations = map[string]string{sluicev1beta1.GitSyncSyncRequestedAnnotation: "1"}
 		}},
+		{name: "a sync request this process handled, status not yet in the cache", want: true,
+			gs: func(gs *sluicev1beta1.GitSync) {
+				gs.Annotations = map[string]string{sluicev1beta1.GitSyncSyncRequestedAnnotation: "1"}
+			},
+			st: func(s *watchedSync) *watchedSync { s.request = "1"; return s }},
 		{name: "the safety net is due", st: func(s *watchedSync) *watchedSync { s.fullAt = now.Add(-time.Hour); return s }},
 		{name: "a shorter safety net is due", gs: func(gs *sluicev1beta1.GitSync) {
 			gs.Spec.DriftCheckInterval = &metav1.Duration{Duration: 10 * time.Minute}

@@ -267,6 +267,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	}
 	inv := Inventory(objs)
 	if gs.PruneEnabled() {
+		r.drift.pruning(client.ObjectKeyFromObject(gs), Diff(status.Inventory, inv))
 		pruned, err := applier.Prune(ctx, gs, status.Inventory, objs)
 		for _, p := range pruned {
 			log.Info("pruned", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name)
