@@ -27,7 +27,6 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/bench/internal/sluiceproc"
-	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
 // config is the benchmark's flags.
@@ -114,32 +113,15 @@ func scheme() *runtime.Scheme {
 }
 
 // logf prints progress to stderr, so stdout holds only the results.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
+var logf = sluiceproc.Logf
 
 func run(ctx context.Context, c config) (err error) {
 	ctrllog.SetLogger(logr.Discard()) // the benchmark's own clients log nothing
-	dir, err := os.MkdirTemp("", "sluice-bench-gitsync-")
+	dir, bin, done, err := sluiceproc.Workdir(ctx, "sluice-bench-gitsync")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if c.keep || err != nil {
-			logf("run files kept in %s", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	}()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	logf("building cmd/sluice")
-	bin, err := sluiceproc.Build(ctx, root, dir)
-	if err != nil {
-		return err
-	}
+	defer func() { done(c.keep || err != nil) }()
 	var results []*result
 	var errs []error
 	for _, s := range c.shapes() {

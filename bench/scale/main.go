@@ -118,32 +118,15 @@ func scheme() *runtime.Scheme {
 }
 
 // logf prints progress to stderr, so stdout holds only the results.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
+var logf = sluiceproc.Logf
 
 func run(ctx context.Context, c config) (err error) {
 	ctrllog.SetLogger(logr.Discard()) // the benchmark's own clients log nothing
-	dir, err := os.MkdirTemp("", "sluice-bench-")
+	dir, bin, done, err := sluiceproc.Workdir(ctx, "sluice-bench")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if c.keep || err != nil {
-			logf("run files kept in %s", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	}()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	logf("building cmd/sluice")
-	bin, err := sluiceproc.Build(ctx, root, dir)
-	if err != nil {
-		return err
-	}
+	defer func() { done(c.keep || err != nil) }()
 	logf("starting the control plane (etcd, kube-apiserver, kcm, scheduler, kwok)")
 	s := scheme()
 	env, err := testenv.Start(s, testenv.WithControllers(), testenv.WithProviderCRDs(), testenv.WithServiceCIDR("10.96.0.0/16"))

@@ -16,7 +16,43 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sluice-cd/sluice/pkg/testenv"
 )
+
+// Logf prints a benchmark's progress to stderr, so that stdout holds only
+// its results.
+func Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Workdir makes a benchmark's run directory (prefix-*, in the temporary
+// directory) and builds ./cmd/sluice of the repository into it. done
+// removes the directory, or keeps it and says where when keep is set or the
+// run failed.
+func Workdir(ctx context.Context, prefix string) (dir, bin string, done func(keep bool), err error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "", "", nil, err
+	}
+	dir, err = os.MkdirTemp("", prefix+"-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	done = func(keep bool) {
+		if keep {
+			Logf("run files kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}
+	Logf("building cmd/sluice")
+	if bin, err = Build(ctx, root, dir); err != nil {
+		done(true)
+		return "", "", nil, err
+	}
+	return dir, bin, done, nil
+}
 
 // Build compiles ./cmd/sluice of the module at root into dir.
 func Build(ctx context.Context, root, dir string) (string, error) {
