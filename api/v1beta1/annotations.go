@@ -27,6 +27,17 @@ const (
 	// pods off every node while it is not under release.
 	ScaleToZeroNodeSelector = "sluice.dev/scale-to-zero"
 
+	// GitSync source annotations: GitSync writes them (with their own field
+	// manager) on the objects a revision created or changed, so that the
+	// release engine can tell which commit started a release. The content
+	// hash binds them to the content they describe (the pod template hash of
+	// a workload, the data checksum of a ConfigMap or Secret, as the engine
+	// computes them), so that an annotation is never taken for a later change.
+	GitSyncRevisionAnnotation    = "gitsync.sluice.dev/revision"
+	GitSyncCommitTimeAnnotation  = "gitsync.sluice.dev/commit-time"
+	GitSyncAppliedTimeAnnotation = "gitsync.sluice.dev/applied-time"
+	GitSyncContentHashAnnotation = "gitsync.sluice.dev/content-hash"
+
 	// CanaryFinalizer keeps a Canary until its target is serving again.
 	CanaryFinalizer = "sluice.dev/finalizer"
 )

@@ -163,6 +163,21 @@ type CanaryStatus struct {
 	// +optional
 	LastAnnounced *AnnouncedTransition `json:"lastAnnounced,omitempty"`
 
+	// source is the Git revision that started the current release, when a
+	// GitSync applied it (see ReleaseSource). It is written once per release.
+	// +optional
+	Source *ReleaseSource `json:"source,omitempty"`
+
+	// releaseStartTime is when the current release (status.revision) started:
+	// the lead time and the release duration of delivery figures count from here.
+	// +optional
+	ReleaseStartTime *metav1.Time `json:"releaseStartTime,omitempty"`
+
+	// firstFailureTime is when the current release first failed a check; the
+	// time to restore counts from here to all traffic being back on the primary.
+	// +optional
+	FirstFailureTime *metav1.Time `json:"firstFailureTime,omitempty"`
+
 	// history is a bounded list of the last analysis steps, newest last.
 	// +kubebuilder:validation:MaxItems=20
 	// +optional
@@ -297,3 +312,33 @@ func (in *Canary) GetConditions() []metav1.Condition { return in.Status.Conditio
 
 // SetConditions replaces the status conditions.
 func (in *Canary) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// ReleaseSource is the Git revision that started a release: the GitSync that
+// applied it, the commit and when it was committed and applied. The engine
+// records it when the target (or a tracked config) carries the GitSync source
+// annotations of the content under release, so a source is never carried to
+// a release it did not start.
+type ReleaseSource struct {
+	// gitSyncName is the name of the GitSync that applied the revision.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	GitSyncName string `json:"gitSyncName"`
+	// gitSyncNamespace is the namespace of that GitSync.
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	GitSyncNamespace string `json:"gitSyncNamespace"`
+	// revision is the GitSync revision, <ref>@sha1:<commit>.
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Revision string `json:"revision"`
+	// commitTime is the committer time of the commit.
+	// +optional
+	CommitTime *metav1.Time `json:"commitTime,omitempty"`
+	// appliedTime is when the GitSync applied the revision.
+	// +optional
+	AppliedTime *metav1.Time `json:"appliedTime,omitempty"`
+	// release is the status.revision of the release this source started.
+	// +kubebuilder:validation:MaxLength=64
+	// +required
+	Release string `json:"release"`
+}

@@ -42,6 +42,9 @@ type Checkout struct {
 	// Fetched is false when the remote ref had not moved and the cached
 	// checkout was reused.
 	Fetched bool
+	// Commit describes the commit (message, author, time), for
+	// notifications, commit statuses and delivery figures.
+	Commit CommitInfo
 }
 
 // Fetcher clones refs shallowly into a cache directory, one checkout per URL
@@ -133,6 +136,9 @@ func (f *Fetcher) Fetch(ctx context.Context, repoURL string, ref Ref, creds *Cre
 		return Checkout{}, fmt.Errorf("failed to move the checkout in place: %w", err)
 	}
 	co := Checkout{Dir: dir, Revision: Revision(name, sha), SHA: sha, Fetched: true}
+	if co.Commit, err = ReadCommitInfo(dir, sha); err != nil {
+		return Checkout{}, err
+	}
 	f.mu.Lock()
 	f.heads[key] = co
 	f.mu.Unlock()
