@@ -54,13 +54,16 @@ type decryptingFS struct {
 	// kustomization read so far: decrypting one would put plaintext in a
 	// ConfigMap.
 	configMapFiles map[string]bool
+	// envFiles are the env files of the generators of the kustomizations
+	// read so far (checkEnvFile).
+	envFiles map[string]bool
 	// err is the first decryption failure: kustomize wraps the errors of
 	// ReadFile in its own types, which errors.As cannot always see through.
 	err error
 }
 
 func newDecryptingFS(fs filesys.FileSystem, dec *Decryptor) *decryptingFS {
-	return &decryptingFS{FileSystem: fs, dec: dec, plain: map[string][]byte{}, configMapFiles: map[string]bool{}}
+	return &decryptingFS{FileSystem: fs, dec: dec, plain: map[string][]byte{}, configMapFiles: map[string]bool{}, envFiles: map[string]bool{}}
 }
 
 // ReadFile returns the plaintext of a SOPS file and any other file as it is.
@@ -80,8 +83,14 @@ func (f *decryptingFS) ReadFile(p string) ([]byte, error) {
 			return nil, f.fail(&DecryptionError{File: name, Reason: "a kustomization cannot be SOPS-encrypted: encrypt the files it names instead"})
 		}
 		f.noteConfigMapFiles(path.Dir(p), b)
+		f.noteEnvFiles(path.Dir(p), b)
 	}
 	if !IsEncrypted(name, b) {
+		if f.envFiles[p] {
+			if err := checkEnvFile(name, b); err != nil {
+				return nil, f.fail(err)
+			}
+		}
 		return b, nil
 	}
 	if f.configMapFiles[p] {
@@ -90,6 +99,11 @@ func (f *decryptingFS) ReadFile(p string) ([]byte, error) {
 	out, err := f.dec.Decrypt(name, b)
 	if err != nil {
 		return nil, f.fail(err)
+	}
+	if f.envFiles[p] {
+		if err := checkEnvFile(name, out); err != nil {
+			return nil, f.fail(err)
+		}
 	}
 	f.plain[p] = out
 	return out, nil
