@@ -19,13 +19,14 @@ help: ## Show this help.
 
 ##@ Development
 .PHONY: tools
-tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, ...) and fetch provider CRDs into a cache, linked in bin/.
+tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, gitea, ...) and fetch provider CRDs into a cache, linked in bin/.
 	hack/tools.sh gen
 	hack/tools.sh cluster
 	hack/tools.sh helm
 	hack/tools.sh lint
 	hack/crds.sh
 	hack/prometheus.sh
+	hack/gitea.sh
 
 .PHONY: traefik
 traefik: ## Build Traefik, the local stack's data plane, from the Go module proxy (cached in ~/.cache/sluice), linked as bin/traefik.
