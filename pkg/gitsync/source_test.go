@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -75,11 +76,18 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 		"web.yaml":      sourceDeploymentYAML("web", "ghcr.io/example/web:1.0.0", "a"),
 		"settings.yaml": configMapYAML("settings", "v1"),
 		"other.yaml":    configMapYAML("other", "x"),
+		"token.yaml":    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\nstringData:\n  token: s3cr3t\n",
 	})
 	newGitSync(t, ns, "app", r.URL)
 	rev1 := "main@sha1:" + sha1
 	waitApplied(g, ns, "app", sha1)
 
+	secret := func(g Gomega) *corev1.Secret {
+		s := &corev1.Secret{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "token"}, s)).To(Succeed())
+		g.Expect(s.Data).To(HaveKeyWithValue("token", []byte("s3cr3t")))
+		return s
+	}
 	dep := func(g Gomega) *appsv1.Deployment {
 		d := &appsv1.Deployment{}
 		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, d)).To(Succeed())
@@ -93,12 +101,13 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 		wantSource(g, cm, rev1, commitTime(r, sha1), revision.ConfigMapChecksum(cm))
 		cm = configMap(g, ns, "other")
 		wantSource(g, cm, rev1, commitTime(r, sha1), revision.ConfigMapChecksum(cm))
+		wantSource(g, secret(g), rev1, commitTime(r, sha1), revision.SecretChecksum(secret(g)))
 	}, wait).Should(Succeed())
 	// Under a field manager of their own, not GitSync's.
 	g.Expect(managers(dep(g).ManagedFields, "f:gitsync.sluice.dev/revision")).To(ConsistOf(gitsync.SourceFieldManager))
 
 	// A commit changes the image and a ConfigMap: only those two are annotated again.
-	other := configMap(g, ns, "other").ResourceVersion
+	other, token := configMap(g, ns, "other").ResourceVersion, secret(g).ResourceVersion
 	sha2 := r.write("v2", map[string]string{
 		"web.yaml":      sourceDeploymentYAML("web", "ghcr.io/example/web:2.0.0", "a"),
 		"settings.yaml": configMapYAML("settings", "v2"),
@@ -114,11 +123,13 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 		wantSource(g, cm, rev2, commitTime(r, sha2), revision.ConfigMapChecksum(cm))
 	}, wait).Should(Succeed())
 	g.Expect(configMap(g, ns, "other").ResourceVersion).To(Equal(other), "an unchanged object was written")
+	g.Expect(secret(g).ResourceVersion).To(Equal(token), "an unchanged object was written")
 
 	// Full syncs of the same revision (requested, so every object is
 	// compared and applied again) write nothing.
 	versions := func(g Gomega) []string {
-		return []string{dep(g).ResourceVersion, configMap(g, ns, "settings").ResourceVersion, configMap(g, ns, "other").ResourceVersion}
+		return []string{dep(g).ResourceVersion, configMap(g, ns, "settings").ResourceVersion,
+			configMap(g, ns, "other").ResourceVersion, secret(g).ResourceVersion}
 	}
 	before := versions(g)
 	for i := range 2 {
@@ -145,6 +156,7 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 	g.Expect(configMap(g, ns, "settings").ResourceVersion).To(Equal(settings))
 	// GitSync took none of it for drift.
 	g.Expect(getGitSync(g, ns, "app").Status.LastFailureReason).To(BeEmpty())
+	g.Expect(driftEvents(g, ns)).To(BeEmpty())
 }
 
 // syncAgain asks for a sync and waits until it is handled.
