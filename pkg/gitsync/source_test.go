@@ -173,7 +173,7 @@ func syncAgain(g *WithT, ns, name, value string) {
 func managers(entries []metav1.ManagedFieldsEntry, field string) []string {
 	var out []string
 	for _, e := range entries {
-		if e.FieldsV1 != nil && strings.Contains(string(e.FieldsV1.Raw), `"`+field+`"`) {
+		if e.FieldsV1 != nil && strings.Contains(e.FieldsV1.GetRawString(), `"`+field+`"`) {
 			out = append(out, e.Manager)
 		}
 	}
