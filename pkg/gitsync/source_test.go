@@ -78,7 +78,10 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 		"other.yaml":    configMapYAML("other", "x"),
 		"token.yaml":    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\nstringData:\n  token: s3cr3t\n",
 	})
-	newGitSync(t, ns, "app", r.URL)
+	c, _ := startManager(t, ns, nil)
+	newGitSync(t, ns, "app", r.URL, private(ns), func(gs *sluicev1beta1.GitSync) {
+		gs.Spec.Interval = &metav1.Duration{Duration: time.Second}
+	})
 	rev1 := "main@sha1:" + sha1
 	waitApplied(g, ns, "app", sha1)
 
@@ -108,6 +111,7 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 
 	// A commit changes the image and a ConfigMap: only those two are annotated again.
 	other, token := configMap(g, ns, "other").ResourceVersion, secret(g).ResourceVersion
+	c.Writes()
 	sha2 := r.write("v2", map[string]string{
 		"web.yaml":      sourceDeploymentYAML("web", "ghcr.io/example/web:2.0.0", "a"),
 		"settings.yaml": configMapYAML("settings", "v2"),
@@ -124,6 +128,7 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 	}, wait).Should(Succeed())
 	g.Expect(configMap(g, ns, "other").ResourceVersion).To(Equal(other), "an unchanged object was written")
 	g.Expect(secret(g).ResourceVersion).To(Equal(token), "an unchanged object was written")
+	g.Expect(sourceWrites(c.Writes(), ns)).To(ConsistOf("deployments/web", "configmaps/settings"))
 
 	// Full syncs of the same revision (requested, so every object is
 	// compared and applied again) write nothing.
@@ -132,15 +137,18 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 			configMap(g, ns, "other").ResourceVersion, secret(g).ResourceVersion}
 	}
 	before := versions(g)
+	c.Writes()
 	for i := range 2 {
 		syncAgain(g, ns, "app", fmt.Sprintf("idle-%d", i))
 	}
+	g.Expect(sourceWrites(c.Writes(), ns)).To(BeEmpty(), "a sync of the same revision wrote annotations")
 	g.Expect(versions(g)).To(Equal(before), "a sync of the same revision wrote")
 
 	// A later commit changes the other ConfigMap, and the Deployment's
 	// labels but not its pod template: the Deployment keeps the revision
 	// that brought its template, the first ConfigMap is not touched.
 	settings := configMap(g, ns, "settings").ResourceVersion
+	c.Writes()
 	sha3 := r.write("v3", map[string]string{
 		"web.yaml":   sourceDeploymentYAML("web", "ghcr.io/example/web:2.0.0", "b"),
 		"other.yaml": configMapYAML("other", "y"),
@@ -154,6 +162,7 @@ func TestGitSync_SourceAnnotations(t *testing.T) {
 	g.Expect(d.Labels).To(HaveKeyWithValue("team", "b"))
 	wantSource(g, d, rev2, commitTime(r, sha2), revision.TemplateHash(&d.Spec.Template))
 	g.Expect(configMap(g, ns, "settings").ResourceVersion).To(Equal(settings))
+	g.Expect(sourceWrites(c.Writes(), ns)).To(ConsistOf("configmaps/other"))
 	// GitSync took none of it for drift.
 	g.Expect(getGitSync(g, ns, "app").Status.LastFailureReason).To(BeEmpty())
 	g.Expect(driftEvents(g, ns)).To(BeEmpty())
@@ -167,6 +176,25 @@ func syncAgain(g *WithT, ns, name, value string) {
 		g.Expect(gs.Status.LastHandledSyncRequest).To(Equal(value))
 		g.Expect(gs.Status.LastFailureReason).To(BeEmpty())
 	}, wait).Should(Succeed())
+}
+
+// sourceWrites are the objects ("<resource>/<name>") of ns that write
+// requests of the source annotations' field manager went to.
+func sourceWrites(writes []string, ns string) []string {
+	var out []string
+	for _, w := range writes {
+		_, url, _ := strings.Cut(w, " ")
+		path, query, _ := strings.Cut(url, "?")
+		if !strings.Contains(query, "fieldManager="+gitsync.SourceFieldManager) {
+			continue
+		}
+		parts := strings.Split(path, "/")
+		if len(parts) < 2 || !strings.Contains(path, "/namespaces/"+ns+"/") {
+			continue
+		}
+		out = append(out, parts[len(parts)-2]+"/"+parts[len(parts)-1])
+	}
+	return out
 }
 
 // managers are the field managers whose field set holds field.
