@@ -66,7 +66,7 @@ var sourceKinds = map[schema.GroupKind]schema.GroupVersionKind{
 // A failure does not fail the sync (the objects are applied as Git wants
 // them); it is logged and recorded as a Warning event on the GitSync.
 func (r *GitSyncReconciler) annotateSources(ctx context.Context, gs *sluicev1beta1.GitSync, a *Applier, cs *ssa.ChangeSet, co Checkout) {
-	src := Source{Revision: co.Revision, CommitTime: co.Commit.Time, AppliedTime: time.Now()}
+	src := Source{Revision: co.Revision, CommitTime: co.Commit.Time, AppliedTime: r.clock().Now()}
 	n, err := a.AnnotateSources(ctx, cs, src)
 	log := ctrl.LoggerFrom(ctx)
 	if n > 0 {
