@@ -2,8 +2,6 @@ package canary
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 
@@ -14,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/revision"
 )
 
 // Config kinds, as used in the keys of status.trackedConfigs ("configmap/<name>").
@@ -240,32 +239,16 @@ func (r *CanaryReconciler) readConfig(ctx context.Context, ns string, ref config
 	return obj, nil
 }
 
-// checksum hashes the data and binaryData of a ConfigMap, or the data of a Secret.
+// checksum hashes the data and binaryData of a ConfigMap, or the data of a
+// Secret (see pkg/revision, which GitSync's content-hash annotation uses too).
 func checksum(obj client.Object) string {
-	h := sha256.New()
-	write := func(prefix string, m map[string][]byte) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(h, "%s\x00%s\x00%d\x00", prefix, k, len(m[k]))
-			h.Write(m[k])
-		}
-	}
 	switch o := obj.(type) {
 	case *corev1.ConfigMap:
-		data := map[string][]byte{}
-		for k, v := range o.Data {
-			data[k] = []byte(v)
-		}
-		write("data", data)
-		write("binaryData", o.BinaryData)
+		return revision.ConfigMapChecksum(o)
 	case *corev1.Secret:
-		write("data", o.Data)
+		return revision.SecretChecksum(o)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return revision.ConfigMapChecksum(&corev1.ConfigMap{})
 }
 
 // syncConfigCopies creates the primary's copies of the tracked configs, and

@@ -47,6 +47,9 @@ type Observation struct {
 	NewPrimaryCookie string
 	// Checks are the outcomes of the checks Decide asked for; nil before.
 	Checks *CheckResults
+	// Sources are the GitSync source annotations that may name the commit
+	// of the release (see source.go).
+	Sources Sources
 }
 
 // Reasons of the decisions that fail a release or end a deletion, shared
@@ -202,6 +205,7 @@ func Decide(o Observation) Decision {
 		x.act(Action{Kind: EnsureObjects})
 		x.run()
 		x.healRoutes()
+		x.setSource()
 	}
 	if x.d.NeedChecks != nil {
 		// Nothing is applied until the checks are known.

@@ -126,6 +126,9 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 		Exists: true, Ready: ready, NotReadyMessage: why, TemplateHash: templateHash(target.podTemplate()),
 		Configs: s.configs.checksums, ConfigVersions: s.configs.versions, ScaledToZero: target.scaledToZero(),
 	}
+	if s.obs.Sources, err = r.observeSources(ctx, s); err != nil {
+		return err
+	}
 
 	primary, _ := newWorkload(c.Spec.TargetRef.Kind)
 	err = r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.PrimaryName()}, primary.object())

@@ -16,6 +16,7 @@ var sluiceManagers = map[string]bool{
 	sluicev1beta1.FieldManagerGitSync: true,
 	sluicev1beta1.FieldManagerEngine:  true,
 	sluicev1beta1.FieldManagerRouter:  true,
+	SourceFieldManager:                true,
 }
 
 // isGitSyncApply tells the managedFields entry of GitSync's applies.

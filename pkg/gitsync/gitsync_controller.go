@@ -265,6 +265,9 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 			}
 		}
 	}
+	// Which commit brought the workloads and configs this apply changed, for
+	// the releases they start (see source.go).
+	r.annotateSources(ctx, gs, applier, cs, co)
 	inv := Inventory(objs)
 	if gs.PruneEnabled() {
 		r.drift.pruning(client.ObjectKeyFromObject(gs), Diff(status.Inventory, inv))

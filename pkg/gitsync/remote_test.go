@@ -19,6 +19,7 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/gitsync"
+	"github.com/sluice-cd/sluice/pkg/revision"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
@@ -86,6 +87,12 @@ func TestGitSync_RemoteCluster(t *testing.T) {
 	g.Expect(cm.Data["value"]).To(Equal("production"))
 	g.Expect(cm.Labels).To(HaveKeyWithValue(sluicev1beta1.GitSyncNameLabel, "apps"))
 	g.Expect(cm.Labels).To(HaveKeyWithValue(sluicev1beta1.GitSyncNamespaceLabel, ns))
+	// The source annotations are written in the cluster applied to.
+	g.Eventually(func(g Gomega) {
+		g.Expect(remote.Client.Get(ctx, client.ObjectKey{Namespace: remoteNS, Name: "settings"}, cm)).To(Succeed())
+		g.Expect(cm.Annotations).To(HaveKeyWithValue(sluicev1beta1.GitSyncRevisionAnnotation, getGitSync(g, ns, "apps").Status.LastAppliedRevision))
+		g.Expect(cm.Annotations).To(HaveKeyWithValue(sluicev1beta1.GitSyncContentHashAnnotation, revision.ConfigMapChecksum(cm)))
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 	// The management cluster got nothing (the namespace does not even exist there).
 	err = env.Client.Get(ctx, client.ObjectKey{Namespace: remoteNS, Name: "settings"}, &corev1.ConfigMap{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "applied to the management cluster: %v", err)
