@@ -89,8 +89,9 @@ func (a *commitStatuses) Announce(c *sluicev1beta1.Canary, e canary.Event, _ str
 		return
 	}
 	j := commitStatusJob{canary: c, state: state, desc: desc}
-	h := fnv.New32a()
+	h := fnv.New64a()
 	_, _ = h.Write([]byte(c.Namespace + "/" + c.Name))
+	q := a.queues[h.Sum64()%uint64(len(a.queues))]
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if a.stopped {
@@ -98,7 +99,7 @@ func (a *commitStatuses) Announce(c *sluicev1beta1.Canary, e canary.Event, _ str
 		return
 	}
 	select {
-	case a.queues[h.Sum32()%uint32(len(a.queues))] <- j:
+	case q <- j:
 	default:
 		a.log.Info("Dropping a commit status: the queue is full", "Canary", klog.KObj(c), "state", string(state))
 	}

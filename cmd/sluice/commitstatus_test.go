@@ -101,7 +101,7 @@ func startCommitStatuses(t *testing.T, recorder events.EventRecorder) *commitSta
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- a.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); g := NewWithT(t); g.Expect(<-done).To(Succeed()) })
 	return a
 }
 

@@ -106,7 +106,9 @@ func (c *client) post(ctx context.Context, s Status, req request) error {
 	}
 	log := c.log.WithValues("host", host, "commit", s.SHA, "context", s.Context, "state", string(s.State))
 	wait := c.backoff
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+retries:
+	for ; ; attempt++ {
 		var retryAfter time.Duration
 		retryAfter, err = c.once(ctx, req, body)
 		if err == nil {
@@ -125,11 +127,12 @@ func (c *client) post(ctx context.Context, s Status, req request) error {
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+			break retries
 		case <-time.After(d):
 		}
 		wait *= 2
 	}
-	log.Error(err, "Failed to set the commit status", "attempts", c.maxAttempts)
+	log.Error(err, "Failed to set the commit status", "attempts", attempt)
 	return err
 }
 
@@ -150,7 +153,7 @@ func (c *client) once(ctx context.Context, req request, body []byte) (time.Durat
 		// travel in headers only.
 		return 0, fmt.Errorf("failed to post the commit status: %w", err)
 	}
-	defer resp.Body.Close() //nolint:errcheck // a read-only body
+	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return 0, nil
