@@ -31,10 +31,21 @@ const commitStatusTimeout = time.Minute
 // announcers fans an announcement out to several announcers, in order.
 type announcers []canary.Announcer
 
+var _ canary.StepAnnouncer = announcers{}
+
 // Announce implements canary.Announcer.
 func (as announcers) Announce(c *sluicev1beta1.Canary, e canary.Event, severity string, failed []sluicev1beta1.CheckResult) {
 	for _, a := range as {
 		a.Announce(c, e, severity, failed)
+	}
+}
+
+// AnnounceStep implements canary.StepAnnouncer for the announcers that do.
+func (as announcers) AnnounceStep(c *sluicev1beta1.Canary, e canary.Event) {
+	for _, a := range as {
+		if sa, ok := a.(canary.StepAnnouncer); ok {
+			sa.AnnounceStep(c, e)
+		}
 	}
 }
 
@@ -63,7 +74,10 @@ type commitStatuses struct {
 	queues  []chan commitStatusJob
 }
 
-var _ canary.Announcer = (*commitStatuses)(nil)
+var (
+	_ canary.Announcer     = (*commitStatuses)(nil)
+	_ canary.StepAnnouncer = (*commitStatuses)(nil)
+)
 
 // newCommitStatuses returns the announcer; Start runs its workers.
 func newCommitStatuses(reader client.Reader, cluster string, log logr.Logger, recorder events.EventRecorder, workers, size int) *commitStatuses {
@@ -79,13 +93,28 @@ func newCommitStatuses(reader client.Reader, cluster string, log logr.Logger, re
 // failure when rolled back. The engine calls it once per transition, after
 // the status patch that records it.
 func (a *commitStatuses) Announce(c *sluicev1beta1.Canary, e canary.Event, _ string, failed []sluicev1beta1.CheckResult) {
+	if state, desc, ok := canaryCommitStatus(c, e, failed); ok {
+		a.enqueue(c, state, desc)
+	}
+}
+
+// AnnounceStep implements canary.StepAnnouncer: each weight step updates
+// the pending status with the new weight.
+func (a *commitStatuses) AnnounceStep(c *sluicev1beta1.Canary, e canary.Event) {
+	switch e.Reason {
+	case "WeightIncreased":
+		a.enqueue(c, commitstatus.Pending, fmt.Sprintf("Analysing at %d%% canary weight", c.Status.CanaryWeight))
+	case "PromotionStep":
+		a.enqueue(c, commitstatus.Pending, fmt.Sprintf("Promoting: %d%% canary weight", c.Status.CanaryWeight))
+	}
+}
+
+// enqueue queues a status for the release of c, if a GitSync revision
+// started it.
+func (a *commitStatuses) enqueue(c *sluicev1beta1.Canary, state commitstatus.State, desc string) {
 	src := c.Status.Source
 	// A source recorded for an earlier release says nothing of this one.
 	if src == nil || src.Revision == "" || src.Release != c.Status.Revision {
-		return
-	}
-	state, desc, ok := canaryCommitStatus(c, e, failed)
-	if !ok {
 		return
 	}
 	j := commitStatusJob{canary: c, state: state, desc: desc}

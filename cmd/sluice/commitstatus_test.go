@@ -116,6 +116,9 @@ func TestCommitStatuses_FollowTheRelease(t *testing.T) {
 
 	web := releasedCanary(ns, "web", "apps")
 	as.Announce(web, canary.Event{Reason: "Progressing", Message: "New revision detected"}, canary.SeverityInfo, nil)
+	web = web.DeepCopy()
+	web.Status.CanaryWeight = 40
+	as.(canary.StepAnnouncer).AnnounceStep(web, canary.Event{Reason: "WeightIncreased", Message: "Advance canary weight to 40%"})
 	failed := []sluicev1beta1.CheckResult{{Name: "request-success-rate", Kind: "Metric", Outcome: "Failed", Value: ptr("91.2"), Message: "below 99"}}
 	web = web.DeepCopy()
 	web.Status.FailedChecks = 1
@@ -124,7 +127,7 @@ func TestCommitStatuses_FollowTheRelease(t *testing.T) {
 	// Another release promoted.
 	as.Announce(releasedCanary(ns, "api", "apps"), canary.Event{Reason: "Succeeded", Message: "Promotion completed"}, canary.SeverityInfo, nil)
 
-	g.Eventually(host.requests, 10*time.Second).Should(HaveLen(4))
+	g.Eventually(host.requests, 10*time.Second).Should(HaveLen(5))
 	var webReqs, apiReqs []csRequest
 	for _, r := range host.requests() {
 		g.Expect(r.Path).To(Equal("/repos/acme/app/statuses/" + csSHA))
@@ -138,8 +141,9 @@ func TestCommitStatuses_FollowTheRelease(t *testing.T) {
 	// One Canary's statuses arrive in order.
 	g.Expect(webReqs).To(Equal([]csRequest{
 		{Path: "/repos/acme/app/statuses/" + csSHA, Auth: "Bearer " + csToken, State: "pending", Context: "sluice/prod/canary/" + ns + "/web", Description: "Analysing at 20% canary weight"},
+		{Path: "/repos/acme/app/statuses/" + csSHA, Auth: "Bearer " + csToken, State: "pending", Context: "sluice/prod/canary/" + ns + "/web", Description: "Analysing at 40% canary weight"},
 		{Path: "/repos/acme/app/statuses/" + csSHA, Auth: "Bearer " + csToken, State: "pending", Context: "sluice/prod/canary/" + ns + "/web",
-			Description: "Analysing at 20% canary weight, 1 failed checks: request-success-rate Failed (91.2): below 99"},
+			Description: "Analysing at 40% canary weight, 1 failed checks: request-success-rate Failed (91.2): below 99"},
 		{Path: "/repos/acme/app/statuses/" + csSHA, Auth: "Bearer " + csToken, State: "failure", Context: "sluice/prod/canary/" + ns + "/web",
 			Description: "Rolled back: request-success-rate Failed (91.2): below 99"},
 	}))
@@ -217,14 +221,26 @@ func (r recordingAnnouncer) Announce(_ *sluicev1beta1.Canary, e canary.Event, _ 
 	*r.got = append(*r.got, e.Reason)
 }
 
+// recordingStepAnnouncer also records the steps.
+type recordingStepAnnouncer struct {
+	recordingAnnouncer
+	steps *[]string
+}
+
+func (r recordingStepAnnouncer) AnnounceStep(_ *sluicev1beta1.Canary, e canary.Event) {
+	*r.steps = append(*r.steps, e.Reason)
+}
+
 func TestAnnouncers_FanOutInOrder(t *testing.T) {
 	g := NewWithT(t)
-	var first, second []string
-	as := announcers{recordingAnnouncer{&first}, recordingAnnouncer{&second}}
+	var first, second, steps []string
+	as := announcers{recordingAnnouncer{&first}, recordingStepAnnouncer{recordingAnnouncer{&second}, &steps}}
 	as.Announce(&sluicev1beta1.Canary{}, canary.Event{Reason: "Succeeded"}, canary.SeverityInfo, nil)
+	as.AnnounceStep(&sluicev1beta1.Canary{}, canary.Event{Reason: "WeightIncreased"})
 	as.Announce(&sluicev1beta1.Canary{}, canary.Event{Reason: "Failed"}, canary.SeverityError, nil)
 	g.Expect(first).To(Equal([]string{"Succeeded", "Failed"}))
 	g.Expect(second).To(Equal([]string{"Succeeded", "Failed"}))
+	g.Expect(steps).To(Equal([]string{"WeightIncreased"}))
 }
 
 func ptr[T any](v T) *T { return &v }
