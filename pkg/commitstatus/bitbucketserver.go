@@ -20,10 +20,7 @@ type bitbucketServer struct {
 }
 
 func newBitbucketServer(c *client, cfg Config, repo Repository) (Provider, error) {
-	def := ""
-	if repo.Host != "" {
-		def = "https://" + repo.Host
-	}
+	def := repo.Web
 	base, err := baseURL(cfg.Address, def)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ type gitHub struct {
 func newGitHub(c *client, cfg Config, repo Repository) (Provider, error) {
 	def := "https://api.github.com"
 	if repo.Host != "" && repo.Host != "github.com" {
-		def = "https://" + repo.Host + "/api/v3"
+		def = repo.Web + "/api/v3"
 	}
 	base, err := baseURL(cfg.Address, def)
 	if err != nil {

@@ -22,8 +22,8 @@ type gitLab struct {
 
 func newGitLab(c *client, cfg Config, repo Repository) (Provider, error) {
 	def := "https://gitlab.com"
-	if repo.Host != "" {
-		def = "https://" + repo.Host
+	if repo.Web != "" {
+		def = repo.Web
 	}
 	base, err := baseURL(cfg.Address, def)
 	if err != nil {

@@ -15,6 +15,9 @@ type Repository struct {
 	Host string
 	// Path identifies the repository on the host.
 	Path string
+	// Web is the scheme, host and port of an http(s) URL (the port of an
+	// SSH URL is SSH's): the default API base of self-hosted hosts.
+	Web string
 }
 
 // scpLike matches git@host:owner/repo.git, which has no scheme.
@@ -25,10 +28,12 @@ var scpLike = regexp.MustCompile(`^(?:[^@/]+@)?([^:/]+):(.+)$`)
 // DevOps' https://dev.azure.com/{org}/{project}/_git/{repo} and
 // git@ssh.dev.azure.com:v3/{org}/{project}/{repo}.
 func ParseRepository(raw string) (Repository, error) {
-	var host, path string
+	var host, path, web string
 	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
 		switch u.Scheme {
-		case "https", "http", "ssh":
+		case "https", "http":
+			web = u.Scheme + "://" + u.Host
+		case "ssh":
 		default:
 			return Repository{}, fmt.Errorf("the repository URL has the unsupported scheme %q", u.Scheme)
 		}
@@ -58,7 +63,10 @@ func ParseRepository(raw string) (Repository, error) {
 	if path == "" || host == "" {
 		return Repository{}, fmt.Errorf("the repository URL names no repository")
 	}
-	return Repository{Host: host, Path: path}, nil
+	if web == "" {
+		web = "https://" + host
+	}
+	return Repository{Host: host, Path: path, Web: web}, nil
 }
 
 // baseURL is the API base of a host: addr when set, otherwise def.

@@ -19,26 +19,27 @@ func sha256Hex(s string) string {
 }
 
 func TestParseRepository(t *testing.T) {
-	cases := []struct{ url, host, path string }{
-		{"https://github.com/acme/app.git", "github.com", "acme/app"},
-		{"https://github.com/acme/app", "github.com", "acme/app"},
-		{"http://127.0.0.1:3000/acme/app.git", "127.0.0.1", "acme/app"},
-		{"ssh://git@github.com/acme/app.git", "github.com", "acme/app"},
-		{"ssh://git@gitlab.example.com:2222/group/sub/app.git", "gitlab.example.com", "group/sub/app"},
-		{"git@github.com:acme/app.git", "github.com", "acme/app"},
-		{"git@gitlab.com:group/sub/app", "gitlab.com", "group/sub/app"},
-		{"https://dev.azure.com/org/project/_git/repo", "dev.azure.com", "org/project/repo"},
-		{"https://org@dev.azure.com/org/project/_git/repo", "dev.azure.com", "org/project/repo"},
-		{"git@ssh.dev.azure.com:v3/org/project/repo", "ssh.dev.azure.com", "org/project/repo"},
-		{"https://org.visualstudio.com/project/_git/repo", "org.visualstudio.com", "org/project/repo"},
-		{"https://bitbucket.example.com/scm/PROJ/app.git", "bitbucket.example.com", "PROJ/app"},
+	cases := []struct{ url, host, path, web string }{
+		{"https://github.com/acme/app.git", "github.com", "acme/app", "https://github.com"},
+		{"https://github.com/acme/app", "github.com", "acme/app", "https://github.com"},
+		{"http://127.0.0.1:3000/acme/app.git", "127.0.0.1", "acme/app", "http://127.0.0.1:3000"},
+		{"https://gitea.example.com:3443/acme/app.git", "gitea.example.com", "acme/app", "https://gitea.example.com:3443"},
+		{"ssh://git@github.com/acme/app.git", "github.com", "acme/app", "https://github.com"},
+		{"ssh://git@gitlab.example.com:2222/group/sub/app.git", "gitlab.example.com", "group/sub/app", "https://gitlab.example.com"},
+		{"git@github.com:acme/app.git", "github.com", "acme/app", "https://github.com"},
+		{"git@gitlab.com:group/sub/app", "gitlab.com", "group/sub/app", "https://gitlab.com"},
+		{"https://dev.azure.com/org/project/_git/repo", "dev.azure.com", "org/project/repo", "https://dev.azure.com"},
+		{"https://org@dev.azure.com/org/project/_git/repo", "dev.azure.com", "org/project/repo", "https://dev.azure.com"},
+		{"git@ssh.dev.azure.com:v3/org/project/repo", "ssh.dev.azure.com", "org/project/repo", "https://ssh.dev.azure.com"},
+		{"https://org.visualstudio.com/project/_git/repo", "org.visualstudio.com", "org/project/repo", "https://org.visualstudio.com"},
+		{"https://bitbucket.example.com/scm/PROJ/app.git", "bitbucket.example.com", "PROJ/app", "https://bitbucket.example.com"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.url, func(t *testing.T) {
 			g := NewWithT(t)
 			r, err := commitstatus.ParseRepository(tc.url)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(r).To(Equal(commitstatus.Repository{Host: tc.host, Path: tc.path}))
+			g.Expect(r).To(Equal(commitstatus.Repository{Host: tc.host, Path: tc.path, Web: tc.web}))
 		})
 	}
 }
@@ -103,4 +104,27 @@ func TestSHAFromRevision(t *testing.T) {
 	g.Expect(commitstatus.SHAFromRevision("refs/tags/v1@sha1:" + sha)).To(Equal(sha))
 	g.Expect(commitstatus.SHAFromRevision("sha1:" + sha)).To(Equal(sha))
 	g.Expect(commitstatus.SHAFromRevision(sha)).To(Equal(sha))
+}
+
+// TestNew_DefaultAddressFromTheURL: without spec.commitStatus.address, a
+// self-hosted host's API is on the scheme, host and port of an http(s)
+// URL, as a local Gitea at http://127.0.0.1:port/owner/repo.git.
+func TestNew_DefaultAddressFromTheURL(t *testing.T) {
+	for _, typ := range []string{"gitea", "gitlab", "bitbucketserver", "github"} {
+		t.Run(typ, func(t *testing.T) {
+			g := NewWithT(t)
+			h := newHost(t)
+			p, err := commitstatus.New(commitstatus.Config{Type: typ, URL: h.srv.URL + "/acme/app.git", Token: token})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(p.Set(t.Context(), commitstatus.Status{SHA: sha, State: commitstatus.Success, Context: "c"})).To(Succeed())
+			want := map[string]string{
+				"gitea":           "/api/v1/repos/acme/app/statuses/" + sha,
+				"gitlab":          "/api/v4/projects/acme%2Fapp/statuses/" + sha,
+				"bitbucketserver": "/rest/build-status/1.0/commits/" + sha,
+				"github":          "/api/v3/repos/acme/app/statuses/" + sha,
+			}[typ]
+			g.Expect(h.got()).To(HaveLen(1))
+			g.Expect(h.got()[0].Path).To(Equal(want))
+		})
+	}
 }
