@@ -25,12 +25,12 @@ type GitSyncCommitStatus struct {
 	// +required
 	Provider CommitStatusProvider `json:"provider"`
 
-	// address is the base URL of the host's API when it cannot be told from
-	// spec.url: a self-hosted instance whose API lives elsewhere, or a
-	// proxy. The host's documented path is appended to it, see
-	// docs/commit-status.md.
+	// address is the base URL of the host's API (https://, or http:// on
+	// loopback) when it cannot be told from spec.url: a self-hosted
+	// instance whose API lives elsewhere, or a proxy. The host's documented
+	// path is appended to it, see docs/commit-status.md.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.commitStatus.address must be an http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.matches('^http://(127\\\\.0\\\\.0\\\\.1|localhost|\\\\[::1\\\\])(:[0-9]+)?(/.*)?$')",message="spec.commitStatus.address must be an https:// URL (http:// only on loopback: the token would travel in clear text)"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#@\\\\s]+([/?#]\\\\S*)?$')",message="spec.commitStatus.address must name a host, carry no credentials and hold no spaces, e.g. https://git.example.com"
 	// +optional
 	Address string `json:"address,omitempty"`

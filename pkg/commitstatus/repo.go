@@ -1,7 +1,9 @@
 package commitstatus
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -69,17 +71,26 @@ func ParseRepository(raw string) (Repository, error) {
 	return Repository{Host: host, Path: path, Web: web}, nil
 }
 
-// baseURL is the API base of a host: addr when set, otherwise def.
+// baseURL is the API base of a host: addr when set, otherwise def. The
+// token goes in clear over http://, so that is allowed on loopback only.
 func baseURL(addr, def string) (string, error) {
 	if addr == "" {
 		addr = def
 	}
+	if addr == "" {
+		return "", errors.New("the API address of the Git host is unknown: set spec.commitStatus.address")
+	}
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("the commit status address must be an http:// or https:// URL")
+		return "", errors.New("the commit status address must be an https:// URL (http:// on loopback only)")
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("the commit status address must not carry credentials: put them in the Secret")
+		return "", errors.New("the commit status address must not carry credentials: put them in the Secret")
+	}
+	if u.Scheme == "http" {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", errors.New("the commit status address must be an https:// URL: http:// would send the token in clear text (allowed on loopback only)")
+		}
 	}
 	return strings.TrimSuffix(addr, "/"), nil
 }

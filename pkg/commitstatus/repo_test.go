@@ -68,7 +68,9 @@ func TestNew_Errors(t *testing.T) {
 		{"Azure without _git", commitstatus.Config{Type: "azuredevops", URL: "https://dev.azure.com/org/repo", Token: "t"}, "org/project/repo"},
 		{"Bitbucket without username", commitstatus.Config{Type: "bitbucket", URL: "https://bitbucket.org/a/b", Token: "t"}, "username"},
 		{"address with credentials", commitstatus.Config{Type: "github", URL: "https://github.com/a/b", Address: "https://u:p@api.example.com", Token: "t"}, "must not carry credentials"},
-		{"address not a URL", commitstatus.Config{Type: "gitea", URL: "https://g.example.com/a/b", Address: "g.example.com", Token: "t"}, "http:// or https://"},
+		{"address not a URL", commitstatus.Config{Type: "gitea", URL: "https://g.example.com/a/b", Address: "g.example.com", Token: "t"}, "must be an https:// URL"},
+		{"address http not loopback", commitstatus.Config{Type: "gitea", URL: "https://g.example.com/a/b", Address: "http://g.example.com", Token: "t"}, "in clear text"},
+		{"no address for a repository override", commitstatus.Config{Type: "gitea", URL: "not a url", Repository: "a/b", Token: "t"}, "set spec.commitStatus.address"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
