@@ -195,9 +195,13 @@ func hostReason(raw []byte) string {
 		var nested struct {
 			Message string `json:"message"`
 		}
+		detail := ""
+		if len(b.Errors) > 0 && b.Errors[0].Message != "" {
+			detail = ": " + b.Errors[0].Message // GitHub: "Validation Failed" and why
+		}
 		switch {
 		case len(b.Message) > 0 && json.Unmarshal(b.Message, &s) == nil && s != "":
-			return oneLine(s)
+			return oneLine(s + detail)
 		case len(b.Message) > 0 && string(b.Message) != "null":
 			return oneLine(string(b.Message)) // GitLab: {"message": {"field": ["why"]}}
 		case len(b.Error) > 0 && json.Unmarshal(b.Error, &nested) == nil && nested.Message != "":
