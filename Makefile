@@ -116,6 +116,8 @@ FUZZ_TARGETS := \
 	./pkg/gitsync:FuzzParseSSHSignature \
 	./pkg/gitsync/receiverfuzz:FuzzReceiver \
 	./pkg/webhooks:FuzzVerifySignature \
+	./pkg/commitstatus:FuzzHostReason \
+	./pkg/commitstatus:FuzzParseRepository \
 	./pkg/canary:FuzzDecide
 FUZZTIME ?= 30s
 FUZZ_PARALLEL ?= 2

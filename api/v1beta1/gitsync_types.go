@@ -217,6 +217,10 @@ type GitSyncSpec struct {
 	// the build instead of applying ciphertext.
 	// +optional
 	Decryption *GitSyncDecryption `json:"decryption,omitempty"`
+
+	// commitStatus posts each revision's outcome to its commit on the Git host; see docs/commit-status.md.
+	// +optional
+	CommitStatus *GitSyncCommitStatus `json:"commitStatus,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
@@ -365,6 +369,10 @@ type GitSyncStatus struct {
 	// lastAppliedTime is when LastAppliedRevision was last applied with success.
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
+
+	// commitStatus is the last commit status posted (or about to be) with spec.commitStatus.
+	// +optional
+	CommitStatus *GitSyncCommitStatusRecord `json:"commitStatus,omitempty"`
 }
 
 // IntervalOrDefault is spec.interval, or one minute.

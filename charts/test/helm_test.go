@@ -309,6 +309,7 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"unknown provider", "sluice", []string{"defaultProvider=linkerd"}, []string{"/defaultProvider"}},
 		{"bad duration", "sluice", []string{"leaderElection.leaseDuration=15"}, []string{"/leaderElection/leaseDuration"}},
 		{"bad alert provider reference", "sluice", []string{"defaultAlertProvider=slack"}, []string{"/defaultAlertProvider"}},
+		{"cluster name with a slash", "sluice", []string{"clusterName=eu/prod"}, []string{"/clusterName"}},
 		{"unknown verb in apply rules", "sluice", []string{"gitSync.apply.rules[0].verbs[0]=escalate", "gitSync.apply.rules[0].resources[0]=roles"}, []string{"/gitSync/apply/rules/0/verbs/0"}},
 		{"default router disabled", "sluice", []string{"defaultProvider=traefik", "routers.traefik.enabled=false"}, []string{`defaultProvider is "traefik" but routers.traefik.enabled is false`}},
 		{"replicas without leader election", "sluice", []string{"leaderElection.enabled=false"}, []string{"leaderElection.enabled=false with replicaCount > 1"}},

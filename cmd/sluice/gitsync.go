@@ -30,6 +30,7 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Applier:                 &gitsync.Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), DefaultProvider: opts.DefaultProvider},
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		SkipNameValidation:      opts.skipNameValidation,
+		ClusterName:             opts.ClusterName,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the GitSync controller: %w", err)

@@ -210,6 +210,10 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err != nil {
 		return err
 	}
+	commitStatus := newCommitStatuses(mgr.GetAPIReader(), opts.ClusterName, ctrl.Log.WithName("commit-status"), mgr.GetEventRecorder("sluice"), 4, 256)
+	if err := mgr.Add(commitStatus); err != nil {
+		return fmt.Errorf("failed to add the commit status announcer: %w", err)
+	}
 	r := &canary.CanaryReconciler{
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
@@ -218,7 +222,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 		Routers:    routers,
 		Webhooks:   hooks,
 		EventHooks: eventHooks,
-		Announcer:  announcer{d: dispatcher},
+		Announcer:  announcers{announcer{d: dispatcher}, commitStatus},
 		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
 			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout},
 		DefaultProvider:         opts.DefaultProvider,

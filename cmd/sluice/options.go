@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ type Options struct {
 	GitSyncName             string
 	GitSyncNamespace        string
 	GitReceiverAddr         string
+	ClusterName             string
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -114,8 +116,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.GitSyncName, "gitsync-name", o.GitSyncName, "Bootstrap: the name of the GitSync.")
 	fs.StringVar(&o.GitSyncNamespace, "gitsync-namespace", o.GitSyncNamespace, "Bootstrap: the namespace of the GitSync.")
 	fs.StringVar(&o.GitReceiverAddr, "git-receiver-address", o.GitReceiverAddr, "Address of the GitSync push webhook receiver (POST /hooks/<namespace>/<name>), e.g. :9292; empty is off.")
+	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart; empty leaves it out.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
+
+// clusterName is what --cluster-name accepts: it becomes part of a commit status context.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9._]{0,61}[A-Za-z0-9])?$`)
 
 // Validate reports every invalid option at once.
 func (o *Options) Validate() error {
@@ -157,6 +163,9 @@ func (o *Options) Validate() error {
 		if o.GitInterval <= 0 {
 			errs = append(errs, errors.New("--git-interval must be positive"))
 		}
+	}
+	if o.ClusterName != "" && !clusterName.MatchString(o.ClusterName) {
+		errs = append(errs, fmt.Errorf("--cluster-name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not %q", o.ClusterName))
 	}
 	if o.MaxConcurrentRollouts < 0 {
 		errs = append(errs, errors.New("--max-concurrent-rollouts must be 0 (no limit) or more"))

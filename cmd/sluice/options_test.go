@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,8 +24,9 @@ func TestOptions_BindFlags(t *testing.T) {
 	g.Expect(fs.Parse([]string{
 		"--leader-elect=false", "--log-level=debug", "--log-encoding=console",
 		"--metrics-server=https://thanos:9090", "--default-provider=istio",
-		"--watch-namespace=apps", "--leader-election-lease-duration=30s",
+		"--watch-namespace=apps", "--leader-election-lease-duration=30s", "--cluster-name=prod-eu.1",
 	})).To(Succeed())
+	g.Expect(o.ClusterName).To(Equal("prod-eu.1"))
 	g.Expect(o.LeaderElect).To(BeFalse())
 	g.Expect(o.LogLevel).To(Equal("debug"))
 	g.Expect(o.LogEncoding).To(Equal("console"))
@@ -48,6 +50,8 @@ func TestOptions_Validate(t *testing.T) {
 		{name: "empty default provider", change: func(o *Options) { o.DefaultProvider = "" }, wantErr: "--default-provider must not be empty"},
 		{name: "lease shorter than renew deadline", change: func(o *Options) { o.LeaseDuration = 5 * time.Second }, wantErr: "lease-duration > renew-deadline"},
 		{name: "zero QPS", change: func(o *Options) { o.KubeAPIQPS = 0 }, wantErr: "--kube-api-qps"},
+		{name: "cluster name with a slash", change: func(o *Options) { o.ClusterName = "eu/prod" }, wantErr: "--cluster-name must be"},
+		{name: "cluster name too long", change: func(o *Options) { o.ClusterName = strings.Repeat("c", 64) }, wantErr: "--cluster-name must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,14 @@ type Announcer interface {
 	Announce(c *sluicev1beta1.Canary, e Event, severity string, failed []sluicev1beta1.CheckResult)
 }
 
+// StepAnnouncer is an optional capability of an Announcer: it is also told
+// of the weight steps, which are not announced to alerts (commit statuses
+// show the current weight). Called as Announce is: once, after the status
+// patch, never blocking.
+type StepAnnouncer interface {
+	AnnounceStep(c *sluicev1beta1.Canary, e Event)
+}
+
 // toAnnounce returns the events of a decision to send once its status
 // patch succeeded, and records their key in the status to patch. A
 // transition whose key the status already holds was announced by an
@@ -63,6 +71,8 @@ func (r *CanaryReconciler) announceAll(c *sluicev1beta1.Canary, events []Event, 
 		}
 		if sev, ok := announce(c, e, o.Checks); ok && r.Announcer != nil {
 			r.Announcer.Announce(c, e, sev, failedChecks(o.Checks))
+		} else if sa, ok := r.Announcer.(StepAnnouncer); ok && (e.Reason == "WeightIncreased" || e.Reason == "PromotionStep") {
+			sa.AnnounceStep(c, e)
 		}
 	}
 }

@@ -70,6 +70,8 @@ type GitSyncReconciler struct {
 	// DependencyRequeueInterval is how often a GitSync waiting for its
 	// spec.dependsOn looks again; DefaultDependencyRequeueInterval when 0.
 	DependencyRequeueInterval time.Duration
+	// ClusterName joins the default context of commit statuses (--cluster-name).
+	ClusterName string
 
 	drift        *driftWatcher
 	impersonator *impersonator
@@ -173,6 +175,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	retry := summarize(gs, status, err)
 	status.LastHandledSyncRequest = gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
 	recordSync(gs.Name, gs.Namespace, time.Since(start), status.LastFailureReason, len(status.Inventory), start)
+	csBefore := gs.Status.CommitStatus.DeepCopy()
 	if err != nil {
 		log.Info("sync failed", "reason", status.LastFailureReason, "error", status.LastFailureMessage, "revision", status.LastAttemptedRevision)
 	} else {
@@ -183,6 +186,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	// Counted and announced once the status that follows them is written.
 	r.reportDrift(gs, drift)
+	r.postCommitStatus(ctx, gs, csBefore)
 	if retry {
 		// A transient failure: back off (rate-limited) rather than wait an interval.
 		return ctrl.Result{}, err
@@ -218,6 +222,8 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err := r.verifySource(ctx, gs, co, status); err != nil {
 		return err
 	}
+	r.commitStatusPending(ctx, gs, status, co.Revision)
+	defer func() { r.commitStatusOutcome(gs, status, co.Revision, err) }()
 	dec, err := r.decryptor(ctx, gs)
 	if err != nil {
 		return fail(ReasonDecryptionFailed, false, err)
