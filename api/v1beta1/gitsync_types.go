@@ -217,6 +217,15 @@ type GitSyncSpec struct {
 	// the build instead of applying ciphertext.
 	// +optional
 	Decryption *GitSyncDecryption `json:"decryption,omitempty"`
+
+	// alerts send the events of this GitSync (revision applied, sync
+	// failed, drift corrected, ...) to AlertProviders; see docs/gitsync.md,
+	// "Notifications".
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Alerts []GitSyncAlert `json:"alerts,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
@@ -365,6 +374,14 @@ type GitSyncStatus struct {
 	// lastAppliedTime is when LastAppliedRevision was last applied with success.
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
+
+	// alerts record, per spec.alerts entry, the failure last sent, so that a
+	// failure is sent once and then only as a reminder.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Alerts []GitSyncAlertStatus `json:"alerts,omitempty"`
 }
 
 // IntervalOrDefault is spec.interval, or one minute.

@@ -118,7 +118,7 @@ type invalidCase struct {
 // invalidManifests are all the invalid manifests, by kind.
 func invalidManifests() []invalidCase {
 	return slices.Concat(invalidCanaryTopLevel, invalidCanaryService, invalidCanaryAnalysis, moreInvalidCanaries,
-		invalidMetricTemplates, moreInvalidMetricTemplates, invalidAlertProviders, moreInvalidAlertProviders, invalidGitSyncs, invalidGitSyncPatches)
+		invalidMetricTemplates, moreInvalidMetricTemplates, invalidAlertProviders, moreInvalidAlertProviders, invalidGitSyncs, invalidGitSyncPatches, invalidGitSyncAlerts)
 }
 
 // TestInvalidManifests_Rejected sends invalid manifests to the real API server
