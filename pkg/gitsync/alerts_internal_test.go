@@ -336,4 +336,6 @@ func TestRouteEvents_RemovedAlertsAreForgotten(t *testing.T) {
 
 type recordingNotifier struct{ got []Delivery }
 
-func (n *recordingNotifier) NotifyGitSync(_ *sluicev1beta1.GitSync, d Delivery) { n.got = append(n.got, d) }
+func (n *recordingNotifier) NotifyGitSync(_ *sluicev1beta1.GitSync, d Delivery) {
+	n.got = append(n.got, d)
+}

@@ -121,10 +121,10 @@ func newMessage(e Event) message {
 	title := c.Name + "." + c.Namespace
 	phase := string(c.Status.Phase)
 	m := message{
-		Title:    title,
-		Headline: title,
-		Text:     e.Message,
-		Severity: normSeverity(e.Severity),
+		Title:     title,
+		Headline:  title,
+		Text:      e.Message,
+		Severity:  normSeverity(e.Severity),
 		Reason:    e.Reason,
 		ListTitle: "Failed checks",
 		Subtitle:  orDash(phase),
