@@ -20,7 +20,7 @@ import (
 
 // setupGitSync registers the Git sync loop and, with --git-url, the
 // bootstrap GitSync that points the cluster at a repository.
-func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options, notifier gitsync.Notifier) error {
 	dir := opts.GitCacheDir
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "sluice-git")
@@ -30,6 +30,7 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Applier:                 &gitsync.Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), DefaultProvider: opts.DefaultProvider},
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		SkipNameValidation:      opts.skipNameValidation,
+		Notifier:                notifier,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the GitSync controller: %w", err)

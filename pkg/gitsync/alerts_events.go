@@ -63,6 +63,9 @@ type SyncEvent struct {
 	FailureReason, Error string
 	// Created, Configured and Pruned count the objects the sync changed.
 	Created, Configured, Pruned int
+	// NewRevision is true when the event reports a new revision applied
+	// (RevisionApplied, or the Recovered that carries it).
+	NewRevision bool
 	// Objects are the objects corrected or pruned, "Kind/namespace/name",
 	// at most maxEventObjects (plus one line counting the rest).
 	Objects []string
@@ -102,7 +105,7 @@ func decideEvents(gs *sluicev1beta1.GitSync, prev, cur *sluicev1beta1.GitSyncSta
 		events = append(events, failureEvent(base, cur))
 	} else if cur.LastAppliedRevision != "" && cur.LastAppliedRevision != prev.LastAppliedRevision {
 		e := base
-		e.Type, e.Severity, e.Revision = EventRevisionApplied, SeverityInfo, cur.LastAppliedRevision
+		e.Type, e.Severity, e.Revision, e.NewRevision = EventRevisionApplied, SeverityInfo, cur.LastAppliedRevision, true
 		e.Message = appliedMessage("Applied revision", e)
 		events = append(events, e)
 	}
