@@ -339,3 +339,61 @@ type recordingNotifier struct{ got []Delivery }
 func (n *recordingNotifier) NotifyGitSync(_ *sluicev1beta1.GitSync, d Delivery) {
 	n.got = append(n.got, d)
 }
+
+// TestRouteEvents_FilteredRecoveryClosesSilently: a recovery the lists
+// filter out closes the record without claiming it was sent.
+func TestRouteEvents_FilteredRecoveryClosesSilently(t *testing.T) {
+	g := NewWithT(t)
+	a := slackAlert("builds", "")
+	a.InclusionList = []string{"^BuildFailed"}
+	gs := alertGitSync(a)
+	cur := appliedStatus(revB)
+	cur.Alerts = []sluicev1beta1.GitSyncAlertStatus{{Name: "builds", Fingerprint: "f", Reason: EventSyncFailed, LastSentTime: &metav1.Time{Time: alertsT0}}}
+	g.Expect(send(gs, failedStatus(revB, ReasonBuildFailed, "x"), cur, syncOutcome{}, alertsT0.Add(time.Minute))).To(BeEmpty())
+	g.Expect(cur.Alerts).To(BeEmpty())
+}
+
+// TestAlertDeliveries_MemoryOfAnotherGitSyncIsIgnored: a GitSync deleted
+// and created again under the same name starts from its own status.
+func TestAlertDeliveries_MemoryOfAnotherGitSyncIsIgnored(t *testing.T) {
+	g := NewWithT(t)
+	gs := alertGitSync(slackAlert("team", ""))
+	gs.UID = "new"
+	r := &GitSyncReconciler{Notifier: &recordingNotifier{}, Clock: clocktesting.NewFakePassiveClock(alertsT0)}
+	r.notified.set(types.NamespacedName{Namespace: "flux", Name: "apps"}, notifiedState{uid: "old", revision: revB,
+		alerts: []sluicev1beta1.GitSyncAlertStatus{{Name: "team", Fingerprint: fingerprint(ReasonBuildFailed, revB, "x"), LastSentTime: &metav1.Time{Time: alertsT0}}}})
+	g.Expect(r.alertDeliveries(gs, failedStatus(revB, ReasonBuildFailed, "x"), syncOutcome{}, nil)).To(HaveLen(1))
+	g.Expect(r.alertDeliveries(gs, appliedStatus(revA), syncOutcome{}, nil)).To(HaveLen(1), "revision A is new to this GitSync")
+}
+
+// TestNotify_WithoutNotifierSendsAndRecordsNothing: alerts are off by
+// default, and status.alerts is left alone.
+func TestNotify_WithoutNotifierSendsAndRecordsNothing(t *testing.T) {
+	g := NewWithT(t)
+	gs := alertGitSync(slackAlert("team", ""))
+	r := &GitSyncReconciler{}
+	cur := failedStatus(revB, ReasonBuildFailed, "x")
+	g.Expect(r.alertDeliveries(gs, cur, syncOutcome{}, nil)).To(BeNil())
+	g.Expect(cur.Alerts).To(BeNil())
+	r.notify(gs, []Delivery{{Alert: "team"}}) // no panic, nothing to send to
+}
+
+// TestNotify_RemembersTheWriteAndSendsEachDelivery: after the patch, the
+// deliveries go out once each, and the written record is remembered.
+func TestNotify_RemembersTheWriteAndSendsEachDelivery(t *testing.T) {
+	g := NewWithT(t)
+	n := &recordingNotifier{}
+	r := &GitSyncReconciler{Notifier: n}
+	gs := alertGitSync(slackAlert("team", ""))
+	gs.Status = *failedStatus(revB, ReasonBuildFailed, "x")
+	gs.Status.Alerts = []sluicev1beta1.GitSyncAlertStatus{{Name: "team", Fingerprint: "f"}}
+	r.notify(gs, []Delivery{{Alert: "team", Event: SyncEvent{Type: EventSyncFailed}}})
+	g.Expect(n.got).To(HaveLen(1))
+	mem, ok := r.notified.get(types.NamespacedName{Namespace: "flux", Name: "apps"})
+	g.Expect(ok).To(BeTrue())
+	g.Expect(mem.revision).To(Equal(revA))
+	g.Expect(mem.alerts).To(Equal(gs.Status.Alerts))
+	r.notified.forget(types.NamespacedName{Namespace: "flux", Name: "apps"})
+	_, ok = r.notified.get(types.NamespacedName{Namespace: "flux", Name: "apps"})
+	g.Expect(ok).To(BeFalse())
+}

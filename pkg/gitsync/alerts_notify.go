@@ -27,6 +27,8 @@ type Notifier interface {
 // writes GitSync status, so its own last write is the newest; after a
 // restart the status is the truth.
 type notifiedState struct {
+	// uid tells a GitSync from a new one of the same name.
+	uid      types.UID
 	revision string
 	alerts   []sluicev1beta1.GitSyncAlertStatus
 }
@@ -67,7 +69,7 @@ func (r *GitSyncReconciler) alertDeliveries(gs *sluicev1beta1.GitSync, status *s
 		return nil
 	}
 	prev := gs.Status.DeepCopy()
-	if mem, ok := r.notified.get(types.NamespacedName{Namespace: gs.Namespace, Name: gs.Name}); ok {
+	if mem, ok := r.notified.get(types.NamespacedName{Namespace: gs.Namespace, Name: gs.Name}); ok && mem.uid == gs.UID {
 		prev.LastAppliedRevision = mem.revision
 		status.Alerts = nil
 		for _, a := range mem.alerts {
@@ -90,7 +92,7 @@ func (r *GitSyncReconciler) notify(gs *sluicev1beta1.GitSync, ds []Delivery) {
 	for i := range gs.Status.Alerts {
 		gs.Status.Alerts[i].DeepCopyInto(&alerts[i])
 	}
-	r.notified.set(types.NamespacedName{Namespace: gs.Namespace, Name: gs.Name}, notifiedState{revision: gs.Status.LastAppliedRevision, alerts: alerts})
+	r.notified.set(types.NamespacedName{Namespace: gs.Namespace, Name: gs.Name}, notifiedState{uid: gs.UID, revision: gs.Status.LastAppliedRevision, alerts: alerts})
 	for _, d := range ds {
 		r.Notifier.NotifyGitSync(gs, d)
 	}

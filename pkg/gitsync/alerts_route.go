@@ -71,9 +71,10 @@ func routeAlert(gs *sluicev1beta1.GitSync, cur *sluicev1beta1.GitSyncStatus, a s
 	if cur.LastFailureReason == "" && rec.Fingerprint != "" {
 		// The failure this alert was told about is over.
 		e := recoveredEvent(gs, cur, events, now)
-		rec = sluicev1beta1.GitSyncAlertStatus{Name: a.Name, Reason: EventRecovered, LastSentTime: &stamp}
+		rec = sluicev1beta1.GitSyncAlertStatus{Name: a.Name}
 		recovered = true
 		if matches(a, e.Message) {
+			rec.Reason, rec.LastSentTime = EventRecovered, &stamp
 			sent = append(sent, e)
 		}
 	}
