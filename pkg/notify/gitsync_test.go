@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	neturl "net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,13 +174,17 @@ func TestDispatcher_DispatchToGitSync(t *testing.T) {
 }
 
 // FuzzGitSyncPayloads checks that every payload builder copes with any text
-// and never lets a URL's credentials through.
+// (a URL that does not parse, a revision without a SHA, markup), and that
+// the URL's user information never reaches the repository field.
 func FuzzGitSyncPayloads(f *testing.F) {
 	f.Add("https://u:tok@github.com/a/b.git", "main@sha1:abc", "error <&>", "subject")
 	f.Fuzz(func(t *testing.T, url, revision, errText, subject string) {
 		e := failedSync()
 		e.GitSync.URL, e.GitSync.Revision, e.GitSync.Error, e.GitSync.Subject = url, revision, errText, subject
 		m := newMessage(e)
+		if u, err := neturl.Parse(url); err == nil && u.User != nil && u.User.String() != "" && strings.Contains(m.Fields[0].Value, u.User.String()+"@") {
+			t.Fatalf("the user information of %q is in %q", url, m.Fields[0].Value)
+		}
 		for _, v := range []any{teamsPayload(m), discordPayload(m, "u"), gchatPayload(m), rocketPayload(m, "c", "u"), genericGitSyncPayload(e), slackWebhookMessage(m, "c", "u")} {
 			if _, err := json.Marshal(v); err != nil {
 				t.Fatalf("%T: %v", v, err)
