@@ -169,7 +169,7 @@ func TestGitSync_AlertsToSlack(t *testing.T) {
 	})).To(Succeed())
 
 	repo := newGitServer(t, "", "").newRepo(t, "apps")
-	good := repo.write("Add the settings", map[string]string{"deploy/settings.yaml": configMapYAML("settings", "v1")})
+	good := repo.write("Add the settings", map[string]string{"deploy/settings.yaml": configMapYAML("settings", "v1"), "deploy/extra.yaml": configMapYAML("extra", "v1")})
 	stop := startNotifyingManager(t, "alerts")
 	newGitSync(t, ns, "apps", repo.URL, func(gs *sluicev1beta1.GitSync) {
 		gs.Labels = map[string]string{privateManagerLabel: "alerts"}
@@ -219,5 +219,11 @@ func TestGitSync_AlertsToSlack(t *testing.T) {
 	g.Expect(msg).To(ContainSubstring("*Changes*\n0 created, 1 configured, 0 pruned"))
 	g.Consistently(slackSrv.headers, 3*time.Second, 200*time.Millisecond).Should(Equal([]string{applied, failed, recovered}))
 	g.Expect(getGitSync(g, ns, "apps").Status.Alerts[0].Fingerprint).To(BeEmpty())
+
+	// Removing an object from Git: the revision and the pruned object.
+	repo.remove("Drop extra", "deploy/extra.yaml")
+	pruned := "apps." + ns + ": Objects pruned"
+	g.Eventually(slackSrv.headers, 30*time.Second).Should(Equal([]string{applied, failed, recovered, applied, pruned}))
+	g.Expect(slackSrv.message(pruned)).To(ContainSubstring("*Pruned objects*\n• ConfigMap/" + ns + "/extra"))
 	stop()
 }
