@@ -221,6 +221,15 @@ type GitSyncSpec struct {
 	// commitStatus posts each revision's outcome to its commit on the Git host; see docs/commit-status.md.
 	// +optional
 	CommitStatus *GitSyncCommitStatus `json:"commitStatus,omitempty"`
+
+	// alerts send the events of this GitSync (revision applied, sync
+	// failed, drift corrected, ...) to AlertProviders; see docs/gitsync.md,
+	// "Notifications".
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Alerts []GitSyncAlert `json:"alerts,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
@@ -373,6 +382,14 @@ type GitSyncStatus struct {
 	// commitStatus is the last commit status posted (or about to be) with spec.commitStatus.
 	// +optional
 	CommitStatus *GitSyncCommitStatusRecord `json:"commitStatus,omitempty"`
+
+	// alerts record, per spec.alerts entry, the failure last sent, so that a
+	// failure is sent once and then only as a reminder.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Alerts []GitSyncAlertStatus `json:"alerts,omitempty"`
 }
 
 // IntervalOrDefault is spec.interval, or one minute.

@@ -180,3 +180,44 @@ var invalidGitSyncCommitStatus = []invalidCase{
 	{name: "GitSync commitStatus contextName with a newline", base: validGitSync, mutate: []mutation{set("spec.commitStatus", map[string]any{"provider": "github", "contextName": "a\nb", "secretRef": map[string]any{"name": "token"}})}, field: "spec.commitStatus.contextName", message: "must not hold control characters"},
 	{name: "GitSync commitStatus token in the spec", base: validGitSync, mutate: []mutation{set("spec.commitStatus", yamlValue(`{provider: github, token: ghp_x, secretRef: {name: token}}`))}, field: `unknown field "spec.commitStatus.token"`, message: "strict decoding error"},
 }
+
+// alert returns spec.alerts with one alert to a Slack provider, changed by f.
+func alert(f func(a map[string]any)) mutation {
+	a := map[string]any{"name": "team", "providerRef": map[string]any{"name": "slack"}}
+	f(a)
+	return set("spec.alerts", []any{a})
+}
+
+var invalidGitSyncAlerts = []invalidCase{
+	{name: "GitSync alert without name", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { delete(a, "name") })}, field: "spec.alerts[0].name", message: "Required value"},
+	{name: "GitSync alert name with capitals", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["name"] = "Team" })}, field: "spec.alerts[0].name", message: "should match"},
+	{name: "GitSync alert without providerRef", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { delete(a, "providerRef") })}, field: "spec.alerts[0].providerRef", message: "Required value"},
+	{name: "GitSync alert providerRef without name", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["providerRef"] = map[string]any{"namespace": "x"} })}, field: "spec.alerts[0].providerRef.name", message: "Required value"},
+	{name: "GitSync alert eventSeverity warn", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["eventSeverity"] = "warn" })}, field: "spec.alerts[0].eventSeverity", message: "Unsupported value"},
+	{name: "GitSync alert inclusionList not a regexp", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["inclusionList"] = []any{"ok", "Build(Failed"} })}, field: "spec.alerts[0].inclusionList", message: "holds RE2 regular expressions"},
+	{name: "GitSync alert exclusionList not RE2", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["exclusionList"] = []any{"(?!Drift)"} })}, field: "spec.alerts[0].exclusionList", message: "holds RE2 regular expressions"},
+	{name: "GitSync alert inclusionList above 16", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["inclusionList"] = manyStrings(17) })}, field: "spec.alerts[0].inclusionList", message: "must have at most 16"},
+	{name: "GitSync alert reminderInterval below 1m", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["reminderInterval"] = "30s" })}, field: "spec.alerts[0].reminderInterval", message: "must be at least 1m"},
+	{name: "GitSync alert reminderInterval not a duration", base: validGitSync, mutate: []mutation{alert(func(a map[string]any) { a["reminderInterval"] = "hourly" })}, field: "spec.alerts[0].reminderInterval", message: "should match"},
+	{name: "GitSync alerts with the same name", base: validGitSync, mutate: []mutation{set("spec.alerts", []any{
+		map[string]any{"name": "team", "providerRef": map[string]any{"name": "slack"}},
+		map[string]any{"name": "team", "providerRef": map[string]any{"name": "teams"}},
+	})}, field: "spec.alerts[1]", message: "Duplicate value"},
+	{name: "GitSync alerts above 16", base: validGitSync, mutate: []mutation{set("spec.alerts", manyAlerts(17))}, field: "spec.alerts", message: "must have at most 16"},
+}
+
+func manyStrings(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("r%d", i)
+	}
+	return out
+}
+
+func manyAlerts(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"name": fmt.Sprintf("a%d", i), "providerRef": map[string]any{"name": "slack"}}
+	}
+	return out
+}

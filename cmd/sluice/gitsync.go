@@ -20,7 +20,7 @@ import (
 
 // setupGitSync registers the Git sync loop and, with --git-url, the
 // bootstrap GitSync that points the cluster at a repository.
-func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options, notifier gitsync.Notifier) error {
 	dir := opts.GitCacheDir
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "sluice-git")
@@ -31,6 +31,8 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		SkipNameValidation:      opts.skipNameValidation,
 		ClusterName:             opts.ClusterName,
+
+		Notifier: notifier,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the GitSync controller: %w", err)

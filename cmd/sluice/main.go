@@ -234,7 +234,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the canary controller: %w", err)
 	}
-	return setupGitSync(ctx, mgr, opts)
+	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher})
 }
 
 // newDispatcher builds the notification dispatcher and runs it with the manager.

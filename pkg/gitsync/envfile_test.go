@@ -29,7 +29,7 @@ func TestBuild_EnvFileLineWithoutValueRefused(t *testing.T) {
 			objs, err := Build(root, path)
 			g.Expect(err).To(HaveOccurred(), "built %v", objs)
 			g.Expect(errors.Is(err, ErrEnvFromController)).To(BeTrue(), "%v", err)
-			g.Expect(err.Error()).To(ContainSubstring(path+"/app.env"))
+			g.Expect(err.Error()).To(ContainSubstring(path + "/app.env"))
 			g.Expect(err.Error()).To(ContainSubstring("SLUICE_TEST_CONTROLLER_SECRET"))
 			g.Expect(err.Error()).NotTo(ContainSubstring("s3cr3t"))
 		})

@@ -73,6 +73,10 @@ type GitSyncReconciler struct {
 	// ClusterName joins the default context of commit statuses (--cluster-name).
 	ClusterName string
 
+	// Notifier sends the events of spec.alerts; nil sends nothing.
+	Notifier Notifier
+
+	notified     notifiedMemory
 	drift        *driftWatcher
 	impersonator *impersonator
 	remotes      remoteClusters
@@ -141,6 +145,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Client.Get(ctx, req.NamespacedName, gs); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Name, req.Namespace)
+			r.notified.forget(req.NamespacedName)
 			r.drift.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -171,7 +176,8 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	start := time.Now()
 	var drift []Drift
-	err := r.sync(ctx, gs, status, &drift)
+	var out syncOutcome
+	err := r.sync(ctx, gs, status, &drift, &out)
 	retry := summarize(gs, status, err)
 	status.LastHandledSyncRequest = gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
 	recordSync(gs.Name, gs.Namespace, time.Since(start), status.LastFailureReason, len(status.Inventory), start)
@@ -181,11 +187,15 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	} else {
 		log.V(1).Info("synced", "revision", status.LastAppliedRevision, "objects", len(status.Inventory), "duration", time.Since(start))
 	}
+	notes := r.alertDeliveries(gs, status, out, drift)
 	if err := r.patchStatus(ctx, gs, status); err != nil {
 		return ctrl.Result{}, err
 	}
 	// Counted and announced once the status that follows them is written.
 	r.reportDrift(gs, drift)
+	// Alerts are queued (never block); the commit status is posted in line,
+	// with retries bounded to 45 s, so it goes last.
+	r.notify(gs, notes)
 	r.postCommitStatus(ctx, gs, csBefore)
 	if retry {
 		// A transient failure: back off (rate-limited) rather than wait an interval.
@@ -196,7 +206,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 // sync fetches, builds, applies, prunes and waits, filling status. Nothing
 // is pruned unless the fetch, build and apply succeeded.
-func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, drift *[]Drift) (err error) {
+func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, drift *[]Drift, out *syncOutcome) (err error) {
 	log := ctrl.LoggerFrom(ctx)
 	creds, err := r.credentials(ctx, gs)
 	if err != nil {
@@ -216,6 +226,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 		return fail(ReasonFetchFailed, false, err)
 	}
 	status.LastAttemptedRevision = co.Revision
+	out.commit = co.Commit
 	if co.Fetched {
 		log.Info("fetched", "revision", co.Revision)
 	}
@@ -263,6 +274,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonApplyFailed, false, err)
 	}
+	out.changes = cs
 	*drift = drifted(cs, status.LastAppliedDigest != "" && status.LastAppliedDigest == digest)
 	if cs != nil {
 		for _, e := range cs.Entries {
@@ -278,6 +290,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if gs.PruneEnabled() {
 		r.drift.pruning(client.ObjectKeyFromObject(gs), Diff(status.Inventory, inv))
 		pruned, err := applier.Prune(ctx, gs, status.Inventory, objs)
+		out.pruned = pruned
 		for _, p := range pruned {
 			log.Info("pruned", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name)
 		}

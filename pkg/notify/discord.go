@@ -68,10 +68,13 @@ func discordPayload(m message, username string) discordMessage {
 		Color:       colorOf(m.Severity),
 	}
 	for _, f := range m.Fields {
-		embed.Fields = append(embed.Fields, discordField{Name: f.Title, Value: truncate(f.Value, discordValueMax), Inline: true})
+		embed.Fields = append(embed.Fields, discordField{Name: f.Title, Value: truncate(markdownValue(f), discordValueMax), Inline: true})
+	}
+	if m.Code != "" {
+		embed.Fields = append(embed.Fields, discordField{Name: "Error", Value: "```\n" + truncate(m.Code, discordValueMax-8) + "\n```"})
 	}
 	if len(m.Checks) > 0 {
-		embed.Fields = append(embed.Fields, discordField{Name: "Failed checks", Value: truncate("- "+strings.Join(m.Checks, "\n- "), discordValueMax)})
+		embed.Fields = append(embed.Fields, discordField{Name: m.ListTitle, Value: truncate("- "+strings.Join(m.Checks, "\n- "), discordValueMax)})
 	}
 	footer := "Severity: " + m.Severity
 	if m.Reason != "" {

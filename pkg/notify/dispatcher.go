@@ -216,6 +216,33 @@ func (d *Dispatcher) route(c *sluicev1beta1.Canary, e Event) []job {
 	return jobs
 }
 
+// DispatchTo queues e for one AlertProvider, for a caller that routes its
+// events itself (GitSync's spec.alerts, rate-limited by their status). It
+// never blocks: when the queue is full the event is dropped and counted.
+func (d *Dispatcher) DispatchTo(provider types.NamespacedName, alert string, e Event) {
+	if e.GitSync != nil {
+		gi := *e.GitSync
+		gi.Objects = append([]string(nil), gi.Objects...)
+		e.GitSync = &gi
+	}
+	if e.Canary != nil {
+		e.Canary = e.Canary.DeepCopy()
+	}
+	e.Failed = append([]sluicev1beta1.CheckResult(nil), e.Failed...)
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	d.enqueue(job{provider: provider, alert: alert, event: e})
+}
+
+// subject names the object of an event for the logs.
+func subject(e Event) []any {
+	if e.GitSync != nil {
+		return []any{"GitSync", klog.KRef(e.GitSync.Namespace, e.GitSync.Name)}
+	}
+	return []any{"Canary", klog.KObj(e.Canary)}
+}
+
 func (d *Dispatcher) enqueue(j job) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -232,7 +259,7 @@ func (d *Dispatcher) enqueue(j job) {
 
 func (d *Dispatcher) drop(j job, why string) {
 	d.dropped.Inc()
-	d.log.Info("Dropping a notification: "+why, "Canary", klog.KObj(j.event.Canary), "alert", j.alert, "AlertProvider", j.provider, "reason", j.event.Reason)
+	d.log.WithValues(subject(j.event)...).Info("Dropping a notification: "+why, "alert", j.alert, "AlertProvider", j.provider, "reason", j.event.Reason)
 }
 
 // work delivers queued jobs until the queue is closed.
@@ -246,7 +273,7 @@ func (d *Dispatcher) work() {
 // deliver resolves the provider, builds its notifier and posts, retrying
 // transient errors with exponential backoff.
 func (d *Dispatcher) deliver(ctx context.Context, j job) {
-	log := d.log.WithValues("Canary", klog.KObj(j.event.Canary), "alert", j.alert, "AlertProvider", j.provider)
+	log := d.log.WithValues(subject(j.event)...).WithValues("alert", j.alert, "AlertProvider", j.provider)
 	typ := "unknown"
 	wait := d.opts.Backoff
 	var err error

@@ -74,29 +74,27 @@ func gchatPayload(m message) gchatMessage {
 		}})
 	}
 	for _, f := range m.Fields {
-		widgets = append(widgets, gchatWidget{DecoratedText: &gchatDecorated{TopLabel: f.Title, Text: html.EscapeString(f.Value)}})
+		text := html.EscapeString(f.Value)
+		if f.URL != "" {
+			text = `<a href="` + html.EscapeString(f.URL) + `">` + text + `</a>`
+		}
+		widgets = append(widgets, gchatWidget{DecoratedText: &gchatDecorated{TopLabel: f.Title, Text: text}})
 	}
 	sections := []gchatSection{{Widgets: widgets}}
+	if m.Code != "" {
+		sections = append(sections, gchatSection{Header: "Error", Widgets: []gchatWidget{{TextParagraph: &gchatText{
+			Text: strings.ReplaceAll(html.EscapeString(m.Code), "\n", "<br>")}}}})
+	}
 	if len(m.Checks) > 0 {
 		esc := make([]string, len(m.Checks))
 		for i, c := range m.Checks {
 			esc[i] = "• " + html.EscapeString(c)
 		}
-		sections = append(sections, gchatSection{Header: "Failed checks", Widgets: []gchatWidget{{TextParagraph: &gchatText{Text: strings.Join(esc, "<br>")}}}})
+		sections = append(sections, gchatSection{Header: m.ListTitle, Widgets: []gchatWidget{{TextParagraph: &gchatText{Text: strings.Join(esc, "<br>")}}}})
 	}
 	sections = append(sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatText{Text: html.EscapeString(contextLine(m))}}}})
 	return gchatMessage{CardsV2: []gchatCardWithID{{
 		CardID: "sluice-release",
-		Card:   gchatCard{Header: gchatHeader{Title: m.Title, Subtitle: phaseOf(m)}, Sections: sections},
+		Card:   gchatCard{Header: gchatHeader{Title: m.Title, Subtitle: m.Subtitle}, Sections: sections},
 	}}}
-}
-
-// phaseOf returns the Phase field of the message.
-func phaseOf(m message) string {
-	for _, f := range m.Fields {
-		if f.Title == "Phase" {
-			return f.Value
-		}
-	}
-	return ""
 }

@@ -35,6 +35,9 @@ func newDroppedCounter() prometheus.Counter {
 
 // namespaceOf is the namespace label of a job: its Canary's namespace.
 func namespaceOf(j job) string {
+	if j.event.GitSync != nil {
+		return j.event.GitSync.Namespace
+	}
 	if j.event.Canary == nil {
 		return ""
 	}

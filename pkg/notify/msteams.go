@@ -42,6 +42,7 @@ type teamsText struct {
 	Size     string `json:"size,omitempty"`
 	Color    string `json:"color,omitempty"`
 	IsSubtle bool   `json:"isSubtle,omitempty"`
+	FontType string `json:"fontType,omitempty"`
 }
 
 type teamsFactSet struct {
@@ -75,12 +76,15 @@ func teamsPayload(m message) teamsMessage {
 	}
 	facts := teamsFactSet{Type: "FactSet"}
 	for _, f := range m.Fields {
-		facts.Facts = append(facts.Facts, teamsFact(f))
+		facts.Facts = append(facts.Facts, teamsFact{Title: f.Title, Value: markdownValue(f)})
 	}
 	body = append(body, facts)
+	if m.Code != "" {
+		body = append(body, teamsText{Type: "TextBlock", Text: m.Code, Wrap: true, FontType: "Monospace", Color: teamsColor(m.Severity)})
+	}
 	if len(m.Checks) > 0 {
 		body = append(body,
-			teamsText{Type: "TextBlock", Text: "Failed checks", Wrap: true, Weight: "Bolder"},
+			teamsText{Type: "TextBlock", Text: m.ListTitle, Wrap: true, Weight: "Bolder"},
 			teamsText{Type: "TextBlock", Text: "- " + strings.Join(m.Checks, "\n- "), Wrap: true})
 	}
 	body = append(body, teamsText{Type: "TextBlock", Text: contextLine(m), Wrap: true, IsSubtle: true, Size: "Small"})
@@ -97,6 +101,14 @@ func teamsPayload(m message) teamsMessage {
 			},
 		}},
 	}
+}
+
+// markdownValue is a field's value, linked in Markdown when it has a URL.
+func markdownValue(f field) string {
+	if f.URL == "" {
+		return f.Value
+	}
+	return "[" + f.Value + "](" + f.URL + ")"
 }
 
 // contextLine is "Reason: X | Severity: Y | time".

@@ -24,11 +24,14 @@ const (
 	SeverityError = "error"
 )
 
-// Event is one notification about a Canary.
+// Event is one notification about a Canary or a GitSync.
 type Event struct {
 	// Canary is the Canary with the status the event describes (phase,
 	// canaryWeight, failedChecks, revision, lastAppliedSpec, history).
 	Canary *sluicev1beta1.Canary
+	// GitSync, when set, makes this an event of a GitSync (and Canary is
+	// ignored): Reason is the event type, e.g. SyncFailed.
+	GitSync *GitSyncInfo
 	// Severity is info, warn or error; empty means info.
 	Severity string
 	// Reason is a short machine-readable cause, e.g. Failed or CheckFailed.
@@ -78,6 +81,8 @@ func normSeverity(s string) string {
 type field struct {
 	Title string
 	Value string
+	// URL, when set, links the value (a commit, a repository).
+	URL string
 }
 
 // message is the provider-neutral content of a notification, built once
@@ -91,15 +96,24 @@ type message struct {
 	Severity string
 	Reason   string
 	Fields   []field
-	// Checks describe the failed checks, one line each.
-	Checks []string
-	Time   time.Time
+	// Checks describe the failed checks (of a Canary) or the objects
+	// corrected or pruned (of a GitSync), one line each, under ListTitle.
+	Checks    []string
+	ListTitle string
+	// Subtitle is the short state under the title (the phase of a Canary).
+	Subtitle string
+	// Code is an error to show verbatim (a failed sync).
+	Code string
+	Time time.Time
 	// Fallback is a one-line plain-text summary.
 	Fallback string
 }
 
 // newMessage builds the content of a notification.
 func newMessage(e Event) message {
+	if e.GitSync != nil {
+		return gitSyncMessage(e)
+	}
 	c := e.Canary
 	if c == nil {
 		c = &sluicev1beta1.Canary{}
@@ -107,12 +121,14 @@ func newMessage(e Event) message {
 	title := c.Name + "." + c.Namespace
 	phase := string(c.Status.Phase)
 	m := message{
-		Title:    title,
-		Headline: title,
-		Text:     e.Message,
-		Severity: normSeverity(e.Severity),
-		Reason:   e.Reason,
-		Time:     e.Time.UTC(),
+		Title:     title,
+		Headline:  title,
+		Text:      e.Message,
+		Severity:  normSeverity(e.Severity),
+		Reason:    e.Reason,
+		ListTitle: "Failed checks",
+		Subtitle:  orDash(phase),
+		Time:      e.Time.UTC(),
 	}
 	if phase != "" {
 		m.Headline = title + ": " + phase
@@ -125,12 +141,12 @@ func newMessage(e Event) message {
 		m.Fallback += ": " + m.Text
 	}
 	m.Fields = []field{
-		{"Canary", c.Name},
-		{"Namespace", c.Namespace},
-		{"Phase", orDash(phase)},
-		{"Weight", fmt.Sprintf("%d%%", c.Status.CanaryWeight)},
-		{"Failed checks", fmt.Sprintf("%d", c.Status.FailedChecks)},
-		{"Revision", orDash(c.Status.Revision)},
+		{Title: "Canary", Value: c.Name},
+		{Title: "Namespace", Value: c.Namespace},
+		{Title: "Phase", Value: orDash(phase)},
+		{Title: "Weight", Value: fmt.Sprintf("%d%%", c.Status.CanaryWeight)},
+		{Title: "Failed checks", Value: fmt.Sprintf("%d", c.Status.FailedChecks)},
+		{Title: "Revision", Value: orDash(c.Status.Revision)},
 	}
 	for _, f := range e.Failed {
 		m.Checks = append(m.Checks, checkLine(f))

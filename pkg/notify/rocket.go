@@ -57,10 +57,13 @@ type rocketField struct {
 func rocketPayload(m message, channel, username string) rocketMessage {
 	a := rocketAttachment{Title: m.Headline, Text: m.Text, Color: fmt.Sprintf("#%06X", colorOf(m.Severity))}
 	for _, f := range m.Fields {
-		a.Fields = append(a.Fields, rocketField{Short: true, Title: f.Title, Value: f.Value})
+		a.Fields = append(a.Fields, rocketField{Short: true, Title: f.Title, Value: markdownValue(f)})
+	}
+	if m.Code != "" {
+		a.Fields = append(a.Fields, rocketField{Title: "Error", Value: "```\n" + m.Code + "\n```"})
 	}
 	if len(m.Checks) > 0 {
-		a.Fields = append(a.Fields, rocketField{Title: "Failed checks", Value: "- " + strings.Join(m.Checks, "\n- ")})
+		a.Fields = append(a.Fields, rocketField{Title: m.ListTitle, Value: "- " + strings.Join(m.Checks, "\n- ")})
 	}
 	a.Fields = append(a.Fields, rocketField{Title: "Details", Value: contextLine(m)})
 	if !m.Time.IsZero() {

@@ -124,12 +124,17 @@ func slackBlocks(m message) []slack.Block {
 	}
 	fields := make([]*slack.TextBlockObject, 0, len(m.Fields))
 	for _, f := range m.Fields {
-		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType, truncate(fmt.Sprintf("*%s*\n%s", f.Title, slackEscape(f.Value)), slackFieldMax), false, false))
+		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType, truncate(fmt.Sprintf("*%s*\n%s", f.Title, slackValue(f)), slackFieldMax), false, false))
 	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	if m.Code != "" {
+		// Truncated before the fence so that the block stays a code block.
+		code := "```\n" + truncate(slackEscape(m.Code), slackSectionMax-8) + "\n```"
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, code, false, false), nil, nil))
+	}
 	if len(m.Checks) > 0 {
 		var b strings.Builder
-		b.WriteString("*Failed checks*")
+		b.WriteString("*" + m.ListTitle + "*")
 		for _, c := range m.Checks {
 			b.WriteString("\n• " + slackEscape(c))
 		}
@@ -144,6 +149,14 @@ func slackBlocks(m message) []slack.Block {
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, strings.Join(ctx, " | "), false, false)))
 	return blocks
+}
+
+// slackValue is a field's value, linked when it has a URL.
+func slackValue(f field) string {
+	if f.URL == "" {
+		return slackEscape(f.Value)
+	}
+	return "<" + f.URL + "|" + slackEscape(f.Value) + ">"
 }
 
 // slackEscape escapes the characters Slack's mrkdwn reserves.
