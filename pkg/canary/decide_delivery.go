@@ -2,6 +2,9 @@ package canary
 
 import (
 	"math"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
@@ -47,11 +50,11 @@ func (x *decider) recordDelivery() {
 		(!inAnalysis[prev.Phase] || prev.Revision != st.Revision)
 	if started {
 		x.endRelease(sluicev1beta1.DeliverySuperseded, "")
-		st.ReleaseStartTime, st.FirstFailureTime = x.now(), nil
+		st.ReleaseStartTime, st.FirstFailureTime = x.second(), nil
 		d := delivery(st)
 		d.ReleasesStarted++
 		d.Releases = append(d.Releases, sluicev1beta1.DeliveryRecord{
-			Revision: st.Revision, StartTime: *x.now(), Outcome: sluicev1beta1.DeliveryRunning,
+			Revision: st.Revision, StartTime: *x.second(), Outcome: sluicev1beta1.DeliveryRunning,
 		})
 		if n := len(d.Releases); n > sluicev1beta1.DeliveryRecordLimit {
 			d.Releases = d.Releases[n-sluicev1beta1.DeliveryRecordLimit:]
@@ -67,7 +70,7 @@ func (x *decider) recordDelivery() {
 		recordSource(rec, st.Source)
 	}
 	if st.FailedChecks > prev.FailedChecks && st.FirstFailureTime == nil {
-		st.FirstFailureTime = x.now()
+		st.FirstFailureTime = x.second()
 	}
 	rec.FirstFailureTime = st.FirstFailureTime.DeepCopy()
 	if releaseRunning[st.Phase] {
@@ -93,20 +96,27 @@ func (x *decider) endRelease(outcome sluicev1beta1.DeliveryOutcome, cause sluice
 		return
 	}
 	d := delivery(x.st)
-	end := x.now()
+	end := x.second()
 	rec.EndTime, rec.Outcome, rec.Cause = end, outcome, cause
 	switch outcome {
 	case sluicev1beta1.DeliveryPromoted:
 		d.Promotions++
 		if rec.CommitTime != nil {
-			rec.LeadTimeSeconds = seconds(x.o.Now.Sub(rec.CommitTime.Time).Seconds())
+			rec.LeadTimeSeconds = seconds(end.Sub(rec.CommitTime.Time).Seconds())
 		}
 	case sluicev1beta1.DeliveryRolledBack, sluicev1beta1.DeliveryFailed:
 		countRollback(&d.Rollbacks, cause)
 		if outcome == sluicev1beta1.DeliveryRolledBack && rec.FirstFailureTime != nil {
-			rec.TimeToRestoreSeconds = seconds(x.o.Now.Sub(rec.FirstFailureTime.Time).Seconds())
+			rec.TimeToRestoreSeconds = seconds(end.Sub(rec.FirstFailureTime.Time).Seconds())
 		}
 	}
+}
+
+// second is now to the second, as status keeps times: the durations
+// computed now are those computed later from the status written.
+func (x *decider) second() *metav1.Time {
+	t := metav1.NewTime(x.o.Now.Truncate(time.Second))
+	return &t
 }
 
 // running is the record of the release in progress, or nil.
