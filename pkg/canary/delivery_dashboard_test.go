@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +231,23 @@ func TestDeliveryDashboard_ShowsAReleaseAndARollback(t *testing.T) {
 		}
 	}
 	f.g.Expect(want).To(HaveLen(len(queries)), "a panel of the test is not in the dashboard")
+
+	// The PromQL of docs/delivery.md runs, and returns data but for drift
+	// (no GitSync here).
+	root, err := testenv.RepoRoot()
+	f.g.Expect(err).NotTo(HaveOccurred())
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "delivery.md"))
+	f.g.Expect(err).NotTo(HaveOccurred())
+	blocks := promqlBlock.FindAllStringSubmatch(string(doc), -1)
+	f.g.Expect(len(blocks)).To(BeNumerically(">=", 10))
+	for _, b := range blocks {
+		vals, err := promValues(prom.URL, b[1])
+		f.g.Expect(err).NotTo(HaveOccurred(), b[1])
+		if !strings.Contains(b[1], "gitsync") {
+			f.g.Expect(vals).NotTo(BeEmpty(), b[1])
+		}
+	}
 }
+
+// promqlBlock is a fenced promql block of a Markdown page.
+var promqlBlock = regexp.MustCompile("(?s)```promql\n(.*?)```")
