@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -287,4 +288,50 @@ func TestDecide_DeliveryCountedOncePerTransition(t *testing.T) {
 	again := s.decide(dtPassing())
 	g.Expect(again.Status.Delivery).To(Equal(first.Status.Delivery))
 	g.Expect(again.Status.Delivery.ReleasesStarted).To(Equal(int64(1)))
+}
+
+// deliveryInvariants are what every decision keeps of the delivery record
+// (checked by FuzzDecide): the counters never go down and move by one at
+// most, outcomes never outnumber starts, the records stay bounded, and only
+// the newest may be running.
+func deliveryInvariants(in, st *sluicev1beta1.CanaryStatus) error {
+	before, after := in.Delivery, st.Delivery
+	if after == nil {
+		if before != nil {
+			return fmt.Errorf("delivery record dropped")
+		}
+		return nil
+	}
+	if before == nil {
+		before = &sluicev1beta1.DeliveryStatus{}
+	}
+	count := func(d *sluicev1beta1.DeliveryStatus) []int64 {
+		r := d.Rollbacks
+		return []int64{d.ReleasesStarted, d.Promotions, r.Analysis, r.Aborted, r.Webhook, r.ProgressDeadline, r.PromotionFailed}
+	}
+	b, a := count(before), count(after)
+	ended := int64(0)
+	for i := range a {
+		if a[i] < b[i] || a[i] > b[i]+1 {
+			return fmt.Errorf("delivery counter %d went from %d to %d", i, b[i], a[i])
+		}
+		if i > 0 {
+			ended += a[i] - b[i]
+		}
+	}
+	if ended > 1 {
+		return fmt.Errorf("%d releases ended in one decision", ended)
+	}
+	if n := len(after.Releases); n > sluicev1beta1.DeliveryRecordLimit {
+		return fmt.Errorf("%d release records", n)
+	}
+	for i, r := range after.Releases {
+		if r.Outcome == sluicev1beta1.DeliveryRunning && i != len(after.Releases)-1 {
+			return fmt.Errorf("record %d of %d is running", i, len(after.Releases))
+		}
+		if r.EndTime != nil && r.EndTime.Before(&r.StartTime) {
+			return fmt.Errorf("record %d ends before it starts", i)
+		}
+	}
+	return nil
 }
