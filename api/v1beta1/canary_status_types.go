@@ -178,6 +178,11 @@ type CanaryStatus struct {
 	// +optional
 	FirstFailureTime *metav1.Time `json:"firstFailureTime,omitempty"`
 
+	// delivery counts the releases started, promoted and rolled back, and
+	// records the last ones (see DeliveryStatus).
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
 	// history is a bounded list of the last analysis steps, newest last.
 	// +kubebuilder:validation:MaxItems=20
 	// +optional

@@ -234,6 +234,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the canary controller: %w", err)
 	}
+	if err := registerDeliveryCollector(mgr); err != nil {
+		return err
+	}
 	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher})
 }
 

@@ -132,6 +132,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// The transition is committed: announce it, once.
 	r.announceAll(c, events, s.obs)
 	recordMetrics(&prev, c, s.obs.Provider)
+	observeDelivery(&prev, c)
 	if d.RemoveFinalizer {
 		patch := client.MergeFrom(c.DeepCopy())
 		controllerutil.RemoveFinalizer(c, sluicev1beta1.CanaryFinalizer)

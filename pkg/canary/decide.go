@@ -217,6 +217,7 @@ func Decide(o Observation) Decision {
 	if x.o.Target.Exists && x.o.Target.ConfigVersions != nil && !configsChanged(x.o.Target.Configs, x.st.TrackedConfigs) {
 		x.st.TrackedConfigVersions = x.o.Target.ConfigVersions
 	}
+	x.recordDelivery()
 	setConditions(x.st, x.c, x.o, x.stalled, x.waitReason)
 	return x.d
 }

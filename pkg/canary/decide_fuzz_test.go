@@ -187,5 +187,8 @@ func decisionInvariants(o Observation, d Decision) error {
 			return fmt.Errorf("acted on a stale observation: %v %v", d.Actions, d.Events)
 		}
 	}
+	if err := deliveryInvariants(in, st); err != nil {
+		return err
+	}
 	return nil
 }

@@ -110,6 +110,7 @@ Flagger manifests to Sluice's API.`,
 		newSuspendCommand(o, false),
 		newSyncCommand(o),
 		newConvertCommand(o),
+		newReportCommand(o),
 	)
 	return cmd
 }
