@@ -108,6 +108,13 @@
 //     decrypted and in no log, event or status; a commit to production's
 //     overlay releases a canary there and nothing in staging; a commit
 //     signed with another key is applied nowhere, and says why.
+//   - TestFeedback_CommitStatusSlackAndDeliveryFigures (14): commits
+//     pushed to a real Gitea are applied by GitSync and released; the
+//     GitSync and the Canary post pending then success on the commit; the
+//     lead time histogram holds one observation, commit to promotion; a
+//     failing version ends in failure on its commit, Slack gets the
+//     rollback, the change failure rate reads 0.5; a commit that does not
+//     build shows failure on the commit and reaches Slack once.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no
