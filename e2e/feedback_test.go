@@ -217,11 +217,11 @@ func TestFeedback_CommitStatusSlackAndDeliveryFigures(t *testing.T) {
 // workRepo is a local clone that pushes to the Git host.
 type workRepo struct {
 	*testenv.GitRepo
-	push_ string
+	pushURL string
 }
 
 func newWorkRepo(g Gomega, dir, pushURL string) *workRepo {
-	r := &workRepo{GitRepo: &testenv.GitRepo{Dir: dir}, push_: pushURL}
+	r := &workRepo{GitRepo: &testenv.GitRepo{Dir: dir}, pushURL: pushURL}
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"},
 		{"config", "user.email", "ada@localhost"},
@@ -238,7 +238,7 @@ func newWorkRepo(g Gomega, dir, pushURL string) *workRepo {
 func (r *workRepo) push(g Gomega, msg string, files map[string]string) string {
 	sha, err := r.Write(msg, files)
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = r.Git("push", "-q", r.push_, "main")
+	_, err = r.Git("push", "-q", r.pushURL, "main")
 	g.Expect(err).NotTo(HaveOccurred())
 	return sha
 }
