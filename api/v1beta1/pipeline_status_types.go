@@ -186,6 +186,11 @@ type PipelineStageStatus struct {
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
+	// gate is the next bundle for this stage while it waits at the gate
+	// (WaitingForApproval, OutsidePromotionWindow, Held).
+	// +optional
+	Gate *StageGate `json:"gate,omitempty"`
+
 	// history are the earlier bundles of this stage and how they ended, newest last, at most 10.
 	// +kubebuilder:validation:MaxItems=10
 	// +listType=atomic
@@ -197,6 +202,22 @@ type PipelineStageStatus struct {
 	// +listType=atomic
 	// +optional
 	Approvals []StageApproval `json:"approvals,omitempty"`
+}
+
+// StageGate is a bundle waiting to be written to a stage, and why it waits.
+type StageGate struct {
+	// bundle id waiting.
+	// +kubebuilder:validation:MaxLength=16
+	// +required
+	Bundle string `json:"bundle"`
+	// reason it waits: WaitingForApproval, OutsidePromotionWindow or Held.
+	// +kubebuilder:validation:MaxLength=64
+	// +required
+	Reason string `json:"reason"`
+	// message says what lets it pass, e.g. the annotation to set or when the window opens.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // StageRecord is an earlier bundle of a stage and how it ended there.
