@@ -53,7 +53,7 @@ const (
 // PipelineStatus is the observed state of a Pipeline: everything the next
 // decision needs, so that a restart neither loses a promotion nor writes twice.
 type PipelineStatus struct {
-	// conditions: Ready (nothing in progress nor failing), Reconciling
+	// conditions are Ready (nothing in progress nor failing), Reconciling
 	// (a stage is being promoted) and Stalled (a source or a stage needs a fix).
 	// +listType=map
 	// +listMapKey=type

@@ -121,7 +121,7 @@ type PipelineSource struct {
 
 	// policy picks the latest tag.
 	// +required
-	Policy ImagePolicy `json:"policy"`
+	Policy *ImagePolicy `json:"policy"`
 }
 
 // TagOrder is how tags extracted by a regexp policy are compared.

@@ -1,7 +1,7 @@
 package promotion
 
 import (
-	"crypto/sha1" //nolint:gosec // G505: test commit ids, shaped like Git's SHA-1, not a security use.
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"testing"
@@ -23,7 +23,7 @@ func digestOf(tag string) string {
 // commitFor is the commit a write of a bundle to a stage makes: the same
 // write gives the same commit, as the Git writer finds its change already there.
 func commitFor(stage, bundle string) string {
-	h := sha1.Sum([]byte(stage + "/" + bundle)) //nolint:gosec // G401: see the import.
+	h := sha1.Sum([]byte(stage + "/" + bundle))
 	return hex.EncodeToString(h[:])
 }
 
@@ -35,10 +35,6 @@ func manual() stageOpt {
 
 func soak(d time.Duration) stageOpt {
 	return func(s *sluicev1beta1.PipelineStage) { s.SoakTime = &metav1.Duration{Duration: d} }
-}
-
-func hold(reason string) stageOpt {
-	return func(s *sluicev1beta1.PipelineStage) { s.Hold = &sluicev1beta1.PipelineHold{Reason: reason} }
 }
 
 func window(zone, start, end string, days ...sluicev1beta1.Weekday) stageOpt {
@@ -70,7 +66,7 @@ func newPipeline(stages ...sluicev1beta1.PipelineStage) *sluicev1beta1.Pipeline 
 	return &sluicev1beta1.Pipeline{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "apps", Generation: 1},
 		Spec: sluicev1beta1.PipelineSpec{
-			Sources: []sluicev1beta1.PipelineSource{{Name: "web", Image: "registry.test/org/web", Policy: sluicev1beta1.ImagePolicy{Semver: ">=1.0.0"}}},
+			Sources: []sluicev1beta1.PipelineSource{{Name: "web", Image: "registry.test/org/web", Policy: &sluicev1beta1.ImagePolicy{Semver: ">=1.0.0"}}},
 			Stages:  stages,
 		},
 	}
