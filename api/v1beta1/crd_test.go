@@ -28,6 +28,7 @@ func TestCRDs_Installed(t *testing.T) {
 		"canaries.sluice.dev":        {"Status", "Weight", "FailedChecks", "Interval", "Mirror", "StepWeight", "StepWeights", "MaxWeight", "LastTransitionTime"},
 		"metrictemplates.sluice.dev": {"Provider"},
 		"alertproviders.sluice.dev":  {"Type"},
+		"pipelines.sluice.dev":       {"Ready", "Age"},
 	}
 	for name, columns := range want {
 		crd := &apiextensionsv1.CustomResourceDefinition{}

@@ -221,3 +221,64 @@ func manyAlerts(n int) []any {
 	}
 	return out
 }
+
+var invalidPipelines = []invalidCase{
+	{name: "Pipeline without sources", base: validPipeline, mutate: []mutation{del("spec.sources")}, field: "spec.sources", message: "Required value"},
+	{name: "Pipeline without stages", base: validPipeline, mutate: []mutation{set("spec.stages", []any{})}, field: "spec.stages", message: "should have at least 1 items"},
+	{name: "Pipeline stage names not unique", base: validPipeline, mutate: []mutation{set("spec.stages.1.name", "staging")}, field: "spec.stages[1]", message: "Duplicate value"},
+	{name: "Pipeline source names not unique", base: validPipeline, mutate: []mutation{set("spec.sources", yamlValue(`[{name: web, image: ghcr.io/org/web, policy: {semver: "1.x"}}, {name: web, image: ghcr.io/org/other, policy: {semver: "1.x"}}]`))}, field: "spec.sources[1]", message: "Duplicate value"},
+	{name: "Pipeline stage name not a DNS label", base: validPipeline, mutate: []mutation{set("spec.stages.0.name", "Staging EU")}, field: "spec.stages[0].name", message: "must be a DNS label"},
+	{name: "Pipeline nine stages", base: validPipeline, mutate: []mutation{set("spec.stages", manyStages(9))}, field: "spec.stages", message: "must have at most 8 items"},
+	{name: "Pipeline image with a tag", base: validPipeline, mutate: []mutation{set("spec.sources.0.image", "registry.example.com/org/web:1.0.0")}, field: "spec.sources[0].image", message: "without a tag or digest"},
+	{name: "Pipeline image with a digest", base: validPipeline, mutate: []mutation{set("spec.sources.0.image", "ghcr.io/org/web@sha256:"+strings.Repeat("a", 64))}, field: "spec.sources[0].image", message: "without a tag or digest"},
+	{name: "Pipeline policy with semver and pattern", base: validPipeline, mutate: []mutation{set("spec.sources.0.policy.pattern", "^v")}, field: "spec.sources[0].policy", message: "exactly one of semver"},
+	{name: "Pipeline policy empty", base: validPipeline, mutate: []mutation{set("spec.sources.0.policy", map[string]any{})}, field: "spec.sources[0].policy", message: "exactly one of semver"},
+	{name: "Pipeline semver garbage", base: validPipeline, mutate: []mutation{set("spec.sources.0.policy.semver", "latest; rm")}, field: "spec.sources[0].policy.semver", message: "must be a semver range"},
+	{name: "Pipeline extract without pattern", base: validPipeline, mutate: []mutation{set("spec.sources.0.policy.extract", "$ts")}, field: "spec.sources[0].policy", message: "extract needs policy.pattern"},
+	{name: "Pipeline order with semver", base: validPipeline, mutate: []mutation{set("spec.sources.0.policy.order", "Numerical")}, field: "spec.sources[0].policy", message: "semver tags are ordered as versions"},
+	{name: "Pipeline order unknown", base: validPipeline, mutate: []mutation{set("spec.sources.0.policy", yamlValue(`{pattern: "^v", order: Random}`))}, field: "spec.sources[0].policy.order", message: "Unsupported value"},
+	{name: "Pipeline scan interval too short", base: validPipeline, mutate: []mutation{set("spec.sources.0.interval", "1s")}, field: "spec.sources[0].interval", message: "between 10s and 24h"},
+	{name: "Pipeline scan interval not a duration", base: validPipeline, mutate: []mutation{set("spec.sources.0.interval", "5 minutes")}, field: "spec.sources[0].interval", message: "should match"},
+	{name: "Pipeline registry secretRef without name", base: validPipeline, mutate: []mutation{set("spec.sources.0.secretRef", map[string]any{})}, field: "spec.sources[0].secretRef", message: "must name a Secret"},
+	{name: "Pipeline git with gitSyncRef and url", base: validPipeline, mutate: []mutation{set("spec.stages.0.git.url", "https://git.example.com/org/deploy.git")}, field: "spec.stages[0].git", message: "exactly one of gitSyncRef"},
+	{name: "Pipeline git without gitSyncRef or url", base: validPipeline, mutate: []mutation{del("spec.stages.0.git.gitSyncRef")}, field: "spec.stages[0].git", message: "exactly one of gitSyncRef"},
+	{name: "Pipeline git branch with gitSyncRef", base: validPipeline, mutate: []mutation{set("spec.stages.0.git.branch", "main")}, field: "spec.stages[0].git", message: "the GitSync's branch is used"},
+	{name: "Pipeline git url scp-like", base: validPipeline, mutate: []mutation{set("spec.stages.1.git.url", "git@github.com:org/deploy.git")}, field: "spec.stages[1].git.url", message: "must be an https:// or ssh:// URL"},
+	{name: "Pipeline git branch with ..", base: validPipeline, mutate: []mutation{set("spec.stages.1.git.branch", "release..1")}, field: "spec.stages[1].git.branch", message: "must be a Git branch name"},
+	{name: "Pipeline git path with ..", base: validPipeline, mutate: []mutation{set("spec.stages.0.git.path", "deploy/../secrets")}, field: "spec.stages[0].git.path", message: "may not contain a '..' element"},
+	{name: "Pipeline git path absolute", base: validPipeline, mutate: []mutation{set("spec.stages.0.git.path", "/deploy")}, field: "spec.stages[0].git.path", message: "must be relative"},
+	{name: "Pipeline git path missing", base: validPipeline, mutate: []mutation{del("spec.stages.0.git.path")}, field: "spec.stages[0].git.path", message: "Required value"},
+	{name: "Pipeline change unknown", base: validPipeline, mutate: []mutation{set("spec.stages.0.git.change", "HelmValues")}, field: "spec.stages[0].git.change", message: "Unsupported value"},
+	{name: "Pipeline pull request without provider", base: validPipeline, mutate: []mutation{del("spec.stages.1.git.push.provider")}, field: "spec.stages[1].git.push", message: "needs push.provider"},
+	{name: "Pipeline provider with direct push", base: validPipeline, mutate: []mutation{set("spec.stages.1.git.push.strategy", "Direct")}, field: "spec.stages[1].git.push", message: "only used with strategy PullRequest"},
+	{name: "Pipeline provider unknown", base: validPipeline, mutate: []mutation{set("spec.stages.1.git.push.provider", "bitbucket")}, field: "spec.stages[1].git.push.provider", message: "Unsupported value"},
+	{name: "Pipeline canaryRef without name", base: validPipeline, mutate: []mutation{del("spec.stages.0.canaryRef.name")}, field: "spec.stages[0].canaryRef.name", message: "Required value"},
+	{name: "Pipeline kubeConfig without secretRef name", base: validPipeline, mutate: []mutation{set("spec.stages.1.canaryRef.kubeConfig.secretRef", map[string]any{})}, field: "spec.stages[1].canaryRef.kubeConfig.secretRef.name", message: "Required value"},
+	{name: "Pipeline soakTime above 7 days", base: validPipeline, mutate: []mutation{set("spec.stages.0.soakTime", "169h")}, field: "spec.stages[0].soakTime", message: "at most 168h"},
+	{name: "Pipeline soakTime negative", base: validPipeline, mutate: []mutation{set("spec.stages.0.soakTime", "-1m")}, field: "spec.stages[0].soakTime", message: "should match"},
+	{name: "Pipeline approval unknown", base: validPipeline, mutate: []mutation{set("spec.stages.1.approval", "Webhook")}, field: "spec.stages[1].approval", message: "Unsupported value"},
+	{name: "Pipeline window start after end", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.start", "17:00")}, field: "spec.stages[1]", message: "start must be before end"},
+	{name: "Pipeline window start equals end", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.end", "09:00")}, field: "spec.stages[1]", message: "start must be before end"},
+	{name: "Pipeline window start not HH:MM", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.start", "9:00")}, field: "spec.stages[1].windows[0].start", message: "must be HH:MM"},
+	{name: "Pipeline window end 25:00", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.end", "25:00")}, field: "spec.stages[1].windows[0].end", message: "must be HH:MM"},
+	{name: "Pipeline window start 24:00", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.start", "24:00")}, field: "spec.stages[1].windows[0].start", message: "must be HH:MM"},
+	{name: "Pipeline window day unknown", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.days", []any{"Mon"})}, field: "spec.stages[1].windows[0].days[0]", message: "Unsupported value"},
+	{name: "Pipeline window day twice", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.days", []any{"Monday", "Monday"})}, field: "spec.stages[1].windows[0].days[1]", message: "Duplicate value"},
+	{name: "Pipeline time zone an offset", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.timeZone", "+02:00")}, field: "spec.stages[1].windows[0].timeZone", message: "must be an IANA time zone"},
+	{name: "Pipeline time zone an abbreviation", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.timeZone", "CEST")}, field: "spec.stages[1].windows[0].timeZone", message: "must be an IANA time zone"},
+	{name: "Pipeline time zone a path", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.timeZone", "../../etc/passwd")}, field: "spec.stages[1].windows[0].timeZone", message: "must be an IANA time zone"},
+	{name: "Pipeline hold without reason", base: validPipeline, mutate: []mutation{set("spec.stages.0.hold", map[string]any{})}, field: "spec.stages[0].hold.reason", message: "Required value"},
+	{name: "Pipeline unknown field", base: validPipeline, mutate: []mutation{set("spec.stages.0.autoPromote", true)}, field: `unknown field "spec.stages[0].autoPromote"`, message: "strict decoding error"},
+}
+
+func manyStages(n int) []any {
+	var stages []any
+	for i := range n {
+		stages = append(stages, map[string]any{
+			"name":      fmt.Sprintf("s%d", i),
+			"git":       map[string]any{"gitSyncRef": map[string]any{"name": "g"}, "path": "deploy"},
+			"canaryRef": map[string]any{"name": "c"},
+		})
+	}
+	return stages
+}
