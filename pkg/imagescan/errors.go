@@ -145,16 +145,11 @@ func reasonFor(err error, s step) (Reason, string) {
 	if errors.As(err, &te) {
 		return reasonForStatus(te, s)
 	}
-	switch {
-	case errors.Is(err, errPlainHTTP):
-		return ReasonInvalidRequest, "the registry needs plain HTTP, which is allowed only for loopback registries with insecure set"
-	case errors.Is(err, errBodyTooLarge):
-		return ReasonRegistryError, "the registry's response is larger than the scanner reads"
-	case errors.Is(err, context.DeadlineExceeded):
-		return ReasonRegistryUnreachable, "no answer before the scan's timeout"
-	case errors.Is(err, context.Canceled):
-		return ReasonRegistryUnreachable, "the scan was cancelled"
-	}
+	// The order matters: on a loopback registry go-containerregistry tries
+	// HTTPS and then HTTP, and reports both failures. The HTTPS one says
+	// what is wrong (no such host, untrusted certificate, nothing
+	// listening); the refused HTTP fallback matters only when HTTPS failed
+	// because the server speaks plain HTTP.
 	var (
 		dnsErr  *net.DNSError
 		opErr   *net.OpError
@@ -164,13 +159,23 @@ func reasonFor(err error, s step) (Reason, string) {
 		recErr  tls.RecordHeaderError
 	)
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonRegistryUnreachable, "no answer before the scan's timeout"
+	case errors.Is(err, context.Canceled):
+		return ReasonRegistryUnreachable, "the scan was cancelled"
 	case errors.As(err, &dnsErr):
 		return ReasonRegistryUnreachable, "the registry's host name does not resolve"
 	case errors.As(err, &certErr), errors.As(err, &authErr):
 		return ReasonRegistryUnreachable, "the registry's TLS certificate is not trusted"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return ReasonRegistryUnreachable, "the registry cannot be reached"
+	case errors.Is(err, errPlainHTTP):
+		return ReasonInvalidRequest, "the registry needs plain HTTP, which is allowed only for loopback registries with insecure set"
+	case errors.Is(err, errBodyTooLarge):
+		return ReasonRegistryError, "the registry's response is larger than the scanner reads"
 	case errors.As(err, &recErr):
 		return ReasonRegistryUnreachable, "the registry does not speak TLS"
-	case errors.As(err, &opErr), errors.As(err, &netErr):
+	case errors.As(err, &netErr):
 		return ReasonRegistryUnreachable, "the registry cannot be reached"
 	}
 	return ReasonRegistryError, ""

@@ -238,7 +238,7 @@ type guardTransport struct {
 }
 
 func (g *guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !(g.allowHTTP && isLoopback(r.URL.Host)) {
+	if r.URL.Scheme == "http" && (!g.allowHTTP || !isLoopback(r.URL.Host)) {
 		if r.Body != nil {
 			_ = r.Body.Close()
 		}

@@ -4,12 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	. "github.com/onsi/gomega"
 )
 
@@ -130,6 +138,19 @@ func TestRegistryScanner_BasicAuth(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(img.Digest).To(Equal(want.String()))
 	})
+	t.Run("logs carry no credentials", func(t *testing.T) {
+		g := NewWithT(t)
+		var logs strings.Builder
+		log := funcr.New(func(prefix, args string) { logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{Verbosity: 10})
+		ctx := logr.NewContext(context.Background(), log)
+		for _, p := range []string{pass, "wrong-password-1234"} {
+			_, _ = scanner.Latest(ctx, Request{Repository: repo, Policy: policy, Credentials: creds(t, user, p), Insecure: true})
+		}
+		g.Expect(logs.String()).To(ContainSubstring("Resolving digest"), "the scan logged")
+		g.Expect(logs.String()).NotTo(ContainSubstring(pass))
+		g.Expect(logs.String()).NotTo(ContainSubstring("wrong-password-1234"))
+		g.Expect(logs.String()).NotTo(ContainSubstring(basicAuth(user, pass)))
+	})
 	for _, tt := range []struct {
 		name  string
 		creds *Credentials
@@ -148,7 +169,7 @@ func TestRegistryScanner_BasicAuth(t *testing.T) {
 			g := NewWithT(t)
 			_, err := scanner.Latest(context.Background(), Request{Repository: repo, Policy: policy, Credentials: tt.creds, Insecure: true})
 			g.Expect(IsUnauthorized(err)).To(BeTrue(), "%v", err)
-			g.Expect(err.(*Error).Transient()).To(BeFalse())
+			g.Expect(asError(t, err).Transient()).To(BeFalse())
 			for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
 				g.Expect(s).NotTo(ContainSubstring("wrong-password-1234"))
 				g.Expect(s).NotTo(ContainSubstring(pass))
@@ -170,8 +191,14 @@ func TestRegistryScanner_Unreachable(t *testing.T) {
 			Repository: r.host + "/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "*"}}, Insecure: true,
 		})
 		g.Expect(IsRegistryUnreachable(err)).To(BeTrue(), "%v", err)
-		g.Expect(err.(*Error).Transient()).To(BeTrue())
+		g.Expect(asError(t, err).Transient()).To(BeTrue())
 		g.Expect(err.Error()).To(ContainSubstring("the registry cannot be reached"))
+
+		// Without insecure the refused HTTP fallback is not the cause: nothing listens.
+		_, err = NewRegistryScanner().Latest(context.Background(), Request{
+			Repository: r.host + "/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "*"}},
+		})
+		g.Expect(IsRegistryUnreachable(err)).To(BeTrue(), "%v", err)
 	})
 	t.Run("registry that does not answer", func(t *testing.T) {
 		g := NewWithT(t)
@@ -221,7 +248,7 @@ func TestRegistryScanner_TooManyTags(t *testing.T) {
 	_, err := NewRegistryScanner(WithMaxTags(5)).Latest(context.Background(), req)
 	g.Expect(IsTooManyTags(err)).To(BeTrue(), "%v", err)
 	g.Expect(err.Error()).To(ContainSubstring("has more than 5 tags"))
-	g.Expect(err.(*Error).Transient()).To(BeFalse())
+	g.Expect(asError(t, err).Transient()).To(BeFalse())
 
 	img, err := NewRegistryScanner(WithMaxTags(6)).Latest(context.Background(), req)
 	g.Expect(err).NotTo(HaveOccurred(), "exactly at the cap is fine")
@@ -250,7 +277,7 @@ func TestRegistryScanner_Pagination(t *testing.T) {
 		Repository: r.host + "/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "^1"}}, Insecure: true,
 	})
 	g.Expect(IsTooManyTags(err)).To(BeTrue(), "%v", err)
-	g.Expect(err.(*Error).TagsSeen).To(Equal(2000))
+	g.Expect(asError(t, err).TagsSeen).To(Equal(2000))
 }
 
 func TestRegistryScanner_PlainHTTP(t *testing.T) {
@@ -341,4 +368,50 @@ func TestRegistryScanner_ServerError(t *testing.T) {
 	})
 	g.Expect(IsRegistryUnreachable(err)).To(BeTrue(), "%v", err)
 	g.Expect(err.Error()).To(ContainSubstring("overloaded or failing"))
+}
+
+// asError returns the *Error in err's chain, failing the test without one.
+func asError(t *testing.T, err error) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("want an *imagescan.Error, got %T: %v", err, err)
+	}
+	return e
+}
+
+func TestRegistryScanner_HTTPS(t *testing.T) {
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewTLSServer(inner)
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	ref, err := name.NewTag(host + "/app:1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithTransport(srv.Client().Transport)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Repository: host + "/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "*"}}}
+
+	t.Run("trusted certificate", func(t *testing.T) {
+		g := NewWithT(t)
+		got, err := NewRegistryScanner(WithTransport(srv.Client().Transport)).Latest(context.Background(), req)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got.Digest).To(Equal(want.String()))
+	})
+	t.Run("untrusted certificate", func(t *testing.T) {
+		g := NewWithT(t)
+		_, err := NewRegistryScanner().Latest(context.Background(), req)
+		g.Expect(IsRegistryUnreachable(err)).To(BeTrue(), "%v", err)
+		g.Expect(err.Error()).To(ContainSubstring("TLS certificate is not trusted"))
+	})
 }
