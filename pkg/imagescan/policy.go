@@ -2,6 +2,7 @@ package imagescan
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -247,7 +248,9 @@ func (cp *compiledPolicy) latest(tags []string) (string, error) {
 			c.version = v
 		case cp.numerical:
 			n, err := strconv.ParseFloat(value, 64)
-			if err != nil {
+			if err != nil || math.IsNaN(n) {
+				// NaN is neither less nor greater than anything: it would
+				// make the order, and so the choice, depend on the listing.
 				continue
 			}
 			c.number = n

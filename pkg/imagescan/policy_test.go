@@ -2,6 +2,8 @@ package imagescan
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -34,6 +36,7 @@ func TestPolicy_Latest(t *testing.T) {
 		{name: "numerical default order is asc", policy: Policy{Numerical: &OrderPolicy{}, FilterTags: tsFilter}, want: "main-def456-1700000300"},
 		{name: "numerical desc picks the smallest", policy: Policy{Numerical: &OrderPolicy{Order: Desc}, FilterTags: tsFilter}, want: "main-abc123-1700000100"},
 		{name: "numerical compares numbers not strings", policy: Policy{Numerical: &OrderPolicy{}}, tags: []string{"9", "10", "latest"}, want: "10"},
+		{name: "numerical skips NaN", policy: Policy{Numerical: &OrderPolicy{}}, tags: []string{"NaN", "1", "nan", "2"}, want: "2"},
 		{name: "alphabetical over extract", policy: Policy{Alphabetical: &OrderPolicy{}, FilterTags: &TagFilter{Pattern: `^main-(?P<sha>[a-f0-9]+)-`, Extract: "${sha}"}}, want: "main-def456-1700000300"},
 		{name: "alphabetical desc", policy: Policy{Alphabetical: &OrderPolicy{Order: Desc}, FilterTags: &TagFilter{Pattern: `^main-`}}, want: "main-0a0a0a-1700000200"},
 		{name: "alphabetical whole tag", policy: Policy{Alphabetical: &OrderPolicy{}}, tags: []string{"2024-01-02", "2024-01-10", "2023-12-31"}, want: "2024-01-10"},
@@ -110,4 +113,52 @@ func TestPolicy_ExtractEscapes(t *testing.T) {
 	got, err := p.Latest([]string{"v1", "v3", "v2"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(got).To(Equal("v3"))
+}
+
+// FuzzPolicy_Latest checks that any policy a user can write either fails
+// validation with InvalidPolicy, or selects one of the given tags or
+// reports NoMatchingTag, and never panics.
+func FuzzPolicy_Latest(f *testing.F) {
+	f.Add(">=1.0.0 <2.0.0", "", "", "1.0.0,1.1.0,2.0.0,latest", uint8(0))
+	f.Add("", `^main-(?P<ts>\d+)$`, "$ts", "main-1,main-20,main-3", uint8(1))
+	f.Add("", `^(?P<a>.)(?P<b>.*)$`, "${b}$a$$", "zz,ab,ba", uint8(2))
+	f.Add("^1.2.0-0", `^v(.*)`, "$1", "v1.2.0-rc.1,v1.2.0,v1.3.0", uint8(0))
+	f.Add("", `(`, "$", "x", uint8(3))
+	f.Add("", "", "", "NaN,2,1,nan", uint8(1))
+	f.Fuzz(func(t *testing.T, rng, pattern, extract, tagList string, kind uint8) {
+		var p Policy
+		switch kind % 4 {
+		case 0:
+			p.SemVer = &SemVerPolicy{Range: rng}
+		case 1:
+			p.Numerical = &OrderPolicy{}
+		case 2:
+			p.Alphabetical = &OrderPolicy{Order: Desc}
+		case 3:
+			p.Numerical = &OrderPolicy{Order: Order(rng)}
+		}
+		if pattern != "" || extract != "" {
+			p.FilterTags = &TagFilter{Pattern: pattern, Extract: extract}
+		}
+		tags := strings.Split(tagList, ",")
+		got, err := p.Latest(tags)
+		if err != nil {
+			if r := ReasonOf(err); r != ReasonInvalidPolicy && r != ReasonNoMatchingTag {
+				t.Fatalf("unexpected reason %q: %v", r, err)
+			}
+			if (ReasonOf(err) == ReasonInvalidPolicy) != (p.Validate() != nil) {
+				t.Fatalf("Latest and Validate disagree: %v / %v", err, p.Validate())
+			}
+			return
+		}
+		if !slices.Contains(tags, got) {
+			t.Fatalf("selected %q, which is not among %q", got, tags)
+		}
+		// The choice does not depend on the order of the list.
+		rev := slices.Clone(tags)
+		slices.Reverse(rev)
+		if again, err := p.Latest(rev); err != nil || again != got {
+			t.Fatalf("reversed list gave %q, %v; want %q", again, err, got)
+		}
+	})
 }

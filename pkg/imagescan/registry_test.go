@@ -30,8 +30,13 @@ type testRegistry struct {
 	host string
 	// user and pass, when set, are required on every request.
 	user, pass string
+	// bearer puts the login behind a token service, as Docker Hub, GHCR
+	// and Harbor do, instead of basic auth on every request.
+	bearer bool
 	// tagPages counts the tag-list requests, to see pagination happen.
 	tagPages atomic.Int32
+	// tokens counts the tokens issued.
+	tokens atomic.Int32
 }
 
 type registryOption func(*testRegistry)
@@ -53,17 +58,48 @@ func newTestRegistry(t *testing.T, opts ...registryOption) *testRegistry {
 	return r
 }
 
+func withBearerAuth(user, pass string) registryOption {
+	return func(r *testRegistry) { r.user, r.pass, r.bearer = user, pass, true }
+}
+
+// testToken is the token the test token service issues for the right login.
+const testToken = "issued-token-0123456789"
+
+func unauthorized(w http.ResponseWriter, challenge string) {
+	w.Header().Set("WWW-Authenticate", challenge)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`))
+}
+
 // authenticate answers 401 with a Basic challenge unless the request
-// carries the right login, as a registry behind basic auth does.
+// carries the right login, as a registry behind basic auth does; with
+// bearer, the challenge sends the client to /token, which swaps the login
+// for a token (the distribution token protocol).
 func (r *testRegistry) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.bearer {
+			if req.URL.Path == "/token" {
+				if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.pass {
+					unauthorized(w, `Basic realm="token"`)
+					return
+				}
+				r.tokens.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = fmt.Fprintf(w, `{"token":%q}`, testToken)
+				return
+			}
+			if req.Header.Get("Authorization") != "Bearer "+testToken {
+				unauthorized(w, fmt.Sprintf(`Bearer realm="http://%s/token",service="test"`, req.Host))
+				return
+			}
+			next.ServeHTTP(w, req)
+			return
+		}
 		if r.user != "" {
 			u, p, ok := req.BasicAuth()
 			if !ok || u != r.user || p != r.pass {
-				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_, _ = w.Write([]byte(`{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`))
+				unauthorized(w, `Basic realm="test"`)
 				return
 			}
 		}

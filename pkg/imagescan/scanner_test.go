@@ -181,6 +181,35 @@ func TestRegistryScanner_BasicAuth(t *testing.T) {
 	}
 }
 
+func TestRegistryScanner_TokenAuth(t *testing.T) {
+	const user, pass = "robot", "token-service-password"
+	r := newTestRegistry(t, withBearerAuth(user, pass))
+	want := r.pushImage("private/app", "1.0.0")
+	req := Request{Repository: r.host + "/private/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "1.x"}}, Insecure: true}
+	scanner := NewRegistryScanner()
+	login := func(p string) *Credentials {
+		c, err := ParseDockerConfigJSON([]byte(fmt.Sprintf(`{"auths":{%q:{"username":%q,"password":%q}}}`, "http://"+r.host+"/v2/", user, p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	g := NewWithT(t)
+	issued := r.tokens.Load()
+	req.Credentials = login(pass)
+	img, err := scanner.Latest(context.Background(), req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(img.Digest).To(Equal(want.String()))
+	g.Expect(r.tokens.Load()).To(BeNumerically(">", issued), "the scan went through the token service")
+
+	req.Credentials = login("wrong-token-password")
+	_, err = scanner.Latest(context.Background(), req)
+	g.Expect(IsUnauthorized(err)).To(BeTrue(), "%v", err)
+	g.Expect(err.Error()).NotTo(ContainSubstring("wrong-token-password"))
+	g.Expect(err.Error()).NotTo(ContainSubstring(basicAuth(user, "wrong-token-password")))
+}
+
 func TestRegistryScanner_Unreachable(t *testing.T) {
 	t.Run("stopped registry", func(t *testing.T) {
 		g := NewWithT(t)
