@@ -33,6 +33,11 @@ type testRegistry struct {
 	// bearer puts the login behind a token service, as Docker Hub, GHCR
 	// and Harbor do, instead of basic auth on every request.
 	bearer bool
+	// headWithoutDigest drops Docker-Content-Digest from HEAD responses,
+	// as some registries do.
+	headWithoutDigest bool
+	// heads and gets count the manifest requests by method.
+	heads, gets atomic.Int32
 	// tagPages counts the tag-list requests, to see pagination happen.
 	tagPages atomic.Int32
 	// tokens counts the tokens issued.
@@ -52,7 +57,7 @@ func newTestRegistry(t *testing.T, opts ...registryOption) *testRegistry {
 		o(r)
 	}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.srv = httptest.NewServer(r.authenticate(r.paginate(inner)))
+	r.srv = httptest.NewServer(r.authenticate(r.paginate(r.manifests(inner))))
 	t.Cleanup(r.srv.Close)
 	r.host = strings.TrimPrefix(r.srv.URL, "http://")
 	return r
@@ -105,6 +110,43 @@ func (r *testRegistry) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, req)
 	})
+}
+
+func withHeadWithoutDigest() registryOption {
+	return func(r *testRegistry) { r.headWithoutDigest = true }
+}
+
+// manifests counts manifest requests and, with headWithoutDigest, strips
+// the digest header from HEAD answers.
+func (r *testRegistry) manifests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !strings.Contains(req.URL.Path, "/manifests/") {
+			next.ServeHTTP(w, req)
+			return
+		}
+		switch req.Method {
+		case http.MethodHead:
+			r.heads.Add(1)
+			if r.headWithoutDigest {
+				next.ServeHTTP(dropHeader{ResponseWriter: w, name: "Docker-Content-Digest"}, req)
+				return
+			}
+		case http.MethodGet:
+			r.gets.Add(1)
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// dropHeader removes one header just before the status is written.
+type dropHeader struct {
+	http.ResponseWriter
+	name string
+}
+
+func (d dropHeader) WriteHeader(code int) {
+	d.Header().Del(d.name)
+	d.ResponseWriter.WriteHeader(code)
 }
 
 // paginate adds the Link header of the distribution spec's paginated tag

@@ -21,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Defaults of a RegistryScanner.
@@ -194,11 +195,33 @@ func (s *RegistryScanner) Latest(ctx context.Context, req Request) (Image, error
 	ref := repoName + ":" + tag
 	log.V(1).Info("Resolving digest", "tag", tag, "tagsSeen", len(tags))
 	desc, err := puller.Head(ctx, repo.Tag(tag))
+	if err != nil && headUnsupported(err) {
+		// Some registries answer HEAD without the digest header, or not at
+		// all: fetch the manifest, whose digest the library computes from
+		// the bytes (the same digest a HEAD would have given).
+		log.V(1).Info("Fetching the manifest: HEAD gave no digest", "tag", tag)
+		var d *remote.Descriptor
+		if d, err = puller.Get(ctx, repo.Tag(tag)); err == nil {
+			desc = &d.Descriptor
+		}
+	}
 	if err != nil {
 		return Image{}, classify(err, stepHead, ref, secrets)
 	}
 	digest := desc.Digest.String()
 	return Image{Repository: repoName, Tag: tag, Digest: digest, Reference: ref + "@" + digest}, nil
+}
+
+// headUnsupported reports a HEAD that failed for want of support (405,
+// 501, or a response without the digest header), not for access or
+// network reasons that a GET would meet as well.
+func headUnsupported(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode == http.StatusMethodNotAllowed || te.StatusCode == http.StatusNotImplemented
+	}
+	reason, _ := reasonFor(err, stepHead)
+	return reason == ReasonRegistryError
 }
 
 // listTags pages through the tags; go-containerregistry follows the

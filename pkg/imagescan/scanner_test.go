@@ -77,6 +77,33 @@ func TestRegistryScanner_MultiArchPinnedByIndex(t *testing.T) {
 	g.Expect(img.Digest).To(Equal(idx.String()), "the index's digest, not one platform's")
 }
 
+func TestRegistryScanner_DigestByHead(t *testing.T) {
+	g := NewWithT(t)
+	r := newTestRegistry(t)
+	want := r.pushImage("app", "1.0.0")
+	heads, gets := r.heads.Load(), r.gets.Load()
+	img, err := NewRegistryScanner().Latest(context.Background(), Request{
+		Repository: r.host + "/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "*"}}, Insecure: true,
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(img.Digest).To(Equal(want.String()))
+	g.Expect(r.heads.Load() - heads).To(Equal(int32(1)))
+	g.Expect(r.gets.Load()).To(Equal(gets), "no manifest GET, which Docker Hub counts as a pull")
+}
+
+func TestRegistryScanner_HeadWithoutDigest(t *testing.T) {
+	g := NewWithT(t)
+	r := newTestRegistry(t, withHeadWithoutDigest())
+	r.pushImage("app", "1.0.0")
+	idx := r.pushIndex("app", "1.1.0")
+	img, err := NewRegistryScanner().Latest(context.Background(), Request{
+		Repository: r.host + "/app", Policy: Policy{SemVer: &SemVerPolicy{Range: "*"}}, Insecure: true,
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(img.Digest).To(Equal(idx.String()), "the fallback GET pins the index too")
+	g.Expect(r.gets.Load()).To(BeNumerically(">=", 1))
+}
+
 func TestRegistryScanner_NewTagFoundByNextScan(t *testing.T) {
 	g := NewWithT(t)
 	r := newTestRegistry(t)
