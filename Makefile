@@ -118,6 +118,7 @@ FUZZ_TARGETS := \
 	./pkg/webhooks:FuzzVerifySignature \
 	./pkg/commitstatus:FuzzHostReason \
 	./pkg/commitstatus:FuzzParseRepository \
+	./pkg/imagescan:FuzzPolicy_Latest \
 	./pkg/canary:FuzzDecide
 FUZZTIME ?= 30s
 FUZZ_PARALLEL ?= 2
