@@ -263,6 +263,9 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 		return Result{}, true, nil
 	}
 	reason := err.Error()
+	if errors.Is(err, transport.ErrAuthorizationFailed) {
+		reason += " (the credentials may read the repository but not push to branch " + req.Branch + ")"
+	}
 	if p := strings.TrimSpace(progress.String()); p != "" {
 		reason += " (" + p + ")"
 	}
