@@ -106,7 +106,9 @@ func TestWriter_SignedCommitsPassGitSyncVerification(t *testing.T) {
 		trust  map[string][]byte
 		wantBy string
 	}{
-		{"OpenPGP", func() (*gitwrite.Signing, error) { return gitwrite.NewOpenPGPSigning(pgpPriv, []byte("pgp passphrase")) }, map[string][]byte{"sluice.asc": pgpPub}, "by OpenPGP key "},
+		{"OpenPGP", func() (*gitwrite.Signing, error) {
+			return gitwrite.NewOpenPGPSigning(pgpPriv, []byte("pgp passphrase"))
+		}, map[string][]byte{"sluice.asc": pgpPub}, "by OpenPGP key "},
 		{"SSH ed25519", func() (*gitwrite.Signing, error) { return gitwrite.NewSSHSigning(edPriv, nil) }, map[string][]byte{"sluice.pub": edPub}, "by SSH key SHA256:"},
 		{"SSH RSA", func() (*gitwrite.Signing, error) { return gitwrite.NewSSHSigning(rsaPriv, []byte("ssh passphrase")) }, map[string][]byte{"allowed_signers": append([]byte("sluice@example.com "), rsaPub...)}, "by SSH key SHA256:"},
 	} {
