@@ -67,7 +67,8 @@ func validTrailerKey(k string) bool {
 		return false
 	}
 	for _, r := range k {
-		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+		ok := r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !ok {
 			return false
 		}
 	}

@@ -145,11 +145,11 @@ func (w *Writer) write(ctx context.Context, req Request) (Result, error) {
 	defer w.lock(redact(req.URL) + "\x00" + req.Branch)()
 
 	log := logr.FromContextOrDiscard(ctx).WithValues("url", redact(req.URL), "branch", req.Branch)
-	max := w.MaxAttempts
-	if max <= 0 {
-		max = DefaultMaxAttempts
+	attempts := w.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
 	}
-	for attempt := 1; attempt <= max; attempt++ {
+	for attempt := 1; attempt <= attempts; attempt++ {
 		res, moved, err := w.attempt(ctx, req, auth, attempt)
 		if err != nil || !moved {
 			res.Attempts = attempt
@@ -157,7 +157,7 @@ func (w *Writer) write(ctx context.Context, req Request) (Result, error) {
 		}
 		log.V(1).Info("Branch moved during the write, applying the changes on its new head", "attempt", attempt)
 	}
-	return Result{Attempts: max}, fmt.Errorf("%w: branch %s moved under each of %d attempts", ErrBranchMoving, req.Branch, max)
+	return Result{Attempts: attempts}, fmt.Errorf("%w: branch %s moved under each of %d attempts", ErrBranchMoving, req.Branch, attempts)
 }
 
 func (w *Writer) validate(req Request) error {

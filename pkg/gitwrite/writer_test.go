@@ -236,3 +236,37 @@ func TestWriter_CredentialsNeverInErrors(t *testing.T) {
 		g.Expect(logs.String()).NotTo(ContainSubstring(gitPassword), name)
 	}
 }
+
+func TestWriter_RefusesBadRequests(t *testing.T) {
+	g := NewWithT(t)
+	r := newRemote(t, map[string]string{"overlays/production/kustomization.yaml": kustomization})
+	head := r.head()
+	for _, tc := range []struct {
+		name string
+		edit func(*gitwrite.Request, *gitwrite.Writer)
+		want string
+	}{
+		{"no change", func(q *gitwrite.Request, _ *gitwrite.Writer) { q.Changes = nil }, "no change to write"},
+		{"no branch", func(q *gitwrite.Request, _ *gitwrite.Writer) { q.Branch = "" }, "branch is empty"},
+		{"bad branch", func(q *gitwrite.Request, _ *gitwrite.Writer) { q.Branch = "a..b" }, "not a valid branch name"},
+		{"missing branch", func(q *gitwrite.Request, _ *gitwrite.Writer) { q.Branch = "production" }, "failed to clone branch production"},
+		{"no identity", func(_ *gitwrite.Request, w *gitwrite.Writer) { w.Identity.Email = "" }, "identity needs a name and an email"},
+		{"empty subject", func(q *gitwrite.Request, _ *gitwrite.Writer) { q.Message.Subject = " " }, "subject is empty"},
+		{"two-line subject", func(q *gitwrite.Request, _ *gitwrite.Writer) { q.Message.Subject = "a\nb" }, "line break"},
+		{"bad trailer key", func(q *gitwrite.Request, _ *gitwrite.Writer) {
+			q.Message.Trailers = append(q.Message.Trailers, gitwrite.Trailer{Key: "Sluice Bundle", Value: "x"})
+		}, `trailer key "Sluice Bundle"`},
+		{"trailer with a line break", func(q *gitwrite.Request, _ *gitwrite.Writer) {
+			q.Message.Trailers = append(q.Message.Trailers, gitwrite.Trailer{Key: "Sluice-Bundle", Value: "x\nSigned-off-by: someone"})
+		}, "trailer Sluice-Bundle"},
+		{"empty image", func(q *gitwrite.Request, _ *gitwrite.Writer) {
+			q.Changes = []gitwrite.Change{gitwrite.KustomizeImage{Dir: "overlays/production", Name: "podinfo"}}
+		}, "none of newName, newTag and digest"},
+	} {
+		q, w := r.request(promote), newWriter()
+		tc.edit(&q, w)
+		_, err := w.Write(context.Background(), q)
+		g.Expect(err).To(MatchError(ContainSubstring(tc.want)), tc.name)
+	}
+	g.Expect(r.head()).To(Equal(head))
+}
