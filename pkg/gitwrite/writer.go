@@ -57,8 +57,12 @@ type Identity struct {
 type Request struct {
 	// URL is the repository (http(s):// or ssh://).
 	URL string
-	// Branch is written to; it must exist.
+	// Branch is written to. It must exist, unless From is set.
 	Branch string
+	// From is the branch a missing Branch starts from, for a pull request
+	// from Branch to From; optional. Once Branch exists it is written to
+	// as it is, so that a retried write finds its earlier commit.
+	From string
 	// Credentials as GitSync's; nil for none. Never logged.
 	Credentials *gitsync.Credentials
 	// Changes are applied in order.
@@ -168,6 +172,10 @@ func (w *Writer) validate(req Request) error {
 		return errors.New("the branch is empty")
 	case plumbing.NewBranchReferenceName(req.Branch).Validate() != nil:
 		return fmt.Errorf("%q is not a valid branch name", req.Branch)
+	case req.From != "" && plumbing.NewBranchReferenceName(req.From).Validate() != nil:
+		return fmt.Errorf("%q is not a valid branch name", req.From)
+	case req.From == req.Branch && req.From != "":
+		return fmt.Errorf("branch %s cannot start from itself", req.Branch)
 	case len(req.Changes) == 0:
 		return errors.New("no change to write")
 	case w.Identity.Name == "" || w.Identity.Email == "":
@@ -187,16 +195,34 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 	defer func() { _ = os.RemoveAll(dir) }()
 
 	ref := plumbing.NewBranchReferenceName(req.Branch)
-	log.V(1).Info("Cloning", "attempt", attempt)
+	src := req.Branch
+	// remoteBefore is the branch on the remote before the push: zero when
+	// it is created from req.From.
+	remoteBefore := plumbing.ZeroHash
+	if req.From != "" {
+		h, err := remoteHead(ctx, req.URL, ref, auth)
+		switch {
+		case errors.Is(err, plumbing.ErrReferenceNotFound):
+			src = req.From
+		case err != nil:
+			return Result{}, false, fmt.Errorf("failed to list the branches: %w", err)
+		default:
+			remoteBefore = h
+		}
+	}
+	log.V(1).Info("Cloning", "attempt", attempt, "from", src)
 	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
-		URL: req.URL, Auth: auth, ReferenceName: ref, SingleBranch: true, Depth: 1, Tags: git.NoTags,
+		URL: req.URL, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(src), SingleBranch: true, Depth: 1, Tags: git.NoTags,
 	})
 	if err != nil {
-		return Result{}, false, fmt.Errorf("failed to clone branch %s: %w", req.Branch, err)
+		return Result{}, false, fmt.Errorf("failed to clone branch %s: %w", src, err)
 	}
 	head, err := repo.Head()
 	if err != nil {
-		return Result{}, false, fmt.Errorf("failed to read the head of branch %s: %w", req.Branch, err)
+		return Result{}, false, fmt.Errorf("failed to read the head of branch %s: %w", src, err)
+	}
+	if src == req.Branch {
+		remoteBefore = head.Hash()
 	}
 	for _, c := range req.Changes {
 		if err := c.Apply(dir); err != nil {
@@ -215,7 +241,9 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 		return Result{}, false, fmt.Errorf("failed to compare the changes with the head: %w", err)
 	}
 	if status.IsClean() {
-		log.V(1).Info("Branch already holds the changes, nothing to commit", "sha", head.Hash().String())
+		// When src is From, the base already holds the changes: no branch
+		// is created (and no pull request is needed).
+		log.V(1).Info("Branch already holds the changes, nothing to commit", "from", src, "sha", head.Hash().String())
 		return Result{Changed: false, SHA: head.Hash().String()}, false, nil
 	}
 
@@ -235,6 +263,12 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 	sha, err := wt.Commit(req.Message.String(), opts)
 	if err != nil {
 		return Result{}, false, fmt.Errorf("failed to commit: %w", err)
+	}
+	if src != req.Branch {
+		// Commit moved the clone's branch (From); push it as Branch.
+		if err := repo.Storer.SetReference(plumbing.NewHashReference(ref, sha)); err != nil {
+			return Result{}, false, fmt.Errorf("failed to name branch %s: %w", req.Branch, err)
+		}
 	}
 	if w.beforePush != nil {
 		w.beforePush(attempt)
@@ -259,17 +293,37 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 	// server's "fetch first"), the branch having moved since the clone is
 	// what makes a retry right; anything else is the server's refusal.
 	now2, lerr := remoteHead(ctx, req.URL, ref, auth)
-	if lerr == nil && now2 != head.Hash() {
+	switch {
+	case lerr == nil && now2 != remoteBefore:
+		return Result{}, true, nil
+	case errors.Is(lerr, plumbing.ErrReferenceNotFound) && !remoteBefore.IsZero():
+		// Deleted meanwhile: start again (from From, or fail to clone).
 		return Result{}, true, nil
 	}
-	reason := err.Error()
+	reason := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":")
 	if errors.Is(err, transport.ErrAuthorizationFailed) {
 		reason += " (the credentials may read the repository but not push to branch " + req.Branch + ")"
 	}
-	if p := strings.TrimSpace(progress.String()); p != "" {
+	if p := serverMessages(progress.String()); p != "" {
 		reason += " (" + p + ")"
 	}
 	return Result{}, false, &PushRejectedError{Branch: req.Branch, Reason: reason}
+}
+
+// serverMessages is the server's side-band text on one line: hooks and
+// hosts explain a refusal there ("error: Not allowed to push to protected
+// branch main").
+func serverMessages(s string) string {
+	var lines []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(l)
+		switch strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(l, ":"), "remote")) {
+		case "", "error", "remote":
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "; ")
 }
 
 // remoteHead is the branch's commit on the remote.
