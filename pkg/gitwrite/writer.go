@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -299,6 +300,10 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 	case errors.Is(lerr, plumbing.ErrReferenceNotFound) && !remoteBefore.IsZero():
 		// Deleted meanwhile: start again (from From, or fail to clone).
 		return Result{}, true, nil
+	case lerr != nil && !errors.Is(lerr, plumbing.ErrReferenceNotFound), !refused(err, progress.String()):
+		// The remote cannot be reached: a transient failure, not a
+		// refusal (nothing was written; retrying writes it once).
+		return Result{}, false, fmt.Errorf("failed to push branch %s: %w", req.Branch, err)
 	}
 	reason := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":")
 	if errors.Is(err, transport.ErrAuthorizationFailed) {
@@ -308,6 +313,22 @@ func (w *Writer) attempt(ctx context.Context, req Request, auth transport.AuthMe
 		reason += " (" + p + ")"
 	}
 	return Result{}, false, &PushRejectedError{Branch: req.Branch, Reason: reason}
+}
+
+// refused tells whether a push error is the server's answer (a refusal)
+// rather than a failure to reach it. go-git reports the server's per-ref
+// answer as an untyped "command error on <ref>: <reason>" (or "unpack
+// error"), so the text is what tells.
+func refused(err error, progress string) bool {
+	if errors.Is(err, transport.ErrAuthorizationFailed) || errors.Is(err, transport.ErrAuthenticationRequired) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "command error on ") || strings.Contains(msg, "unpack error") || serverMessages(progress) != ""
 }
 
 // serverMessages is the server's side-band text on one line: hooks and

@@ -28,6 +28,7 @@ type remote struct {
 	t *testing.T
 	*testenv.GitRepo
 	creds *gitsync.Credentials
+	srv   *testenv.GitServer
 }
 
 func newRemote(t *testing.T, files map[string]string) *remote {
@@ -41,7 +42,7 @@ func newRemote(t *testing.T, files map[string]string) *remote {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm := &remote{t: t, GitRepo: r, creds: &gitsync.Credentials{Username: gitUser, Password: gitPassword}}
+	rm := &remote{t: t, GitRepo: r, creds: &gitsync.Credentials{Username: gitUser, Password: gitPassword}, srv: s}
 	// http-backend refuses pushes without an authenticated REMOTE_USER
 	// unless told; a non-bare repository updates its work tree on push.
 	rm.git("config", "http.receivepack", "true")
@@ -199,6 +200,20 @@ func TestWriter_ReadOnlyRemote(t *testing.T) {
 	g.Expect(err.Error()).To(ContainSubstring("not push to branch main"))
 	g.Expect(r.head()).To(Equal(head))
 	g.Expect(err.Error()).NotTo(ContainSubstring(gitPassword))
+}
+
+// A remote gone between the clone and the push is a transient failure,
+// not a refusal: the caller retries, and nothing was written.
+func TestWriter_UnreachableIsNotARefusal(t *testing.T) {
+	g := NewWithT(t)
+	r := newRemote(t, map[string]string{"overlays/production/kustomization.yaml": kustomization})
+	head := r.head()
+	w := newWriter()
+	w.SetBeforePush(func(int) { r.srv.Close() })
+	_, err := w.Write(context.Background(), r.request(promote))
+	g.Expect(err).To(MatchError(ContainSubstring("failed to push branch main")))
+	g.Expect(gitwrite.IsPushRejected(err)).To(BeFalse(), "%v", err)
+	g.Expect(r.head()).To(Equal(head))
 }
 
 func TestWriter_CredentialsNeverInErrors(t *testing.T) {
