@@ -64,17 +64,7 @@ func TestFeedback_CommitStatusSlackAndDeliveryFigures(t *testing.T) {
 	// and a Slack channel (a local fake) behind an AlertProvider
 	slack := newFakeSlack()
 	defer slack.Close()
-	g.Expect(env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "slack-url", Namespace: ns},
-		StringData: map[string]string{"address": slack.URL + "/services/T000/B000/XXXX"},
-	})).To(Succeed())
-	g.Expect(env.Client.Create(ctx, &sluicev1beta1.AlertProvider{
-		ObjectMeta: metav1.ObjectMeta{Name: "on-call", Namespace: ns},
-		Spec: sluicev1beta1.AlertProviderSpec{
-			Type: "slack", Channel: "releases", Username: "sluice",
-			SecretRef: &corev1.LocalObjectReference{Name: "slack-url"},
-		},
-	})).To(Succeed())
+	slack.provide(ctx, g, ns)
 
 	// and a GitSync of the repository that posts commit statuses to the
 	// host with a token kept in a Secret, and alerts on-call of failures

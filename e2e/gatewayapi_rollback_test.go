@@ -57,6 +57,22 @@ func (f *fakeSlack) Messages() []string {
 	return append([]string(nil), f.messages...)
 }
 
+// provide creates the AlertProvider on-call in ns, posting to f through a
+// webhook URL kept in the Secret slack-url.
+func (f *fakeSlack) provide(ctx context.Context, g Gomega, ns string) {
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "slack-url", Namespace: ns},
+		StringData: map[string]string{"address": f.URL + "/services/T000/B000/XXXX"},
+	})).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &sluicev1beta1.AlertProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: "on-call", Namespace: ns},
+		Spec: sluicev1beta1.AlertProviderSpec{
+			Type: "slack", Channel: "releases", Username: "sluice",
+			SecretRef: &corev1.LocalObjectReference{Name: "slack-url"},
+		},
+	})).To(Succeed())
+}
+
 // TestGatewayAPICanary_RollsBackFailingRelease is scenario 2: a release
 // whose pods fail 20 % of the requests is rolled back when the failed
 // checks reach the threshold; the primary never serves the bad version; the
@@ -75,17 +91,7 @@ func TestGatewayAPICanary_RollsBackFailingRelease(t *testing.T) {
 	// webhook URL is kept in a Secret
 	slack := newFakeSlack()
 	defer slack.Close()
-	g.Expect(env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "slack-url", Namespace: ns},
-		StringData: map[string]string{"address": slack.URL + "/services/T000/B000/XXXX"},
-	})).To(Succeed())
-	g.Expect(env.Client.Create(ctx, &sluicev1beta1.AlertProvider{
-		ObjectMeta: metav1.ObjectMeta{Name: "on-call", Namespace: ns},
-		Spec: sluicev1beta1.AlertProviderSpec{
-			Type: "slack", Channel: "releases", Username: "sluice",
-			SecretRef: &corev1.LocalObjectReference{Name: "slack-url"},
-		},
-	})).To(Succeed())
+	slack.provide(ctx, g, ns)
 
 	// and podinfo 1.0.0 behind a Gateway API Canary that alerts on-call
 	v1 := stack.App{Namespace: ns, Name: "podinfo", Replicas: 2, Version: "1.0.0"}
