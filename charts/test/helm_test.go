@@ -198,6 +198,15 @@ func TestSluiceChart_Defaults(t *testing.T) {
 		"--set", "gitSync.apply.rules=null")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi"))
+	g.Expect(args).NotTo(ContainElement(HavePrefix("--enable-promotion")))
+
+	// Promotion is off by default; on, its role is bound and the author passed.
+	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
+		"--set", "promotion.enabled=true", "--set", "promotion.author.email=bot@example.com")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(featuresOf(objs)).To(ContainElement("promotion"))
+	g.Expect(containerArgs(g, find(objs, "Deployment")[0])).To(ContainElements(
+		"--enable-promotion=true", "--promotion-author-name=Sluice", "--promotion-author-email=bot@example.com"))
 }
 
 // TestSluiceChart_Examples checks what each documented example promises.
@@ -318,6 +327,7 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"allow-list without shell tasks", "loadtester", []string{"shellTasks.allow[0].exact=ls"}, []string{"shellTasks.allow is set but shellTasks.enabled is false"}},
 		{"allow-list entry with neither form", "loadtester", []string{"shellTasks.enabled=true", "shellTasks.allow[0].shell=true"}, []string{"/shellTasks/allow/0"}},
 		{"no auth Secret", "loadtester", []string{"auth.secretName="}, []string{"/auth/secretName"}},
+		{"promotion author without an email", "sluice", []string{"promotion.author.email=sluice"}, []string{"/promotion/author/email"}},
 		{"unknown gate store", "loadtester", []string{"gateStore=etcd"}, []string{"/gateStore"}},
 	}
 	for _, tc := range cases {

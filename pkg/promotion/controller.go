@@ -67,6 +67,8 @@ type Reconciler struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles; 0 is 1.
 	MaxConcurrentReconciles int
+	// SkipNameValidation lets tests run several managers in one process.
+	SkipNameValidation bool
 
 	// scans keeps the last scan of each source between its intervals. It is
 	// a rate limit, not state: after a restart every source is scanned
@@ -96,7 +98,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sluicev1beta1.Pipeline{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesOfCanary)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles), SkipNameValidation: &r.SkipNameValidation}).
 		Named("pipeline").
 		Complete(r)
 }
