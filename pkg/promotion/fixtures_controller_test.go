@@ -139,7 +139,7 @@ func newCanary(ns, name string) *sluicev1beta1.Canary {
 
 // pipeline creates the Pipeline: web from the registry, staging through
 // its GitSync, production through a URL and a secret.
-func (f *fixture) pipeline() *sluicev1beta1.Pipeline {
+func (f *fixture) pipeline(mutate ...func(*sluicev1beta1.Pipeline)) *sluicev1beta1.Pipeline {
 	p := &sluicev1beta1.Pipeline{
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "web"},
 		Spec: sluicev1beta1.PipelineSpec{
@@ -161,6 +161,9 @@ func (f *fixture) pipeline() *sluicev1beta1.Pipeline {
 				},
 			},
 		},
+	}
+	for _, m := range mutate {
+		m(p)
 	}
 	f.g.Expect(f.env.Client.Create(f.ctx, p)).To(Succeed())
 	return p
