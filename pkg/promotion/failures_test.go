@@ -102,3 +102,29 @@ func TestReconciler_WriteFailures(t *testing.T) {
 		})
 	}
 }
+
+// A stage with change: Setters sets the fields marked for
+// <pipeline>:<source>, each in its form, and nothing else.
+func TestReconciler_Setters(t *testing.T) {
+	f := newFixture(t)
+	g := f.g
+	_, err := f.repo.Write("marked fields", map[string]string{
+		"deploy/staging/deployment.yaml": "spec:\n  template:\n    spec:\n      containers:\n" +
+			"        - name: web\n          image: " + f.image + ":1.0.0 # {\"$promotion\": \"web:web\"}\n" +
+			"        - name: sidecar\n          image: busybox:1.36\n",
+		"deploy/staging/values.yaml": "image:\n  tag: 1.0.0 # {\"$promotion\": \"web:web:tag\"}\n  digest: \"\" # {\"$promotion\": \"web:web:digest\"}\n",
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	f.pipeline(func(p *sluicev1beta1.Pipeline) { p.Spec.Stages[0].Git.Change = sluicev1beta1.GitChangeSetters })
+	digest := f.push("1.1.0")
+	f.reconcile(f.r, time.Now().UTC())
+	g.Expect(stageOf(f.get(), "staging").Commit).To(Equal(f.head()))
+	g.Expect(f.git("show", "main:deploy/staging/deployment.yaml")).To(And(
+		ContainSubstring("image: "+f.image+":1.1.0@"+digest+" # {\"$promotion\": \"web:web\"}"),
+		ContainSubstring("image: busybox:1.36"),
+	))
+	g.Expect(f.git("show", "main:deploy/staging/values.yaml")).To(And(
+		ContainSubstring("tag: 1.1.0 #"), ContainSubstring(`digest: "`+digest+`" #`), // the quoting style is kept
+	))
+	g.Expect(f.git("show", "main:deploy/staging/kustomization.yaml")).To(ContainSubstring("newTag: 1.0.0"))
+}
