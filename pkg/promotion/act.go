@@ -52,12 +52,17 @@ func (r *Reconciler) act(ctx context.Context, p *sluicev1beta1.Pipeline, d *Deci
 		if spec == nil {
 			continue
 		}
-		sha, err := r.write(ctx, p, spec, w)
+		sha, prURL, err := r.write(ctx, p, spec, w)
 		if err != nil {
 			failed = true
 			reason := writeFailureReason(err)
 			log.Info("Write failed", "reason", reason, "error", err.Error())
 			d.RecordWriteFailure(w.Stage, Reason{Reason: reason, Message: err.Error()})
+			continue
+		}
+		if prURL != "" {
+			log.Info("Pull request open", "pullRequest", prURL)
+			d.RecordPullRequest(w.Stage, prURL)
 			continue
 		}
 		log.Info("Written", "commit", sha)
@@ -91,14 +96,15 @@ func writeFailureReason(err error) string {
 
 // write commits the bundle's images to the stage's path and returns the
 // commit that holds them: the new one, or the head when the branch already
-// held them (a write retried after a restart commits nothing).
-func (r *Reconciler) write(ctx context.Context, p *sluicev1beta1.Pipeline, spec *sluicev1beta1.PipelineStage, w Write) (string, error) {
+// held them (a write retried after a restart commits nothing); or, for a
+// stage that lands its changes through pull requests, the pull request.
+func (r *Reconciler) write(ctx context.Context, p *sluicev1beta1.Pipeline, spec *sluicev1beta1.PipelineStage, w Write) (sha, prURL string, err error) {
 	t, err := r.target(ctx, p, spec)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	if spec.Git.Push != nil && spec.Git.Push.Strategy == sluicev1beta1.PushPullRequest {
-		return "", &targetError{msg: "push.strategy PullRequest is not supported by this manager yet: use Direct"}
+	if wantsPullRequest(spec) {
+		return r.writePullRequest(ctx, p, spec, t, w)
 	}
 	res, err := r.Writer.Write(ctx, gitwrite.Request{
 		URL: t.url, Branch: t.branch, Credentials: t.creds,
@@ -106,9 +112,9 @@ func (r *Reconciler) write(ctx context.Context, p *sluicev1beta1.Pipeline, spec 
 		Message: message(p, w),
 	})
 	if err != nil {
-		return "", fmt.Errorf("failed to write bundle %s to %s: %w", w.Bundle.ID, spec.Git.Path, err)
+		return "", "", fmt.Errorf("failed to write bundle %s to %s: %w", w.Bundle.ID, spec.Git.Path, err)
 	}
-	return res.SHA, nil
+	return res.SHA, "", nil
 }
 
 // changes set every image of the bundle in the stage's path.

@@ -53,7 +53,7 @@ func (r *Reconciler) observe(ctx context.Context, p *sluicev1beta1.Pipeline, now
 		if err != nil {
 			return o, 0, err
 		}
-		o.Stages[s.Name] = StageObservation{Canary: c}
+		o.Stages[s.Name] = StageObservation{Canary: c, PullRequest: r.observePullRequest(ctx, p, s, statusOf(p, s.Name))}
 	}
 	return o, nextScan, nil
 }
@@ -191,4 +191,13 @@ func (r *Reconciler) canary(ctx context.Context, p *sluicev1beta1.Pipeline, s *s
 		return nil, fmt.Errorf("failed to get Canary %s/%s: %w", ns, s.CanaryRef.Name, err)
 	}
 	return c, nil
+}
+
+func statusOf(p *sluicev1beta1.Pipeline, stage string) *sluicev1beta1.PipelineStageStatus {
+	for i := range p.Status.Stages {
+		if p.Status.Stages[i].Name == stage {
+			return &p.Status.Stages[i]
+		}
+	}
+	return nil
 }
