@@ -12,8 +12,7 @@ import (
 
 // setupPromotion registers the Pipeline controller with --enable-promotion;
 // it is off by default until it is complete (pull requests on GitHub and
-// GitLab, Canaries on other clusters and signing are not wired yet, see
-// docs/promotion.md).
+// GitLab and signing are not wired yet, see docs/promotion.md).
 func setupPromotion(mgr ctrl.Manager, opts Options) error {
 	if !opts.EnablePromotion {
 		return nil

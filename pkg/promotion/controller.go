@@ -75,6 +75,8 @@ type Reconciler struct {
 	// again, and the same images make the same bundle.
 	scansMu sync.Mutex
 	scans   map[string]scanEntry
+	// remotes are the clients of the clusters of canaryRef.kubeConfig.
+	remotes remoteClients
 }
 
 // SetupWithManager registers the reconciler: Pipelines, and the Canaries

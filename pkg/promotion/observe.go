@@ -171,17 +171,23 @@ func loopbackRepository(repo string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// canary reads a stage's Canary from the manager's cluster; nil when it
-// does not exist. A Canary on another cluster (canaryRef.kubeConfig) is
-// not read yet: the stage reports CanaryNotFound.
+// canary reads a stage's Canary, from the manager's cluster or from the
+// cluster of its canaryRef.kubeConfig; nil when it does not exist. A
+// remote cluster that cannot be read (an unusable kubeconfig, a cluster
+// down) is logged and only that stage reports CanaryNotFound: the other
+// stages go on, and a stage on its way is read again at the poll interval.
 func (r *Reconciler) canary(ctx context.Context, p *sluicev1beta1.Pipeline, s *sluicev1beta1.PipelineStage) (*sluicev1beta1.Canary, error) {
-	if s.CanaryRef.KubeConfig != nil {
-		ctrl.LoggerFrom(ctx).Info("Canaries on other clusters are not read yet", "stage", s.Name)
-		return nil, nil
-	}
 	ns := s.CanaryRef.Namespace
 	if ns == "" {
 		ns = p.Namespace
+	}
+	if s.CanaryRef.KubeConfig != nil {
+		c, err := r.remoteCanary(ctx, p, s, ns)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Cannot read the stage's Canary", "stage", s.Name, "unusableKubeConfig", errors.Is(err, errUnusableKubeConfig))
+			return nil, nil
+		}
+		return c, nil
 	}
 	c := &sluicev1beta1.Canary{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: s.CanaryRef.Name}, c); err != nil {
