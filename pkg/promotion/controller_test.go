@@ -38,6 +38,11 @@ func TestReconciler_PromotesThroughStagingToProduction(t *testing.T) {
 	g.Expect(f.commits()).To(Equal(start))
 
 	digest := f.push("1.1.0")
+	// Staging's GitSync applied a revision: the bundle records it.
+	gs := &sluicev1beta1.GitSync{}
+	g.Expect(f.env.Client.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "staging"}, gs)).To(Succeed())
+	gs.Status.LastAppliedRevision = "main@sha1:" + f.head()
+	g.Expect(f.env.Client.Status().Update(f.ctx, gs)).To(Succeed())
 	// The scan is not due before its interval: nothing new yet.
 	f.reconcile(f.r, t0.Add(5*time.Second))
 	g.Expect(f.get().Status.Bundles).To(BeEmpty())
@@ -47,6 +52,7 @@ func TestReconciler_PromotesThroughStagingToProduction(t *testing.T) {
 	p = f.get()
 	g.Expect(p.Status.Bundles).To(HaveLen(1))
 	bundle := p.Status.Bundles[0]
+	g.Expect(bundle.ConfigRevision).To(Equal(gs.Status.LastAppliedRevision))
 	g.Expect(bundle.Images).To(ConsistOf(sluicev1beta1.BundleImage{Source: "web", Repository: f.image, Tag: "1.1.0", Digest: digest}))
 	staging := stageOf(p, "staging")
 	g.Expect(staging.State).To(Equal(sluicev1beta1.StageCommitted))

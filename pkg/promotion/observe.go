@@ -47,6 +47,11 @@ func (r *Reconciler) observe(ctx context.Context, p *sluicev1beta1.Pipeline, now
 			nextScan = next
 		}
 	}
+	rev, err := r.configRevision(ctx, p)
+	if err != nil {
+		return o, 0, err
+	}
+	o.ConfigRevision = rev
 	for i := range p.Spec.Stages {
 		s := &p.Spec.Stages[i]
 		c, err := r.canary(ctx, p, s)
@@ -206,4 +211,25 @@ func statusOf(p *sluicev1beta1.Pipeline, stage string) *sluicev1beta1.PipelineSt
 		}
 	}
 	return nil
+}
+
+// configRevision is the revision the first stage's GitSync applied, which a
+// new bundle records for provenance; empty without a GitSync of the
+// Pipeline's namespace.
+func (r *Reconciler) configRevision(ctx context.Context, p *sluicev1beta1.Pipeline) (string, error) {
+	if len(p.Spec.Stages) == 0 || p.Spec.Stages[0].Git.GitSyncRef == nil {
+		return "", nil
+	}
+	ref := p.Spec.Stages[0].Git.GitSyncRef
+	if ref.Namespace != "" && ref.Namespace != p.Namespace {
+		return "", nil
+	}
+	gs := &sluicev1beta1.GitSync{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, gs); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("failed to get GitSync %s/%s: %w", p.Namespace, ref.Name, err)
+	}
+	return gs.Status.LastAppliedRevision, nil
 }
