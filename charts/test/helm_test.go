@@ -207,6 +207,15 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	g.Expect(featuresOf(objs)).To(ContainElement("promotion"))
 	g.Expect(containerArgs(g, find(objs, "Deployment")[0])).To(ContainElements(
 		"--enable-promotion=true", "--promotion-author-name=Sluice", "--promotion-author-email=bot@example.com"))
+	g.Expect(containerArgs(g, find(objs, "Deployment")[0])).NotTo(ContainElement(HavePrefix("--promotion-signing-key")))
+	// Signing mounts the key's Secret where the flag points.
+	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
+		"--set", "promotion.enabled=true", "--set", "promotion.signing.secretName=promotion-signing-key")
+	g.Expect(err).NotTo(HaveOccurred())
+	d = find(objs, "Deployment")[0]
+	g.Expect(containerArgs(g, d)).To(ContainElement("--promotion-signing-key=/etc/sluice/promotion-signing/key"))
+	volumes, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	g.Expect(volumes).To(ContainElement(HaveKeyWithValue("secret", HaveKeyWithValue("secretName", "promotion-signing-key"))))
 }
 
 // TestSluiceChart_Examples checks what each documented example promises.
