@@ -1,17 +1,23 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
 // The signing key is an SSH or OpenPGP key file, with an optional
@@ -58,4 +64,53 @@ func TestLoadSigning(t *testing.T) {
 	g.Expect(err.Error()).NotTo(ContainSubstring("hunter2"))
 	_, err = loadSigning(filepath.Join(t.TempDir(), "missing"))
 	g.Expect(err).To(MatchError(ContainSubstring("--promotion-signing-key")))
+}
+
+// TestRun_PromotionWithGeneratedRBAC: with --enable-promotion and only the
+// generated roles, the manager reconciles Pipelines: one whose registry
+// does not answer says so in its Ready condition.
+func TestRun_PromotionWithGeneratedRBAC(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.Namespace(ctx, "promotion")
+	g.Expect(err).NotTo(HaveOccurred())
+	user := "system:serviceaccount:" + ns + ":sluice"
+	bindGeneratedRBAC(t, g, ns, user)
+	cfg, err := env.AddUser(user)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	opts := DefaultOptions()
+	opts.skipNameValidation = true
+	opts.LeaderElect = false
+	opts.MetricsAddr, opts.ProbeAddr = "0", freeAddr(t)
+	opts.EnablePromotion = true
+	g.Expect(opts.Validate()).To(Succeed())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, opts, cfg) }()
+
+	p := &sluicev1beta1.Pipeline{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: sluicev1beta1.PipelineSpec{
+			Sources: []sluicev1beta1.PipelineSource{{Name: "web", Image: "127.0.0.1:1/org/web",
+				Policy: &sluicev1beta1.ImagePolicy{Semver: ">=1.0.0"}}},
+			Stages: []sluicev1beta1.PipelineStage{{
+				Name:      "staging",
+				Git:       sluicev1beta1.PipelineGit{GitSyncRef: &sluicev1beta1.PipelineObjectRef{Name: "staging"}, Path: "deploy/staging"},
+				CanaryRef: sluicev1beta1.PipelineCanaryRef{Name: "web"},
+			}},
+		},
+	}
+	g.Expect(env.Client.Create(ctx, p)).To(Succeed())
+	g.Eventually(func() string {
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(p), p)
+		for _, c := range p.Status.Conditions {
+			if c.Type == "Ready" {
+				return string(c.Status) + " " + c.Reason
+			}
+		}
+		return ""
+	}, 60*time.Second, 200*time.Millisecond).Should(Equal("False " + sluicev1beta1.PipelineReasonRegistryUnreachable))
+	cancel()
+	g.Eventually(done, 15*time.Second).Should(Receive(BeNil()))
 }
