@@ -77,6 +77,8 @@ type Reconciler struct {
 	scans   map[string]scanEntry
 	// remotes are the clients of the clusters of canaryRef.kubeConfig.
 	remotes remoteClients
+	// indexed is the manager's cache, which holds the Canary index.
+	indexed client.Reader
 }
 
 // SetupWithManager registers the reconciler: Pipelines, and the Canaries
@@ -97,6 +99,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Writer == nil {
 		return fmt.Errorf("the promotion reconciler needs a Git writer (with the commit identity)")
 	}
+	// Canaries change often while they release: the Pipelines that name
+	// one are found through an index, not by reading every Pipeline.
+	r.indexed = mgr.GetCache()
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sluicev1beta1.Pipeline{}, canaryIndex, canariesOf); err != nil {
+		return fmt.Errorf("failed to index Pipelines by Canary: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sluicev1beta1.Pipeline{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesOfCanary)).
@@ -105,24 +113,41 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// canaryIndex indexes Pipelines by the "<namespace>/<name>" of the local
+// Canaries their stages name.
+const canaryIndex = "sluice.dev/pipeline-canaries"
+
+func canariesOf(o client.Object) []string {
+	p, ok := o.(*sluicev1beta1.Pipeline)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, s := range p.Spec.Stages {
+		if s.CanaryRef.KubeConfig != nil {
+			continue // another cluster's Canaries are polled, not watched
+		}
+		ns := s.CanaryRef.Namespace
+		if ns == "" {
+			ns = p.Namespace
+		}
+		if k := ns + "/" + s.CanaryRef.Name; !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 // pipelinesOfCanary maps a Canary to the Pipelines whose local stages name it.
 func (r *Reconciler) pipelinesOfCanary(ctx context.Context, o client.Object) []reconcile.Request {
 	var list sluicev1beta1.PipelineList
-	if err := r.Client.List(ctx, &list); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list Pipelines for a Canary")
+	if err := r.indexed.List(ctx, &list, client.MatchingFields{canaryIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the Pipelines of a Canary")
 		return nil
 	}
-	var reqs []reconcile.Request
+	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for _, p := range list.Items {
-		if slices.ContainsFunc(p.Spec.Stages, func(s sluicev1beta1.PipelineStage) bool {
-			ns := s.CanaryRef.Namespace
-			if ns == "" {
-				ns = p.Namespace
-			}
-			return s.CanaryRef.KubeConfig == nil && s.CanaryRef.Name == o.GetName() && ns == o.GetNamespace()
-		}) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
-		}
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
 	}
 	return reqs
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -41,7 +42,9 @@ func TestReconciler_RunsInAManager(t *testing.T) {
 
 	digest := f.push("1.1.0")
 	start := f.commits()
-	f.pipeline()
+	f.pipeline(func(p *sluicev1beta1.Pipeline) {
+		p.Spec.Sources[0].Interval = &metav1.Duration{Duration: time.Hour} // no timed reconcile before the verdict
+	})
 	g.Eventually(func() sluicev1beta1.StageState { return stageOf(f.get(), "staging").State }, 30*time.Second, 200*time.Millisecond).
 		Should(Equal(sluicev1beta1.StageCommitted))
 	stagingCommit := f.head()
