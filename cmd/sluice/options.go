@@ -53,6 +53,7 @@ type Options struct {
 	PromotionAuthorName     string
 	PromotionAuthorEmail    string
 	PromotionSigningKey     string
+	PromotionInsecureLocal  bool
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -125,6 +126,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnablePromotion, "enable-promotion", o.EnablePromotion, "Run the Pipeline controller (docs/promotion.md), which commits promoted images to Git. Off by default while it is being completed.")
 	fs.StringVar(&o.PromotionAuthorName, "promotion-author-name", o.PromotionAuthorName, "Name that authors and commits the promotion commits.")
 	fs.StringVar(&o.PromotionAuthorEmail, "promotion-author-email", o.PromotionAuthorEmail, "Email that authors and commits the promotion commits.")
+	fs.BoolVar(&o.PromotionInsecureLocal, "promotion-insecure-loopback-registries", o.PromotionInsecureLocal, "Scan registries on loopback (localhost, 127.0.0.0/8, ::1) over plain HTTP, for a registry beside the manager; other registries are always scanned over HTTPS.")
 	fs.StringVar(&o.PromotionSigningKey, "promotion-signing-key", o.PromotionSigningKey, "File (mounted from a Secret) of the key that signs promotion commits: an armored OpenPGP private key or an SSH private key; a file \"passphrase\" beside it decrypts it. Empty leaves commits unsigned.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart; empty leaves it out.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")

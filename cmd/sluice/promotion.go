@@ -35,8 +35,9 @@ func setupPromotion(mgr ctrl.Manager, opts Options) error {
 			Identity: gitwrite.Identity{Name: opts.PromotionAuthorName, Email: opts.PromotionAuthorEmail},
 			Signing:  signing,
 		},
-		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
-		SkipNameValidation:      opts.skipNameValidation,
+		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
+		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
+		SkipNameValidation:         opts.skipNameValidation,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the Pipeline controller: %w", err)
