@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,7 +19,7 @@ import (
 // setupPromotion registers the Pipeline controller with --enable-promotion;
 // it is off by default until it is complete (pull requests on GitHub and
 // GitLab are not wired yet, see docs/promotion.md).
-func setupPromotion(mgr ctrl.Manager, opts Options) error {
+func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if !opts.EnablePromotion {
 		return nil
 	}
@@ -39,7 +40,7 @@ func setupPromotion(mgr ctrl.Manager, opts Options) error {
 		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
 		SkipNameValidation:         opts.skipNameValidation,
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the Pipeline controller: %w", err)
 	}
 	return nil

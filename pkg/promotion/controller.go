@@ -83,7 +83,7 @@ type Reconciler struct {
 
 // SetupWithManager registers the reconciler: Pipelines, and the Canaries
 // their stages name (a release's verdict moves a stage on).
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
 	}
@@ -102,7 +102,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// Canaries change often while they release: the Pipelines that name
 	// one are found through an index, not by reading every Pipeline.
 	r.indexed = mgr.GetCache()
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sluicev1beta1.Pipeline{}, canaryIndex, canariesOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &sluicev1beta1.Pipeline{}, canaryIndex, canariesOf); err != nil {
 		return fmt.Errorf("failed to index Pipelines by Canary: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).

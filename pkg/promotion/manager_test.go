@@ -31,7 +31,7 @@ func TestReconciler_RunsInAManager(t *testing.T) {
 	r.Recorder = nil // the manager's
 	r.PollInterval = time.Hour
 	r.SkipNameValidation = true
-	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
+	g.Expect(r.SetupWithManager(f.ctx, mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan struct{})
 	go func() {
