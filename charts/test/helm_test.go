@@ -198,6 +198,24 @@ func TestSluiceChart_Defaults(t *testing.T) {
 		"--set", "gitSync.apply.rules=null")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi"))
+	g.Expect(args).NotTo(ContainElement(HavePrefix("--enable-promotion")))
+
+	// Promotion is off by default; on, its role is bound and the author passed.
+	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
+		"--set", "promotion.enabled=true", "--set", "promotion.author.email=bot@example.com")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(featuresOf(objs)).To(ContainElement("promotion"))
+	g.Expect(containerArgs(g, find(objs, "Deployment")[0])).To(ContainElements(
+		"--enable-promotion=true", "--promotion-author-name=Sluice", "--promotion-author-email=bot@example.com"))
+	g.Expect(containerArgs(g, find(objs, "Deployment")[0])).NotTo(ContainElement(HavePrefix("--promotion-signing-key")))
+	// Signing mounts the key's Secret where the flag points.
+	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
+		"--set", "promotion.enabled=true", "--set", "promotion.signing.secretName=promotion-signing-key")
+	g.Expect(err).NotTo(HaveOccurred())
+	d = find(objs, "Deployment")[0]
+	g.Expect(containerArgs(g, d)).To(ContainElement("--promotion-signing-key=/etc/sluice/promotion-signing/key"))
+	volumes, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	g.Expect(volumes).To(ContainElement(HaveKeyWithValue("secret", HaveKeyWithValue("secretName", "promotion-signing-key"))))
 }
 
 // TestSluiceChart_Examples checks what each documented example promises.
@@ -318,6 +336,7 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"allow-list without shell tasks", "loadtester", []string{"shellTasks.allow[0].exact=ls"}, []string{"shellTasks.allow is set but shellTasks.enabled is false"}},
 		{"allow-list entry with neither form", "loadtester", []string{"shellTasks.enabled=true", "shellTasks.allow[0].shell=true"}, []string{"/shellTasks/allow/0"}},
 		{"no auth Secret", "loadtester", []string{"auth.secretName="}, []string{"/auth/secretName"}},
+		{"promotion author without an email", "sluice", []string{"promotion.author.email=sluice"}, []string{"/promotion/author/email"}},
 		{"unknown gate store", "loadtester", []string{"gateStore=etcd"}, []string{"/gateStore"}},
 	}
 	for _, tc := range cases {

@@ -237,6 +237,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err := registerDeliveryCollector(mgr); err != nil {
 		return err
 	}
+	if err := setupPromotion(ctx, mgr, opts); err != nil {
+		return err
+	}
 	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher})
 }
 

@@ -49,6 +49,11 @@ type Options struct {
 	GitSyncNamespace        string
 	GitReceiverAddr         string
 	ClusterName             string
+	EnablePromotion         bool
+	PromotionAuthorName     string
+	PromotionAuthorEmail    string
+	PromotionSigningKey     string
+	PromotionInsecureLocal  bool
 	ShowVersion             bool
 
 	// skipNameValidation lets tests run several managers in one process.
@@ -79,6 +84,8 @@ func DefaultOptions() Options {
 		GitInterval:             time.Minute,
 		GitSyncName:             "cluster",
 		GitSyncNamespace:        "sluice-system",
+		PromotionAuthorName:     "Sluice",
+		PromotionAuthorEmail:    "sluice@localhost",
 	}
 }
 
@@ -116,6 +123,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.GitSyncName, "gitsync-name", o.GitSyncName, "Bootstrap: the name of the GitSync.")
 	fs.StringVar(&o.GitSyncNamespace, "gitsync-namespace", o.GitSyncNamespace, "Bootstrap: the namespace of the GitSync.")
 	fs.StringVar(&o.GitReceiverAddr, "git-receiver-address", o.GitReceiverAddr, "Address of the GitSync push webhook receiver (POST /hooks/<namespace>/<name>), e.g. :9292; empty is off.")
+	fs.BoolVar(&o.EnablePromotion, "enable-promotion", o.EnablePromotion, "Run the Pipeline controller (docs/promotion.md), which commits promoted images to Git. Off by default while it is being completed.")
+	fs.StringVar(&o.PromotionAuthorName, "promotion-author-name", o.PromotionAuthorName, "Name that authors and commits the promotion commits.")
+	fs.StringVar(&o.PromotionAuthorEmail, "promotion-author-email", o.PromotionAuthorEmail, "Email that authors and commits the promotion commits.")
+	fs.BoolVar(&o.PromotionInsecureLocal, "promotion-insecure-loopback-registries", o.PromotionInsecureLocal, "Scan registries on loopback (localhost, 127.0.0.0/8, ::1) over plain HTTP, for a registry beside the manager; other registries are always scanned over HTTPS.")
+	fs.StringVar(&o.PromotionSigningKey, "promotion-signing-key", o.PromotionSigningKey, "File (mounted from a Secret) of the key that signs promotion commits: an armored OpenPGP private key or an SSH private key; a file \"passphrase\" beside it decrypts it. Empty leaves commits unsigned.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart; empty leaves it out.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
@@ -163,6 +175,9 @@ func (o *Options) Validate() error {
 		if o.GitInterval <= 0 {
 			errs = append(errs, errors.New("--git-interval must be positive"))
 		}
+	}
+	if o.EnablePromotion && (strings.TrimSpace(o.PromotionAuthorName) == "" || !strings.Contains(o.PromotionAuthorEmail, "@")) {
+		errs = append(errs, errors.New("--enable-promotion needs --promotion-author-name and an email in --promotion-author-email, e.g. sluice@example.com"))
 	}
 	if o.ClusterName != "" && !clusterName.MatchString(o.ClusterName) {
 		errs = append(errs, fmt.Errorf("--cluster-name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not %q", o.ClusterName))

@@ -51,6 +51,8 @@ func TestOptions_Validate(t *testing.T) {
 		{name: "lease shorter than renew deadline", change: func(o *Options) { o.LeaseDuration = 5 * time.Second }, wantErr: "lease-duration > renew-deadline"},
 		{name: "zero QPS", change: func(o *Options) { o.KubeAPIQPS = 0 }, wantErr: "--kube-api-qps"},
 		{name: "cluster name with a slash", change: func(o *Options) { o.ClusterName = "eu/prod" }, wantErr: "--cluster-name must be"},
+		{name: "promotion without an author email", change: func(o *Options) { o.EnablePromotion, o.PromotionAuthorEmail = true, "sluice" }, wantErr: "--enable-promotion needs"},
+		{name: "promotion without an author name", change: func(o *Options) { o.EnablePromotion, o.PromotionAuthorName = true, " " }, wantErr: "--enable-promotion needs"},
 		{name: "cluster name too long", change: func(o *Options) { o.ClusterName = strings.Repeat("c", 64) }, wantErr: "--cluster-name must be"},
 	}
 	for _, tt := range tests {

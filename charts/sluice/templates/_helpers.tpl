@@ -68,6 +68,9 @@ always bound; the routers and notifications can be left out.
 {{- if .Values.notifications.enabled -}}
 {{- $features = append $features "notifications" -}}
 {{- end -}}
+{{- if .Values.promotion.enabled -}}
+{{- $features = append $features "promotion" -}}
+{{- end -}}
 {{- join "," $features -}}
 {{- end -}}
 

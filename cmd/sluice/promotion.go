@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/sluice-cd/sluice/pkg/gitwrite"
+	"github.com/sluice-cd/sluice/pkg/imagescan"
+	"github.com/sluice-cd/sluice/pkg/promotion"
+)
+
+// setupPromotion registers the Pipeline controller with --enable-promotion;
+// it is off by default until it is complete (pull requests on GitHub and
+// GitLab are not wired yet, see docs/promotion.md).
+func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if !opts.EnablePromotion {
+		return nil
+	}
+	signing, err := loadSigning(opts.PromotionSigningKey)
+	if err != nil {
+		return err
+	}
+	if signing != nil {
+		ctrl.Log.WithName("promotion").Info("Promotion commits are signed", "key", signing.String())
+	}
+	r := &promotion.Reconciler{
+		Scanner: imagescan.NewRegistryScanner(imagescan.WithUserAgent("sluice/" + version)),
+		Writer: &gitwrite.Writer{
+			Identity: gitwrite.Identity{Name: opts.PromotionAuthorName, Email: opts.PromotionAuthorEmail},
+			Signing:  signing,
+		},
+		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
+		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
+		SkipNameValidation:         opts.skipNameValidation,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the Pipeline controller: %w", err)
+	}
+	return nil
+}
+
+// maxSigningKey bounds the key file read (an armored RSA-4096 key is about 7 KiB).
+const maxSigningKey = 64 << 10
+
+// loadSigning reads the signing key of --promotion-signing-key: an armored
+// OpenPGP key, or else an SSH key, decrypted with the file "passphrase"
+// beside it when there is one. nil without a key. Errors never quote the key.
+func loadSigning(path string) (*gitwrite.Signing, error) {
+	if path == "" {
+		return nil, nil
+	}
+	key, err := readBounded(path)
+	if err != nil {
+		return nil, fmt.Errorf("--promotion-signing-key: %w", err)
+	}
+	pass, err := readBounded(filepath.Join(filepath.Dir(path), "passphrase"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--promotion-signing-key: %w", err)
+	}
+	pass = bytes.TrimRight(pass, "\r\n")
+	var s *gitwrite.Signing
+	if bytes.Contains(key, []byte("BEGIN PGP PRIVATE KEY BLOCK")) {
+		s, err = gitwrite.NewOpenPGPSigning(key, pass)
+	} else {
+		s, err = gitwrite.NewSSHSigning(key, pass)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--promotion-signing-key %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func readBounded(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxSigningKey {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSigningKey)
+	}
+	return os.ReadFile(path)
+}
