@@ -47,6 +47,32 @@ spec:
   analysis: {interval: 1s, threshold: 2, iterations: 2}
 `
 
+// runWebFromGit serves a repository holding web 1.0 (a Deployment and its
+// Canary) from a real Git server, and runs the whole manager bootstrapped
+// from it with --git-url into ns; the manager's error arrives on done.
+func runWebFromGit(ctx context.Context, t *testing.T, g Gomega, ns string) (*testenv.GitRepo, <-chan error) {
+	t.Helper()
+	srv, err := testenv.StartGitServer(t.TempDir(), "", "")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(srv.Close)
+	repo, err := srv.NewRepo("apps")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = repo.Write("web 1.0", map[string]string{"web/deployment.yaml": webYAML("1.0"), "web/canary.yaml": webCanaryYAML})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	opts := DefaultOptions()
+	opts.skipNameValidation = true
+	opts.LeaderElect = false
+	opts.MetricsAddr, opts.ProbeAddr = "0", freeAddr(t)
+	opts.GitURL, opts.GitPath, opts.GitInterval = repo.URL, "web", time.Second
+	opts.GitSyncNamespace = ns
+	opts.GitCacheDir = t.TempDir()
+	g.Expect(opts.Validate()).To(Succeed())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, opts, env.Config) }()
+	return repo, done
+}
+
 // TestRun_ACommitStartsACanary: the whole manager, bootstrapped with
 // --git-url, deploys an app and its Canary from Git; a commit that changes
 // the image starts a canary release (not a rolling update of all traffic),
@@ -58,26 +84,9 @@ func TestRun_ACommitStartsACanary(t *testing.T) {
 	ns, err := env.Namespace(ctx, "release")
 	g.Expect(err).NotTo(HaveOccurred())
 
-	// Given a repository with a Deployment and its Canary,
-	srv, err := testenv.StartGitServer(t.TempDir(), "", "")
-	g.Expect(err).NotTo(HaveOccurred())
-	defer srv.Close()
-	repo, err := srv.NewRepo("apps")
-	g.Expect(err).NotTo(HaveOccurred())
-	_, err = repo.Write("web 1.0", map[string]string{"web/deployment.yaml": webYAML("1.0"), "web/canary.yaml": webCanaryYAML})
-	g.Expect(err).NotTo(HaveOccurred())
-
-	// and the manager pointed at it with one flag,
-	opts := DefaultOptions()
-	opts.skipNameValidation = true
-	opts.LeaderElect = false
-	opts.MetricsAddr, opts.ProbeAddr = "0", freeAddr(t)
-	opts.GitURL, opts.GitPath, opts.GitInterval = repo.URL, "web", time.Second
-	opts.GitSyncNamespace = ns
-	opts.GitCacheDir = t.TempDir()
-	g.Expect(opts.Validate()).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, opts, env.Config) }()
+	// Given a repository with a Deployment and its Canary, and the manager
+	// pointed at it with one flag,
+	repo, done := runWebFromGit(ctx, t, g, ns)
 
 	get := func(name string) func() (*appsv1.Deployment, error) {
 		return func() (*appsv1.Deployment, error) {
@@ -125,7 +134,7 @@ func TestRun_ACommitStartsACanary(t *testing.T) {
 	g.Expect(image("web-primary")()).To(Equal("ghcr.io/example/web:2.0"))
 
 	gs := &sluicev1beta1.GitSync{}
-	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.GitSyncName}, gs)).To(Succeed())
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: DefaultOptions().GitSyncName}, gs)).To(Succeed())
 	g.Expect(gs.Status.LastAppliedRevision).To(Equal("main@sha1:" + sha))
 	ready := apimeta.FindStatusCondition(gs.Status.Conditions, sluicev1beta1.ReadyCondition)
 	g.Expect(ready).NotTo(BeNil())

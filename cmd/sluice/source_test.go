@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
-	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
 // TestRun_ACommitNamesItsRelease: the whole manager (GitSync and engine on
@@ -25,24 +24,7 @@ func TestRun_ACommitNamesItsRelease(t *testing.T) {
 	ns, err := env.Namespace(ctx, "source")
 	g.Expect(err).NotTo(HaveOccurred())
 
-	srv, err := testenv.StartGitServer(t.TempDir(), "", "")
-	g.Expect(err).NotTo(HaveOccurred())
-	defer srv.Close()
-	repo, err := srv.NewRepo("apps")
-	g.Expect(err).NotTo(HaveOccurred())
-	_, err = repo.Write("web 1.0", map[string]string{"web/deployment.yaml": webYAML("1.0"), "web/canary.yaml": webCanaryYAML})
-	g.Expect(err).NotTo(HaveOccurred())
-
-	opts := DefaultOptions()
-	opts.skipNameValidation = true
-	opts.LeaderElect = false
-	opts.MetricsAddr, opts.ProbeAddr = "0", freeAddr(t)
-	opts.GitURL, opts.GitPath, opts.GitInterval = repo.URL, "web", time.Second
-	opts.GitSyncNamespace = ns
-	opts.GitCacheDir = t.TempDir()
-	g.Expect(opts.Validate()).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, opts, env.Config) }()
+	repo, done := runWebFromGit(ctx, t, g, ns)
 
 	canary := func(g Gomega) *sluicev1beta1.Canary {
 		c := &sluicev1beta1.Canary{}
@@ -71,7 +53,7 @@ func TestRun_ACommitNamesItsRelease(t *testing.T) {
 		src := c.Status.Source
 		g.Expect(src).NotTo(BeNil())
 		g.Expect(src.Revision).To(Equal("main@sha1:" + sha))
-		g.Expect(src.GitSyncName).To(Equal(opts.GitSyncName))
+		g.Expect(src.GitSyncName).To(Equal(DefaultOptions().GitSyncName))
 		g.Expect(src.GitSyncNamespace).To(Equal(ns))
 		g.Expect(src.Release).To(Equal(c.Status.Revision))
 		g.Expect(src.CommitTime).NotTo(BeNil())
