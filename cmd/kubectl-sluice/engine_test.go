@@ -42,7 +42,7 @@ func startEngine(t *testing.T, ns string) {
 	r := &canary.CanaryReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("sluice"), Routers: routers, Webhooks: webhooks.New(),
-		Metrics:         &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Timeout: 5 * time.Second},
+		Metrics:         &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Timeout: 5 * time.Second, Builtins: routers},
 		DefaultProvider: sluicev1beta1.ProviderKubernetes, MaxConcurrentReconciles: 2, SkipNameValidation: true,
 	}
 	ctx, cancel := context.WithCancel(context.Background())

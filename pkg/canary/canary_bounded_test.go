@@ -101,7 +101,7 @@ func TestCanary_DeletionInFailedRestoresThePromotedRevision(t *testing.T) {
 // set, kstatus reads Failed and an alert is sent: it never sits at 50 %.
 func TestCanary_HoldIsBoundedByTheProgressDeadline(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, withMetrics(&metrics.Checker{Client: env.Client, SecretReader: env.Client, DefaultAddress: "http://127.0.0.1:1"}))
+	f := newFixture(t, withMetrics(&metrics.Checker{Client: env.Client, SecretReader: env.Client, Builtins: builtins(), DefaultAddress: "http://127.0.0.1:1"}))
 	f.deployment("held", "1.0", 1)
 	f.canary("held", "held", func(c *sluicev1beta1.Canary) {
 		c.Spec.Provider = sluicev1beta1.ProviderIstio // the weighted routes ConfigMap

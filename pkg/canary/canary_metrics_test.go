@@ -24,7 +24,7 @@ func TestCanary_MetricRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prom.Stop()
-	f := newFixture(t, withMetrics(&metrics.Checker{Client: env.Client, SecretReader: env.Client, DefaultAddress: prom.URL}))
+	f := newFixture(t, withMetrics(&metrics.Checker{Client: env.Client, SecretReader: env.Client, Builtins: builtins(), DefaultAddress: prom.URL}))
 	f.deployment("measured", "1.0", 1)
 	f.canary("measured", "measured", func(c *sluicev1beta1.Canary) {
 		c.Spec.Analysis.Iterations = 5

@@ -38,7 +38,9 @@ import (
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/router"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
+	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
@@ -108,6 +110,16 @@ func (a *recordingAnnouncer) list() []string {
 }
 
 type fixtureOption func(*canary.CanaryReconciler)
+
+// builtins are the real routers' builtin metrics, for metric checkers in tests.
+func builtins() *router.Registry {
+	r := router.NewRegistry()
+	kubernetesrouter.Register(r)
+	gatewayapirouter.Register(r)
+	istiorouter.Register(r)
+	traefikrouter.Register(r)
+	return r
+}
 
 func withMetrics(m canary.MetricChecker) fixtureOption {
 	return func(r *canary.CanaryReconciler) { r.Metrics = m }

@@ -128,7 +128,7 @@ func TestDashboard_ShowsARelease(t *testing.T) {
 	}
 	defer prom.Stop()
 	queries := panelQueries(readDashboard(t))
-	f := newFixture(t, withMetrics(&metrics.Checker{Client: env.Client, SecretReader: env.Client, DefaultAddress: prom.URL}))
+	f := newFixture(t, withMetrics(&metrics.Checker{Client: env.Client, SecretReader: env.Client, Builtins: builtins(), DefaultAddress: prom.URL}))
 
 	shows := func(title string) func() error {
 		return func() error {

@@ -29,42 +29,51 @@ import (
 
 // Reasons of Error outcomes.
 const (
-	ReasonQueryFailed         = "QueryFailed"
-	ReasonMultipleSeries      = "MultipleSeries"
-	ReasonTemplateNotFound    = "TemplateNotFound"
-	ReasonSecretNotFound      = "SecretNotFound"
-	ReasonUnsupportedProvider = "UnsupportedProvider"
-	ReasonRenderFailed        = "RenderFailed"
+	ReasonQueryFailed           = "QueryFailed"
+	ReasonMultipleSeries        = "MultipleSeries"
+	ReasonTemplateNotFound      = "TemplateNotFound"
+	ReasonSecretNotFound        = "SecretNotFound"
+	ReasonUnsupportedProvider   = "UnsupportedProvider"
+	ReasonRenderFailed          = "RenderFailed"
+	ReasonInvalidProviderConfig = "InvalidProviderConfig"
 )
 
 // DefaultQueryTimeout bounds one query.
 const DefaultQueryTimeout = 10 * time.Second
 
-// Checker checks metrics against Prometheus. It implements the canary
+// Checker checks metrics against their providers. It implements the canary
 // engine's MetricChecker.
 type Checker struct {
 	// Client reads MetricTemplates and Secret metadata (from caches).
 	Client client.Reader
 	// SecretReader reads Secret data (uncached).
 	SecretReader client.Reader
-	// DefaultAddress is --metrics-server.
+	// DefaultAddress is --metrics-server: the Prometheus of builtin metrics,
+	// inline queries and Prometheus templates without an address.
 	DefaultAddress string
 	// Timeout bounds each query; DefaultQueryTimeout when zero.
 	Timeout time.Duration
+	// Providers are the clients of MetricTemplate provider types;
+	// DefaultProviders() (Prometheus only) when nil.
+	Providers Providers
+	// Builtins are the builtin metrics' queries per traffic provider (the
+	// router registry); without them builtin metrics are UnsupportedProvider.
+	Builtins BuiltinQueries
 
 	mu      sync.Mutex
 	clients map[string]cachedClient
 }
 
 type cachedClient struct {
-	version string
-	prom    *Prometheus
-	secrets []string // values to redact
+	version  string
+	provider Provider
+	secrets  []string // values to redact
 }
 
 // target is a resolved metric: the query template and where to send it.
 type target struct {
 	query     string
+	typ       string
 	address   string
 	provider  *sluicev1beta1.MetricTemplateProvider
 	namespace string // of the template, for its Secret
@@ -95,9 +104,9 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	if err != nil {
 		return fail(ReasonRenderFailed, err)
 	}
-	prom, secrets, reason, err := k.client(ctx, t)
+	prov, secrets, reason, err := k.client(ctx, t)
 	if err != nil {
-		return fail(reason, err)
+		return fail(reason, errors.New(redact(err.Error(), secrets)))
 	}
 	res.Query = truncate(redact(query, secrets), 4096)
 	timeout := k.Timeout
@@ -106,7 +115,7 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	value, err := prom.Query(qctx, query)
+	value, err := prov.Query(qctx, query)
 	var multi *MultipleSeriesError
 	switch {
 	case errors.Is(err, ErrNoData):
@@ -124,6 +133,11 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 		return fail(ReasonMultipleSeries, err)
 	case err != nil:
 		return fail(ReasonQueryFailed, errors.New(redact(err.Error(), secrets)))
+	}
+	if math.IsNaN(value) {
+		// A provider that lets NaN through still never passes a check with it.
+		res.Outcome, res.Message = sluicev1beta1.CheckNoData, "the query returned NaN"
+		return res
 	}
 	v := formatValue(value)
 	res.Value = &v
@@ -157,37 +171,54 @@ func (k *Checker) resolve(ctx context.Context, c *sluicev1beta1.Canary, provider
 			}
 			return target{}, ReasonQueryFailed, fmt.Errorf("failed to get MetricTemplate %s/%s: %w", ns, m.TemplateRef.Name, err)
 		}
-		if mt.Spec.Provider.Type != "prometheus" {
-			return target{}, ReasonUnsupportedProvider, fmt.Errorf("MetricTemplate %s/%s uses provider type %s; this controller queries: prometheus", ns, mt.Name, mt.Spec.Provider.Type)
-		}
-		if mt.Spec.Provider.Address != "" {
-			address = mt.Spec.Provider.Address
-		}
 		p := mt.Spec.Provider
-		return target{query: mt.Spec.Query, address: address, provider: &p, namespace: ns}, "", nil
+		if _, ok := k.providers()[p.Type]; !ok {
+			return target{}, ReasonUnsupportedProvider, fmt.Errorf("MetricTemplate %s/%s uses provider type %s; this controller queries: %s",
+				ns, mt.Name, p.Type, strings.Join(k.providers().Types(), ", "))
+		}
+		// --metrics-server is a Prometheus: other backends default to
+		// their own documented endpoints.
+		if p.Type != "prometheus" {
+			address = ""
+		}
+		if p.Address != "" {
+			address = p.Address
+		}
+		return target{query: mt.Spec.Query, typ: p.Type, address: address, provider: &p, namespace: ns}, "", nil
 	case m.Query != "":
-		return target{query: m.Query, address: address}, "", nil
+		return target{query: m.Query, typ: "prometheus", address: address}, "", nil
 	default:
-		q, err := BuiltinQuery(provider, m.Name)
+		if k.Builtins == nil {
+			return target{}, ReasonUnsupportedProvider, fmt.Errorf("provider %s has no builtin metric %s: measure it with a MetricTemplate (templateRef)", provider, m.Name)
+		}
+		q, err := k.Builtins.BuiltinQuery(provider, m.Name)
 		if err != nil {
 			return target{}, ReasonUnsupportedProvider, err
 		}
-		return target{query: q, address: address}, "", nil
+		return target{query: q, typ: "prometheus", address: address}, "", nil
 	}
 }
 
-// client returns the cached Prometheus client of a target, rebuilt only when
-// the address, the headers or the credentials Secret changed.
-func (k *Checker) client(ctx context.Context, t target) (*Prometheus, []string, string, error) {
-	if t.address == "" {
-		return nil, nil, ReasonQueryFailed, errors.New("no Prometheus address: set --metrics-server, spec.metricsServer or the MetricTemplate's provider.address")
+func (k *Checker) providers() Providers {
+	if k.Providers == nil {
+		return DefaultProviders()
 	}
-	cfg := PrometheusConfig{Address: t.address}
-	key, version := t.address, ""
+	return k.Providers
+}
+
+// client returns the cached client of a target, rebuilt only when the type,
+// the address, the headers or the credentials Secret changed.
+func (k *Checker) client(ctx context.Context, t target) (Provider, []string, string, error) {
+	factory, ok := k.providers()[t.typ]
+	if !ok {
+		return nil, nil, ReasonUnsupportedProvider, fmt.Errorf("provider type %s is not supported; this controller queries: %s", t.typ, strings.Join(k.providers().Types(), ", "))
+	}
+	cfg := ProviderConfig{Type: t.typ, Address: t.address}
+	key, version := t.typ+"|"+t.address, ""
 	var secretName string
 	if p := t.provider; p != nil {
-		cfg.Headers, cfg.InsecureSkipVerify = p.Headers, p.InsecureSkipVerify
-		key += fmt.Sprintf("|%s|%v", headersHash(p.Headers), p.InsecureSkipVerify)
+		cfg.Headers, cfg.InsecureSkipVerify, cfg.Region = p.Headers, p.InsecureSkipVerify, p.Region
+		key += fmt.Sprintf("|%s|%v|%s", headersHash(p.Headers), p.InsecureSkipVerify, p.Region)
 		if p.SecretRef != nil {
 			secretName = p.SecretRef.Name
 			meta := &metav1.PartialObjectMetadata{}
@@ -205,7 +236,7 @@ func (k *Checker) client(ctx context.Context, t target) (*Prometheus, []string, 
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if cc, ok := k.clients[key]; ok && cc.version == version {
-		return cc.prom, cc.secrets, "", nil
+		return cc.provider, cc.secrets, "", nil
 	}
 	var secrets []string
 	if secretName != "" {
@@ -216,21 +247,28 @@ func (k *Checker) client(ctx context.Context, t target) (*Prometheus, []string, 
 			}
 			return nil, nil, ReasonQueryFailed, fmt.Errorf("failed to read Secret %s/%s: %w", t.namespace, secretName, err)
 		}
-		cfg.Credentials = Credentials{BearerToken: string(s.Data["token"]), Username: string(s.Data["username"]), Password: string(s.Data["password"])}
-		if cfg.Credentials == (Credentials{}) {
-			return nil, nil, ReasonSecretNotFound, fmt.Errorf("the Secret %s/%s has neither the key token nor username and password", t.namespace, secretName)
+		cfg.Secret = s.Data
+		if cfg.Secret == nil {
+			cfg.Secret = map[string][]byte{}
 		}
-		secrets = []string{cfg.Credentials.BearerToken, cfg.Credentials.Password}
+		secrets = secretValues(s.Data)
 	}
-	prom, err := NewPrometheus(cfg)
+	prov, err := factory(ctx, cfg)
 	if err != nil {
-		return nil, nil, ReasonQueryFailed, err
+		reason := ReasonQueryFailed
+		if errors.Is(err, ErrInvalidConfig) {
+			reason = ReasonInvalidProviderConfig
+		}
+		if secretName != "" {
+			err = fmt.Errorf("MetricTemplate provider %s with Secret %s/%s: %w", t.typ, t.namespace, secretName, err)
+		}
+		return nil, secrets, reason, err
 	}
 	if k.clients == nil {
 		k.clients = map[string]cachedClient{}
 	}
-	k.clients[key] = cachedClient{version: version, prom: prom, secrets: secrets}
-	return prom, secrets, "", nil
+	k.clients[key] = cachedClient{version: version, provider: prov, secrets: secrets}
+	return prov, secrets, "", nil
 }
 
 // bounds is the accepted range: thresholdRange, or Flagger's deprecated

@@ -23,6 +23,11 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/router"
+	"github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	"github.com/sluice-cd/sluice/pkg/router/istio"
+	"github.com/sluice-cd/sluice/pkg/router/kubernetes"
+	"github.com/sluice-cd/sluice/pkg/router/traefik"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
@@ -111,7 +116,12 @@ func canary(provider string) *sluicev1beta1.Canary {
 }
 
 func checker() *metrics.Checker {
-	return &metrics.Checker{Client: env.Client, SecretReader: env.Client, Timeout: 5 * time.Second}
+	r := router.NewRegistry()
+	istio.Register(r)
+	kubernetes.Register(r)
+	traefik.Register(r)
+	gatewayapi.Register(r)
+	return &metrics.Checker{Client: env.Client, SecretReader: env.Client, Timeout: 5 * time.Second, Builtins: r}
 }
 
 func metric(name string, lo, hi *float64) sluicev1beta1.CanaryMetric {

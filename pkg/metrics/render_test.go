@@ -56,22 +56,6 @@ func TestBounds(t *testing.T) {
 	g.Expect(hi).To(Equal(500.0))
 }
 
-func TestBuiltinQuery(t *testing.T) {
-	g := NewWithT(t)
-	for _, p := range []string{"istio", "traefik", "gatewayapi", "gatewayapi:v1", "kubernetes"} {
-		for _, m := range []string{"request-success-rate", "request-duration"} {
-			q, err := BuiltinQuery(p, m)
-			g.Expect(err).NotTo(HaveOccurred(), "%s %s", p, m)
-			_, err = Render(q, Model{Namespace: "ns", Target: "t", Service: "s", Route: "r", Interval: time.Minute})
-			g.Expect(err).NotTo(HaveOccurred(), "%s %s", p, m)
-		}
-	}
-	_, err := BuiltinQuery("linkerd", "request-success-rate")
-	g.Expect(err).To(MatchError(ContainSubstring("provider linkerd has no builtin metric request-success-rate: measure it with a MetricTemplate")))
-	_, err = BuiltinQuery("istio", "error-rate")
-	g.Expect(err).To(MatchError(ContainSubstring("error-rate is not a builtin metric")))
-}
-
 func TestRedact(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(redact(`Get "http://x": token s3cr3t-token rejected`, []string{"s3cr3t-token", ""})).To(Equal(`Get "http://x": token *** rejected`))

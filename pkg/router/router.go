@@ -82,7 +82,9 @@ type Factory func(c client.Client) Router
 // Registry maps provider names to router factories.
 type Registry struct {
 	factories map[string]Factory
-	kinds     []client.Object
+	// builtins are the builtin metrics' query templates by provider name.
+	builtins map[string]map[string]string
+	kinds    []client.Object
 	// Client, when set, is the client routers get instead of the one given
 	// to New: the manager's cache-backed client with unstructured objects
 	// cached too.
@@ -93,13 +95,44 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+func NewRegistry() *Registry {
+	return &Registry{factories: map[string]Factory{}, builtins: map[string]map[string]string{}}
+}
 
 // Register adds a provider under one or more names (aliases such as gatewayapi:v1).
 func (r *Registry) Register(f Factory, names ...string) {
 	for _, n := range names {
 		r.factories[n] = f
 	}
+}
+
+// RegisterMetrics adds the builtin metrics of a provider (metric name to
+// Prometheus query template, rendered by pkg/metrics) under one or more
+// names. A router measures its own canary: the queries name the series its
+// data plane emits, so they belong beside the router, not in pkg/metrics.
+func (r *Registry) RegisterMetrics(queries map[string]string, names ...string) {
+	for _, n := range names {
+		r.builtins[n] = queries
+	}
+}
+
+// BuiltinQuery returns the query template of a builtin metric for a
+// provider; it implements pkg/metrics.BuiltinQueries.
+func (r *Registry) BuiltinQuery(provider, metric string) (string, error) {
+	qs, ok := r.builtins[provider]
+	if !ok {
+		return "", fmt.Errorf("provider %s has no builtin metric %s: measure it with a MetricTemplate (templateRef)", provider, metric)
+	}
+	q, ok := qs[metric]
+	if !ok {
+		names := make([]string, 0, len(qs))
+		for n := range qs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return "", fmt.Errorf("%s is not a builtin metric of provider %s: use %s or a MetricTemplate", metric, provider, strings.Join(names, ", "))
+	}
+	return q, nil
 }
 
 // Names lists the registered provider names, sorted.

@@ -46,6 +46,7 @@ func Register(r *router.Registry) {
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} },
 		Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
 	r.RegisterKinds(&gatewayv1.HTTPRoute{})
+	r.RegisterMetrics(Metrics, Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
 }
 
 // Router drives the HTTPRoute of a Canary.

@@ -46,6 +46,7 @@ var AddToScheme = networkingv1.AddToScheme
 func Register(r *router.Registry) {
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} }, Name)
 	r.RegisterKinds(router.Kind(VirtualServiceGVK), router.Kind(DestinationRuleGVK))
+	r.RegisterMetrics(Metrics, Name)
 }
 
 // Router drives an Istio VirtualService and two DestinationRules.

@@ -21,6 +21,7 @@ const Name = sluicev1beta1.ProviderKubernetes
 // Register adds the kubernetes router to a registry.
 func Register(r *router.Registry) {
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} }, Name)
+	r.RegisterMetrics(Metrics, Name)
 }
 
 // Router switches the apex Service selector.

@@ -54,6 +54,7 @@ func Register(r *router.Registry, opts ...Option) {
 	o := newOptions(opts)
 	r.Register(func(c client.Client) router.Router { return &Router{client: c, opts: o} }, Name)
 	r.RegisterKinds(router.Kind(GVK))
+	r.RegisterMetrics(Metrics, Name)
 }
 
 // Router drives the TraefikService of a Canary.

@@ -1,0 +1,13 @@
+package main
+
+import "github.com/sluice-cd/sluice/pkg/metrics"
+
+// newMetricProviders is the registry of metric providers, by MetricTemplate
+// spec.provider.type. Each provider is added here explicitly: there is no
+// init() registration, and a type missing here is an UnsupportedProvider
+// error at run time (the CRD's enum rejects types no version knows).
+func newMetricProviders() metrics.Providers {
+	return metrics.Providers{
+		"prometheus": metrics.NewPrometheusProvider,
+	}
+}
