@@ -210,9 +210,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if !p.Spec.Suspend {
-		soonest(nextScan)
+		// Periodic work is jittered (see jitter); timed wake-ups are not.
+		soonest(jitter(nextScan))
 		if slices.ContainsFunc(d.Status.Stages, func(s sluicev1beta1.PipelineStageStatus) bool { return busy(s.State) }) || failed {
-			soonest(r.pollInterval())
+			soonest(jitter(r.pollInterval()))
 		}
 	}
 	log.V(1).Info("Decided", "writes", len(d.Writes), "waits", len(d.Waits), "requeueAfter", after)
