@@ -62,6 +62,7 @@ func TestReconciler_SoakMetricFailsTheBundle(t *testing.T) {
 
 	c := &sluicev1beta1.Canary{}
 	g.Expect(f.env.Client.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: "web-staging"}, c)).To(Succeed())
+	c.Spec.Analysis.Interval = &metav1.Duration{Duration: 5 * time.Second}
 	c.Spec.Analysis.Metrics = []sluicev1beta1.CanaryMetric{{
 		Name: sluicev1beta1.MetricRequestSuccessRate, Interval: &metav1.Duration{Duration: 30 * time.Second},
 		ThresholdRange: &sluicev1beta1.CanaryThresholdRange{Min: ptr.To(99.0)},
@@ -83,12 +84,23 @@ func TestReconciler_SoakMetricFailsTheBundle(t *testing.T) {
 	f.reconcile(f.r, t0.Add(6*time.Second))
 	g.Expect(stageOf(f.get(), "staging").State).To(Equal(sluicev1beta1.StageSoaking))
 
-	// A round every analysis interval (1s on this Canary): NoData while
+	// The first round runs at once; a restarted manager within the
+	// analysis interval does not run another: the due time is in the status.
+	now := t0.Add(8 * time.Second)
+	f.reconcile(f.r, now)
+	first := stageOf(f.get(), "staging").LastSoakCheck
+	g.Expect(first).NotTo(BeNil())
+	g.Expect(first.Time).To(BeTemporally("==", now))
+	restarted := f.reconciler(f.r.Recorder)
+	restarted.Metrics = f.r.Metrics
+	f.reconcile(restarted, now.Add(3*time.Second))
+	g.Expect(stageOf(f.get(), "staging").LastSoakCheck.Time).To(BeTemporally("==", now))
+
+	// A round every analysis interval (5s on this Canary): NoData while
 	// Prometheus has fewer than two samples holds the soak, then the
 	// primary's 80 % fails it. The clock stays inside the soak time.
-	now := t0.Add(6 * time.Second)
 	g.Eventually(func() sluicev1beta1.StageState {
-		now = now.Add(2 * time.Second)
+		now = now.Add(6 * time.Second)
 		f.reconcile(f.r, now)
 		return stageOf(f.get(), "staging").State
 	}, 60*time.Second, time.Second).Should(Equal(sluicev1beta1.StageFailed))
