@@ -48,7 +48,12 @@ const (
 	PipelineReasonCanaryNotFound         = "CanaryNotFound"
 	PipelineReasonRollbackRejected       = "RollbackRejected"
 	PipelineReasonApprovalRejected       = "ApprovalRejected"
+	PipelineReasonSoakFailed             = "SoakFailed"
+	PipelineReasonSoakChecksPending      = "SoakChecksPending"
 )
+
+// PipelineSoakChecksLimit bounds status.stages[].soakChecks, as spec.analysis.metrics is bounded.
+const PipelineSoakChecksLimit = 64
 
 // PipelineStatus is the observed state of a Pipeline: everything the next
 // decision needs, so that a restart neither loses a promotion nor writes twice.
@@ -177,6 +182,19 @@ type PipelineStageStatus struct {
 	// promotedAt is when the Canary promoted that release; the soak counts from here.
 	// +optional
 	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
+
+	// soakChecks are the last checks of the Canary's metrics on the primary
+	// while the bundle soaks (soakChecks: Metrics), one per metric, in the
+	// Canary's order, without their queries.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	SoakChecks []CheckResult `json:"soakChecks,omitempty"`
+
+	// lastSoakCheck is when the metrics were last checked during the soak;
+	// the next check is an analysis interval later.
+	// +optional
+	LastSoakCheck *metav1.Time `json:"lastSoakCheck,omitempty"`
 
 	// rollback is true when the current bundle was written by a rollback request.
 	// +optional

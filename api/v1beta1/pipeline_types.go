@@ -171,6 +171,8 @@ type ImagePolicy struct {
 // whose Canary verifies what is written there.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.windows) || self.windows.all(w, w.start < w.end)",message="spec.stages[].windows[].start must be before end (both HH:MM in the window's time zone, end may be 24:00); split a window over midnight in two"
+// +kubebuilder:validation:XValidation:rule="!has(self.soakChecks) || self.soakChecks != 'Metrics' || (has(self.soakTime) && duration(self.soakTime) > duration('0s'))",message="spec.stages[].soakChecks Metrics needs a soakTime above 0, how long the metrics must keep passing, e.g. soakTime: 15m"
+// +kubebuilder:validation:XValidation:rule="!has(self.soakChecks) || self.soakChecks != 'Metrics' || !has(self.canaryRef.kubeConfig)",message="spec.stages[].soakChecks Metrics needs a Canary of the manager's cluster: the metrics of a Canary on another cluster (canaryRef.kubeConfig) are not checked; soak it with soakTime alone"
 type PipelineStage struct {
 	// name of the stage, e.g. production.
 	// +kubebuilder:validation:MinLength=1
@@ -195,6 +197,14 @@ type PipelineStage struct {
 	// +optional
 	SoakTime *metav1.Duration `json:"soakTime,omitempty"`
 
+	// soakChecks is what must stay true during the soak besides no other
+	// release starting: None, or Metrics, the Canary's analysis metrics,
+	// checked every analysis interval on the primary that now serves the
+	// bundle (a Failed check fails the bundle; the soak ends Verified only
+	// when the last check of every metric passed). Defaults to None.
+	// +optional
+	SoakChecks SoakChecks `json:"soakChecks,omitempty"`
+
 	// approval is Automatic, or Manual: a bundle waits for the
 	// sluice.dev/approve annotation "<stage>/<bundle id>". Defaults to Automatic.
 	// +kubebuilder:default=Automatic
@@ -212,6 +222,19 @@ type PipelineStage struct {
 	// +optional
 	Hold *PipelineHold `json:"hold,omitempty"`
 }
+
+// SoakChecks is what a stage checks while a promoted bundle soaks.
+//
+// +kubebuilder:validation:Enum=None;Metrics
+type SoakChecks string
+
+// Soak checks.
+const (
+	// SoakChecksNone: the soak only waits, with no other release started on the Canary.
+	SoakChecksNone SoakChecks = "None"
+	// SoakChecksMetrics: the soak also checks the Canary's metrics on the primary.
+	SoakChecksMetrics SoakChecks = "Metrics"
+)
 
 // ApprovalMode is how a bundle passes a stage's gate.
 //

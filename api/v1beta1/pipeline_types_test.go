@@ -76,6 +76,9 @@ func TestPipeline_ValidManifestsAccepted(t *testing.T) {
 		// Soak bounds.
 		{set("spec.stages.0.soakTime", "0s")},
 		{set("spec.stages.0.soakTime", "168h")},
+		// A soak with metrics on a local Canary; None spelled out beside a remote one.
+		{set("spec.stages.0.soakChecks", "Metrics")},
+		{set("spec.stages.1.soakChecks", "None")},
 		// A hold; direct push spelled out; github and gitlab.
 		{set("spec.stages.0.hold", yamlValue(`{reason: "incident 42: pinned to 1.1.0"}`)), set("spec.stages.0.git.push", yamlValue(`{strategy: Direct}`))},
 		{set("spec.stages.1.git.push.provider", "github")},

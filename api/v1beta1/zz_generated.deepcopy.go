@@ -2269,6 +2269,17 @@ func (in *PipelineStageStatus) DeepCopyInto(out *PipelineStageStatus) {
 		in, out := &in.PromotedAt, &out.PromotedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.SoakChecks != nil {
+		in, out := &in.SoakChecks, &out.SoakChecks
+		*out = make([]CheckResult, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
+	if in.LastSoakCheck != nil {
+		in, out := &in.LastSoakCheck, &out.LastSoakCheck
+		*out = (*in).DeepCopy()
+	}
 	if in.LastTransitionTime != nil {
 		in, out := &in.LastTransitionTime, &out.LastTransitionTime
 		*out = (*in).DeepCopy()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 	"github.com/sluice-cd/sluice/pkg/imagescan"
+	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/promotion"
 )
 
@@ -36,6 +37,10 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 			Identity: gitwrite.Identity{Name: opts.PromotionAuthorName, Email: opts.PromotionAuthorEmail},
 			Signing:  signing,
 		},
+		// A soak with soakChecks: Metrics checks as the engine's analysis does.
+		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
+			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout},
+		DefaultProvider:            opts.DefaultProvider,
 		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
 		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
 		SkipNameValidation:         opts.skipNameValidation,

@@ -23,6 +23,7 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 	"github.com/sluice-cd/sluice/pkg/imagescan"
+	"github.com/sluice-cd/sluice/pkg/metrics"
 )
 
 // +kubebuilder:rbac:groups=sluice.dev,resources=pipelines,verbs=get;list;watch
@@ -57,6 +58,11 @@ type Reconciler struct {
 	Writer *gitwrite.Writer
 	// Recorder records events on Pipelines.
 	Recorder events.EventRecorder
+	// Metrics checks a Canary's metrics during a soak with soakChecks:
+	// Metrics; nil: a Checker with no default Prometheus address.
+	Metrics MetricChecker
+	// DefaultProvider is the traffic provider of Canaries without spec.provider (--provider).
+	DefaultProvider string
 	// InsecureLoopbackRegistries scans loopback registries (localhost,
 	// 127.0.0.0/8, ::1) over plain HTTP, as in tests or with a registry
 	// beside the manager; other hosts are always scanned over HTTPS.
@@ -95,6 +101,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	if r.Scanner == nil {
 		r.Scanner = imagescan.NewRegistryScanner()
+	}
+	if r.Metrics == nil {
+		r.Metrics = &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader()}
 	}
 	if r.Writer == nil {
 		return fmt.Errorf("the promotion reconciler needs a Git writer (with the commit identity)")
@@ -201,9 +210,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if !p.Spec.Suspend {
-		soonest(nextScan)
+		// Periodic work is jittered (see jitter); timed wake-ups are not.
+		soonest(jitter(nextScan))
 		if slices.ContainsFunc(d.Status.Stages, func(s sluicev1beta1.PipelineStageStatus) bool { return busy(s.State) }) || failed {
-			soonest(r.pollInterval())
+			soonest(jitter(r.pollInterval()))
 		}
 	}
 	log.V(1).Info("Decided", "writes", len(d.Writes), "waits", len(d.Waits), "requeueAfter", after)

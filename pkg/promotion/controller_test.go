@@ -34,7 +34,8 @@ func TestReconciler_PromotesThroughStagingToProduction(t *testing.T) {
 	g.Expect(ready).NotTo(BeNil())
 	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(ready.Reason).To(Equal(sluicev1beta1.PipelineReasonNoMatchingTag))
-	g.Expect(res.RequeueAfter).To(Equal(10 * time.Second)) // the next scan
+	// The next scan, jittered by up to 10 %.
+	g.Expect(res.RequeueAfter).To(And(BeNumerically(">=", 10*time.Second), BeNumerically("<=", 11*time.Second)))
 	g.Expect(f.commits()).To(Equal(start))
 
 	digest := f.push("1.1.0")

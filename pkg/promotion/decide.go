@@ -54,6 +54,9 @@ type StageObservation struct {
 	// stage's pending bundle (its provenance trailer names it), for a write
 	// made before a restart whose status patch was lost. Empty: none found.
 	Commit string
+	// SoakChecks are the metrics checked on the primary in this reconcile
+	// (soakChecks: Metrics, a Soaking stage whose check was due); nil: none ran.
+	SoakChecks *SoakChecks
 }
 
 // Observation is what is true now, gathered by the controller before deciding.

@@ -79,7 +79,8 @@ func TestReconciler_WriteFailures(t *testing.T) {
 			start := f.head()
 			t0 := time.Now().UTC().Truncate(time.Second)
 			res := f.reconcile(f.r, t0)
-			g.Expect(res.RequeueAfter).To(Equal(promotion.DefaultPollInterval), "a failed write is tried again")
+			g.Expect(res.RequeueAfter).To(And(BeNumerically(">=", promotion.DefaultPollInterval), BeNumerically("<=", promotion.DefaultPollInterval*11/10)),
+				"a failed write is tried again, at the jittered poll interval")
 
 			g.Expect(f.head()).To(Equal(start), "nothing is written")
 			p := f.get()

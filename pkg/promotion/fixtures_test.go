@@ -83,6 +83,8 @@ type world struct {
 	canaries map[string]*sluicev1beta1.Canary
 	prs      map[string]*PullRequest
 	found    map[string]string
+	// soakChecks are metric checks observed by the next decide only.
+	soakChecks map[string]*SoakChecks
 	// writes are all the writes made, in order.
 	writes []Write
 	// failWrite, when set, makes the next write of a stage fail with it.
@@ -107,8 +109,9 @@ func (w *world) push(tag string) {
 func (w *world) observation() Observation {
 	o := Observation{Images: w.images, ConfigRevision: "main@sha1:" + commitFor("config", "base"), Stages: map[string]StageObservation{}}
 	for name, c := range w.canaries {
-		o.Stages[name] = StageObservation{Canary: c.DeepCopy(), PullRequest: w.prs[name], Commit: w.found[name]}
+		o.Stages[name] = StageObservation{Canary: c.DeepCopy(), PullRequest: w.prs[name], Commit: w.found[name], SoakChecks: w.soakChecks[name]}
 	}
+	w.soakChecks = nil
 	return o
 }
 

@@ -58,7 +58,9 @@ func (r *Reconciler) observe(ctx context.Context, p *sluicev1beta1.Pipeline, now
 		if err != nil {
 			return o, 0, err
 		}
-		o.Stages[s.Name] = StageObservation{Canary: c, PullRequest: r.observePullRequest(ctx, p, s, statusOf(p, s.Name))}
+		st := statusOf(p, s.Name)
+		o.Stages[s.Name] = StageObservation{Canary: c, PullRequest: r.observePullRequest(ctx, p, s, st),
+			SoakChecks: r.soakChecks(ctx, s, st, c, now), Commit: r.lostCommit(ctx, p, s, st)}
 	}
 	return o, nextScan, nil
 }

@@ -106,6 +106,7 @@ func (x *decider) replaceCurrent(st *sluicev1beta1.PipelineStageStatus, id strin
 		}
 	}
 	st.Bundle, st.Commit, st.PullRequest, st.Release, st.PromotedAt, st.Rollback = id, "", "", "", nil, rollback
+	st.SoakChecks, st.LastSoakCheck = nil, nil
 	st.Gate = nil
 	st.State = ""
 	x.setState(st, sluicev1beta1.StagePending, sluicev1beta1.PipelineReasonProgressing, fmt.Sprintf("writing bundle %s", id))

@@ -71,9 +71,9 @@ func (x *decider) progress(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.
 	}
 	switch st.State {
 	case sluicev1beta1.StageCommitted, sluicev1beta1.StageVerifying:
-		x.verdict(spec, st, o.Canary)
+		x.verdict(spec, st, o)
 	case sluicev1beta1.StageSoaking:
-		x.soak(spec, st, o.Canary)
+		x.soak(spec, st, o)
 	}
 }
 
@@ -85,7 +85,8 @@ func (x *decider) committed(st *sluicev1beta1.PipelineStageStatus, sha string) {
 
 // verdict reads the Canary's verdict on exactly the release the stage's
 // commit started: a release from another commit never verifies the bundle.
-func (x *decider) verdict(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.PipelineStageStatus, c *sluicev1beta1.Canary) {
+func (x *decider) verdict(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.PipelineStageStatus, o StageObservation) {
+	c := o.Canary
 	if c == nil {
 		st.Reason = sluicev1beta1.PipelineReasonCanaryNotFound
 		st.Message = truncate(fmt.Sprintf("Canary %s not found", canaryName(x.p, spec)), 1024)
@@ -117,9 +118,10 @@ func (x *decider) verdict(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.P
 			at = rec.EndTime.UTC()
 		}
 		st.PromotedAt = ptrTime(at)
+		st.SoakChecks, st.LastSoakCheck = nil, nil
 		x.setState(st, sluicev1beta1.StageSoaking, sluicev1beta1.PipelineReasonProgressing,
 			fmt.Sprintf("Canary %s promoted %s; soaking", canaryName(x.p, spec), rec.Revision))
-		x.soak(spec, st, c)
+		x.soak(spec, st, o)
 	case sluicev1beta1.DeliveryRolledBack, sluicev1beta1.DeliveryFailed:
 		x.setState(st, sluicev1beta1.StageFailed, sluicev1beta1.PipelineReasonVerificationFailed,
 			fmt.Sprintf("Canary %s %s release %s of bundle %s (%s): the bundle goes no further",
@@ -138,8 +140,10 @@ func outcomeVerb(o sluicev1beta1.DeliveryOutcome) string {
 }
 
 // soak verifies a promoted bundle once soakTime has passed with no other
-// release started on the Canary meanwhile.
-func (x *decider) soak(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.PipelineStageStatus, c *sluicev1beta1.Canary) {
+// release started on the Canary meanwhile (and, with soakChecks: Metrics,
+// with the last check of every metric passed).
+func (x *decider) soak(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.PipelineStageStatus, o StageObservation) {
+	c := o.Canary
 	if c != nil && releasedAfter(c, st.Commit) {
 		x.setState(st, sluicev1beta1.StageFailed, sluicev1beta1.PipelineReasonSuperseded,
 			fmt.Sprintf("another release started on Canary %s while bundle %s soaked: the bundle goes no further", canaryName(x.p, spec), st.Bundle))
@@ -154,9 +158,23 @@ func (x *decider) soak(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.Pipe
 		promoted = st.PromotedAt.UTC()
 	}
 	end := promoted.Add(soak)
+	metricsOK, failed, why := x.soakMetrics(spec, st, o)
+	if failed {
+		return
+	}
 	if x.now.Before(end) {
-		st.Message = truncate(fmt.Sprintf("release %s promoted; soaking until %s", st.Release, end.Format(time.RFC3339)), 1024)
+		st.Message = fmt.Sprintf("release %s promoted; soaking until %s", st.Release, end.Format(time.RFC3339))
+		if why != "" {
+			st.Message += "; " + why
+		}
+		st.Message = truncate(st.Message, 1024)
 		x.requeue(end)
+		return
+	}
+	if !metricsOK {
+		st.Reason = sluicev1beta1.PipelineReasonSoakChecksPending
+		st.Message = truncate(fmt.Sprintf("release %s soaked until %s, but %s: bundle %s is verified once every metric passes on the primary",
+			st.Release, end.Format(time.RFC3339), why, st.Bundle), 1024)
 		return
 	}
 	x.setState(st, sluicev1beta1.StageVerified, sluicev1beta1.PipelineReasonSucceeded,
