@@ -15,12 +15,13 @@ import (
 	"github.com/sluice-cd/sluice/pkg/imagescan"
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/promotion"
+	"github.com/sluice-cd/sluice/pkg/router"
 )
 
 // setupPromotion registers the Pipeline controller with --enable-promotion;
 // it is off by default until it is complete (pull requests on GitHub and
 // GitLab are not wired yet, see docs/promotion.md).
-func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry) error {
 	if !opts.EnablePromotion {
 		return nil
 	}
@@ -39,7 +40,9 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		},
 		// A soak with soakChecks: Metrics checks as the engine's analysis does.
 		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
-			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout},
+			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout,
+			Providers: newMetricProviders(), Builtins: routers},
+		Builtins:                   routers,
 		DefaultProvider:            opts.DefaultProvider,
 		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
 		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,

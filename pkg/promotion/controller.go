@@ -63,6 +63,9 @@ type Reconciler struct {
 	Metrics MetricChecker
 	// DefaultProvider is the traffic provider of Canaries without spec.provider (--provider).
 	DefaultProvider string
+	// Builtins are the builtin metrics' queries per traffic provider (the
+	// router registry), for soak checks of builtin metrics.
+	Builtins metrics.BuiltinQueries
 	// InsecureLoopbackRegistries scans loopback registries (localhost,
 	// 127.0.0.0/8, ::1) over plain HTTP, as in tests or with a registry
 	// beside the manager; other hosts are always scanned over HTTPS.
@@ -103,7 +106,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		r.Scanner = imagescan.NewRegistryScanner()
 	}
 	if r.Metrics == nil {
-		r.Metrics = &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader()}
+		r.Metrics = &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Builtins: r.Builtins}
 	}
 	if r.Writer == nil {
 		return fmt.Errorf("the promotion reconciler needs a Git writer (with the commit identity)")

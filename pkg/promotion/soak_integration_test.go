@@ -17,6 +17,11 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/router"
+	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
+	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
+	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
@@ -58,7 +63,8 @@ func TestReconciler_SoakMetricFailsTheBundle(t *testing.T) {
 	prom, err := testenv.StartPrometheus(strings.TrimPrefix(target.URL, "http://"))
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(prom.Stop)
-	f.r.Metrics = &metrics.Checker{Client: f.env.Client, SecretReader: f.env.Client, DefaultAddress: prom.URL}
+	f.r.Builtins = routerBuiltins()
+	f.r.Metrics = &metrics.Checker{Client: f.env.Client, SecretReader: f.env.Client, DefaultAddress: prom.URL, Builtins: f.r.Builtins}
 
 	c := &sluicev1beta1.Canary{}
 	g.Expect(f.env.Client.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: "web-staging"}, c)).To(Succeed())
@@ -123,4 +129,14 @@ func TestReconciler_SoakMetricFailsTheBundle(t *testing.T) {
 	g.Expect(stageOf(f.get(), "production").Bundle).To(BeEmpty())
 	g.Expect(f.commits()).To(Equal(afterStaging))
 	g.Eventually(func() []string { return f.eventReasons() }, 10*time.Second, 100*time.Millisecond).Should(ContainElement(sluicev1beta1.PipelineReasonSoakFailed))
+}
+
+// routerBuiltins are the real routers' builtin metrics.
+func routerBuiltins() *router.Registry {
+	r := router.NewRegistry()
+	kubernetesrouter.Register(r)
+	istiorouter.Register(r)
+	traefikrouter.Register(r)
+	gatewayapirouter.Register(r)
+	return r
 }

@@ -45,7 +45,7 @@ func (r *Reconciler) soakChecks(ctx context.Context, spec *sluicev1beta1.Pipelin
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("stage", spec.Name, "Canary", c.Namespace+"/"+c.Name)
 	for _, m := range c.Spec.Analysis.Metrics {
-		pc, pm := onPrimary(c, provider, m)
+		pc, pm := onPrimary(r.Builtins, c, provider, m)
 		res := r.Metrics.Check(ctx, pc, provider, pm)
 		log.V(1).Info("Checked a metric on the primary", "metric", m.Name, "outcome", res.Outcome)
 		out.Results = append(out.Results, res)
@@ -62,13 +62,13 @@ func (r *Reconciler) soakChecks(ctx context.Context, spec *sluicev1beta1.Pipelin
 //   - the builtins of traefik and gatewayapi select the canary's backend,
 //     <namespace>-<service>-canary-<port>: the soak selects the primary's,
 //     <namespace>-<service>-primary-<port>.
-func onPrimary(c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) (*sluicev1beta1.Canary, sluicev1beta1.CanaryMetric) {
+func onPrimary(builtins metrics.BuiltinQueries, c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) (*sluicev1beta1.Canary, sluicev1beta1.CanaryMetric) {
 	pc := c.DeepCopy()
 	apex, _, _ := c.ServiceNames()
 	pc.Spec.Service.Name = apex
 	pc.Spec.TargetRef.Name = c.PrimaryName()
-	if m.TemplateRef == nil && m.Query == "" {
-		if q, err := metrics.BuiltinQuery(provider, m.Name); err == nil {
+	if m.TemplateRef == nil && m.Query == "" && builtins != nil {
+		if q, err := builtins.BuiltinQuery(provider, m.Name); err == nil {
 			// An inline query resolves as the builtin does (same server,
 			// same thresholds): only its backend changes.
 			m.Query = strings.ReplaceAll(q, "{{ service }}-canary-", "{{ service }}-primary-")

@@ -9,6 +9,11 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/router"
+	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
+	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
+	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
 )
 
 // Each builtin measures the primary during a soak: the istio and
@@ -42,7 +47,7 @@ func TestOnPrimary(t *testing.T) {
 		t.Run(tc.provider, func(t *testing.T) {
 			g := NewWithT(t)
 			for _, name := range []string{sluicev1beta1.MetricRequestSuccessRate, sluicev1beta1.MetricRequestDuration} {
-				pc, pm := onPrimary(c, tc.provider, sluicev1beta1.CanaryMetric{Name: name})
+				pc, pm := onPrimary(builtins(), c, tc.provider, sluicev1beta1.CanaryMetric{Name: name})
 				q := render(pc, pm)
 				g.Expect(q).To(ContainSubstring(tc.want), name)
 				g.Expect(q).NotTo(ContainSubstring("canary"), name)
@@ -53,17 +58,27 @@ func TestOnPrimary(t *testing.T) {
 	g := NewWithT(t)
 	// A template or an inline query: the primary is {{ target }}, the apex {{ service }}.
 	m := sluicev1beta1.CanaryMetric{Name: "errors", Query: `errors{workload="{{ target }}",svc="{{ service }}"}`}
-	pc, pm := onPrimary(c, "istio", m)
+	pc, pm := onPrimary(builtins(), c, "istio", m)
 	g.Expect(render(pc, pm)).To(Equal(`errors{workload="web-primary",svc="web"}`))
 	// A Canary whose Service is named apart keeps that apex.
 	named := c.DeepCopy()
 	named.Spec.Service.Name = "shop-front"
-	pc, pm = onPrimary(named, "traefik", sluicev1beta1.CanaryMetric{Name: sluicev1beta1.MetricRequestSuccessRate})
+	pc, pm = onPrimary(builtins(), named, "traefik", sluicev1beta1.CanaryMetric{Name: sluicev1beta1.MetricRequestSuccessRate})
 	g.Expect(render(pc, pm)).To(ContainSubstring(`service=~"shop-shop-front-primary-.+@kubernetescrd"`))
 	// The Canary is not changed.
 	g.Expect(c.Spec.TargetRef.Name).To(Equal("web"))
 	g.Expect(c.Spec.Service.Name).To(BeEmpty())
 	// A provider without builtins is left to the checker, which says so.
-	_, pm = onPrimary(c, "contour", sluicev1beta1.CanaryMetric{Name: sluicev1beta1.MetricRequestSuccessRate})
+	_, pm = onPrimary(builtins(), c, "contour", sluicev1beta1.CanaryMetric{Name: sluicev1beta1.MetricRequestSuccessRate})
 	g.Expect(pm.Query).To(BeEmpty())
+}
+
+// builtins are the real routers' builtin metrics.
+func builtins() *router.Registry {
+	r := router.NewRegistry()
+	kubernetesrouter.Register(r)
+	istiorouter.Register(r)
+	traefikrouter.Register(r)
+	gatewayapirouter.Register(r)
+	return r
 }
