@@ -97,8 +97,7 @@ func TestNewGitHub_APIBase(t *testing.T) {
 // and opens none.
 func TestGitHub_OpenFindsTheOpenOne(t *testing.T) {
 	g := NewWithT(t)
-	var h *scriptedHost
-	h = newScriptedHost(t)
+	h := newScriptedHost(t)
 	h.script = []exchange{{
 		method: http.MethodGet, path: "/api/v3/repos/platform/deploy/pulls", query: "base=main&head=platform%3Asluice%2Fproduction-b1&state=open",
 		header: githubHeaders, absent: []string{"Content-Type"},

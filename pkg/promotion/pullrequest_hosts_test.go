@@ -371,3 +371,30 @@ func TestReconciler_PullRequestOnGitHubAndGitLab(t *testing.T) {
 		})
 	}
 }
+
+// A token Secret without the key token is refused before anything is
+// written, with a message that says what to add.
+func TestReconciler_PullRequestSecretWithoutToken(t *testing.T) {
+	f := newFixture(t)
+	g := f.g
+	host := newVendorHost(t, f, sluicev1beta1.GitProviderGitHub)
+	g.Expect(f.env.Client.Create(f.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "api-token"},
+		Data: map[string][]byte{"password": []byte(vendorToken)}})).To(Succeed())
+	f.pipeline(func(p *sluicev1beta1.Pipeline) {
+		p.Spec.Stages[0].Git = sluicev1beta1.PipelineGit{
+			URL: host.repoURL(), Branch: "main", SecretRef: &corev1.LocalObjectReference{Name: "git"}, Path: "deploy/staging",
+			Push: &sluicev1beta1.PipelinePush{Strategy: sluicev1beta1.PushPullRequest, Provider: sluicev1beta1.GitProviderGitHub,
+				SecretRef: &corev1.LocalObjectReference{Name: "api-token"}},
+		}
+	})
+	f.push("1.1.0")
+	f.reconcile(f.r, time.Now().UTC())
+	staging := stageOf(f.get(), "staging")
+	g.Expect(staging.State).To(Equal(sluicev1beta1.StagePending))
+	g.Expect(staging.Reason).To(Equal(promotion.ReasonInvalidGitTarget))
+	g.Expect(staging.Message).To(Equal(fmt.Sprintf(`secret %s/api-token has no key "token" (the github access token)`, f.ns)))
+	g.Expect(f.git("branch", "--list", "sluice/*")).To(BeEmpty(), "no branch is written")
+	prs, posts := host.count()
+	g.Expect(prs + posts).To(BeZero())
+	g.Expect(f.logs.String()).NotTo(ContainSubstring(vendorToken))
+}
