@@ -16,3 +16,8 @@ func (g *GitHub) SetBackoff(d time.Duration) { g.api.backoff = d }
 
 // SetBackoff shortens the wait between retries, for tests.
 func (g *GitLab) SetBackoff(d time.Duration) { g.api.backoff = d }
+
+// HostReason is the message quoted from a GitHub or GitLab error answer.
+func HostReason(raw []byte, token string) string {
+	return (&hostAPI{token: token}).reason(raw)
+}

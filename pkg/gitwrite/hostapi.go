@@ -169,13 +169,20 @@ func (a *hostAPI) reason(raw []byte) string {
 			s += ": " + b.Errors[0].Message
 		}
 	}
-	// A host may echo what it was sent.
-	if len(a.token) >= 4 {
-		s = strings.ReplaceAll(s, a.token, "[redacted]")
-	}
+	// One line first: a token has no white space, so folding it cannot
+	// make a token appear, and redacting after it catches every one.
 	s = strings.Join(strings.Fields(s), " ")
+	// A host may echo what it was sent. The marker's brackets are in no
+	// token, so no token spans the marker and the text around it.
+	if len(a.token) >= 4 {
+		marker := "[redacted]"
+		if strings.Contains(marker, a.token) {
+			marker = "***"
+		}
+		s = strings.ReplaceAll(s, a.token, marker)
+	}
 	if len(s) > maxReason {
-		s = s[:maxReason] + "…"
+		s = cut(s, maxReason) + "…"
 	}
 	return s
 }
