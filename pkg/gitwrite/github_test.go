@@ -3,6 +3,7 @@ package gitwrite_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,9 +241,8 @@ func TestGitHub_RetriesAndRedirects(t *testing.T) {
 	limited.code, limited.answer = http.StatusTooManyRequests, `{"message":"API rate limit exceeded for installation ID 42."}`
 	limited.answerHeader = map[string]string{"Retry-After": "1"}
 	gh, h := newGitHub(t, unavailable, limited)
-	ok.code = http.StatusOK
+	ok.code, ok.answer = http.StatusOK, githubPR(h.srv.URL, "7", "open", false, "")
 	h.script = append(h.script, ok)
-	h.script[2].answer = githubPR(h.srv.URL, "7", "open", false, "")
 	start := time.Now()
 	pr, err := gh.Get(context.Background(), 7)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -250,10 +250,44 @@ func TestGitHub_RetriesAndRedirects(t *testing.T) {
 	g.Expect(time.Since(start)).To(BeNumerically(">=", time.Second), "Retry-After: 1 was honoured")
 	g.Expect(h.left()).To(BeZero())
 
+	// A spent rate limit is a 403 with X-RateLimit-Remaining 0: a wait
+	// until X-RateLimit-Reset, not a refused token.
+	spent := get
+	spent.code, spent.answer = http.StatusForbidden, `{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}`
+	spent.answerHeader = map[string]string{"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Used": "5000",
+		"X-RateLimit-Reset": strconv.FormatInt(time.Now().Add(2*time.Second).Unix(), 10)}
+	h.script = []exchange{spent, ok}
+	start = time.Now()
+	_, err = gh.Get(context.Background(), 7)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(time.Since(start)).To(BeNumerically(">=", time.Second), "X-RateLimit-Reset was honoured")
+	g.Expect(h.left()).To(BeZero())
+	h.script = []exchange{spent, spent, spent, spent}
+	h.script[3].answerHeader = map[string]string{"X-RateLimit-Remaining": "0"}
+	_, err = gh.Get(context.Background(), 7)
+	g.Expect(err).To(MatchError(ContainSubstring("429 Too Many Requests: rate limited (403): API rate limit exceeded")))
+	g.Expect(commitstatus.IsPermanent(err)).To(BeFalse())
+
+	// A 403 without those headers is a refusal, at once.
+	forbidden := get
+	forbidden.code, forbidden.answer = http.StatusForbidden, `{"message":"Resource not accessible by personal access token","status":"403"}`
+	h.script = []exchange{forbidden}
+	_, err = gh.Get(context.Background(), 7)
+	g.Expect(err).To(MatchError(ContainSubstring("403 Forbidden: Resource not accessible by personal access token")))
+	g.Expect(h.left()).To(BeZero())
+
 	// Four attempts, then the last answer.
 	h.script = []exchange{unavailable, unavailable, unavailable, unavailable}
 	_, err = gh.Get(context.Background(), 7)
 	g.Expect(err).To(MatchError(ContainSubstring("502 Bad Gateway")))
+	g.Expect(h.left()).To(BeZero())
+
+	// A 2xx that is not the documented JSON is an error, not retried.
+	garbled := ok
+	garbled.answer = `<html>maintenance</html>`
+	h.script = []exchange{garbled}
+	_, err = gh.Get(context.Background(), 7)
+	g.Expect(err).To(MatchError(ContainSubstring("the answer of the Git host is not the documented JSON")))
 	g.Expect(h.left()).To(BeZero())
 
 	// A redirect would take the token elsewhere: it is an error.

@@ -36,6 +36,10 @@ type hostAPI struct {
 	maxWait     time.Duration
 }
 
+// errBadAnswer is a 2xx answer that is not the documented JSON: asking
+// again would not change it (and could open a second pull request).
+var errBadAnswer = errors.New("the answer of the Git host is not the documented JSON")
+
 // maxReason bounds the host's message quoted in an error.
 const maxReason = 256
 
@@ -130,11 +134,20 @@ func (a *hostAPI) once(ctx context.Context, method, target string, body []byte, 
 		return 0, fmt.Errorf("failed to read the answer of the Git host: %w", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return retryAfter(resp.Header.Get("Retry-After")), &commitstatus.HTTPError{StatusCode: resp.StatusCode, Reason: a.reason(raw)}
+		wait := retryAfter(resp.Header.Get("Retry-After"))
+		if resp.StatusCode == http.StatusForbidden && (wait > 0 || resp.Header.Get("X-RateLimit-Remaining") == "0") {
+			// GitHub answers a spent rate limit with 403 (docs.github.com,
+			// "Rate limits for the REST API"): a wait, not a refused token.
+			if wait == 0 {
+				wait = rateLimitReset(resp.Header.Get("X-RateLimit-Reset"))
+			}
+			return wait, &commitstatus.HTTPError{StatusCode: http.StatusTooManyRequests, Reason: "rate limited (403): " + a.reason(raw)}
+		}
+		return wait, &commitstatus.HTTPError{StatusCode: resp.StatusCode, Reason: a.reason(raw)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return 0, fmt.Errorf("failed to decode the answer of the Git host: %w", err)
+			return 0, fmt.Errorf("%w: %w", errBadAnswer, err)
 		}
 	}
 	return 0, nil
@@ -201,10 +214,23 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
+// rateLimitReset reads X-RateLimit-Reset, the UTC epoch second at which
+// GitHub's rate limit window resets.
+func rateLimitReset(v string) time.Duration {
+	s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return max(time.Until(time.Unix(s, 0)), 0)
+}
+
 // retryable tells whether another attempt may get another answer: after a
 // transport error, a 5xx or a 429. A redirect is not followed (it would
 // take the token elsewhere) and is not retried either.
 func retryable(err error) bool {
+	if errors.Is(err, errBadAnswer) {
+		return false
+	}
 	var he *commitstatus.HTTPError
 	if !errors.As(err, &he) {
 		return true
