@@ -267,6 +267,17 @@ func TestGitHub_RetriesAndRedirects(t *testing.T) {
 	_, err = gh.Get(context.Background(), 7)
 	g.Expect(err).To(MatchError(ContainSubstring("429 Too Many Requests: rate limited (403): API rate limit exceeded")))
 	g.Expect(commitstatus.IsPermanent(err)).To(BeFalse())
+	g.Expect(h.left()).To(BeZero())
+
+	// A reset an hour away is not waited for in the call: the next
+	// reconcile asks again.
+	spent.answerHeader["X-RateLimit-Reset"] = strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	h.script = []exchange{spent}
+	start = time.Now()
+	_, err = gh.Get(context.Background(), 7)
+	g.Expect(err).To(MatchError(ContainSubstring("rate limited")))
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+	g.Expect(h.left()).To(BeZero())
 
 	// A 403 without those headers is a refusal, at once.
 	forbidden := get

@@ -23,8 +23,9 @@ import (
 // hostAPI sends the REST calls of the GitHub and GitLab pull request
 // clients: bounded reads, the token in a header only and removed from
 // every message, retries of 5xx, 429 and transport errors (honouring
-// Retry-After), and no redirect followed, so that the token stays on the
-// host it was meant for.
+// Retry-After up to maxWait, since the caller is a reconcile that must not
+// block for long), and no redirect followed, so that the token stays on
+// the host it was meant for.
 type hostAPI struct {
 	base   string
 	header http.Header
@@ -50,7 +51,7 @@ func newHostAPI(base, token string, header http.Header, hc *http.Client) (*hostA
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	return &hostAPI{base: strings.TrimSuffix(base, "/"), header: header, token: token, hc: hc, maxAttempts: 4, backoff: time.Second, maxWait: 30 * time.Second}, nil
+	return &hostAPI{base: strings.TrimSuffix(base, "/"), header: header, token: token, hc: hc, maxAttempts: 4, backoff: time.Second, maxWait: 10 * time.Second}, nil
 }
 
 // checkAPIBase refuses an API base the token should not be sent to: not
@@ -92,6 +93,11 @@ func (a *hostAPI) do(ctx context.Context, method, path string, query url.Values,
 	for attempt := 1; ; attempt++ {
 		retryAfter, err := a.once(ctx, method, target, body, out)
 		if err == nil || !retryable(err) || attempt >= a.maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		if retryAfter > a.maxWait {
+			// The reconciler must not block that long: the next
+			// reconcile asks again.
 			return err
 		}
 		d := min(max(wait, retryAfter), a.maxWait)
