@@ -251,6 +251,7 @@ var invalidPipelines = []invalidCase{
 	{name: "Pipeline change unknown", base: validPipeline, mutate: []mutation{set("spec.stages.0.git.change", "HelmValues")}, field: "spec.stages[0].git.change", message: "Unsupported value"},
 	{name: "Pipeline pull request without provider", base: validPipeline, mutate: []mutation{del("spec.stages.1.git.push.provider")}, field: "spec.stages[1].git.push", message: "needs push.provider"},
 	{name: "Pipeline provider with direct push", base: validPipeline, mutate: []mutation{set("spec.stages.1.git.push.strategy", "Direct")}, field: "spec.stages[1].git.push", message: "only used with strategy PullRequest"},
+	{name: "Pipeline pull request without token", base: validPipeline, mutate: []mutation{del("spec.stages.1.git.push.secretRef")}, field: "spec.stages[1].git.push", message: "needs push.secretRef"},
 	{name: "Pipeline provider unknown", base: validPipeline, mutate: []mutation{set("spec.stages.1.git.push.provider", "bitbucket")}, field: "spec.stages[1].git.push.provider", message: "Unsupported value"},
 	{name: "Pipeline canaryRef without name", base: validPipeline, mutate: []mutation{del("spec.stages.0.canaryRef.name")}, field: "spec.stages[0].canaryRef.name", message: "Required value"},
 	{name: "Pipeline kubeConfig without secretRef name", base: validPipeline, mutate: []mutation{set("spec.stages.1.canaryRef.kubeConfig.secretRef", map[string]any{})}, field: "spec.stages[1].canaryRef.kubeConfig.secretRef.name", message: "Required value"},

@@ -343,6 +343,7 @@ const (
 //
 // +kubebuilder:validation:XValidation:rule="self.strategy != 'PullRequest' || has(self.provider)",message="spec.stages[].git.push.strategy PullRequest needs push.provider (gitea, github or gitlab)"
 // +kubebuilder:validation:XValidation:rule="self.strategy == 'PullRequest' || !has(self.provider)",message="spec.stages[].git.push.provider is only used with strategy PullRequest"
+// +kubebuilder:validation:XValidation:rule="self.strategy != 'PullRequest' || has(self.secretRef)",message="spec.stages[].git.push.strategy PullRequest needs push.secretRef, a Secret whose key token is the API token of the Git host"
 type PipelinePush struct {
 	// strategy is Direct (commit to the branch) or PullRequest (commit to a
 	// branch of its own and open a pull/merge request; the stage waits for its merge).
@@ -353,8 +354,10 @@ type PipelinePush struct {
 	// +optional
 	Provider GitProvider `json:"provider,omitempty"`
 
-	// secretRef names a Secret with the key "token" of the provider's API.
-	// Defaults to the Git credentials.
+	// secretRef names a Secret with the key "token" of the provider's API
+	// (required with strategy PullRequest): a Gitea token of scope
+	// write:repository, a GitHub token with Contents and Pull requests
+	// read/write, or a GitLab token of scope api.
 	// +kubebuilder:validation:XValidation:rule="has(self.name) && size(self.name) > 0",message="spec.stages[].git.push.secretRef.name must name a Secret"
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`

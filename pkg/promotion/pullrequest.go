@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/commitstatus"
 	"github.com/sluice-cd/sluice/pkg/gitsync"
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 )
@@ -32,14 +35,17 @@ func wantsPullRequest(spec *sluicev1beta1.PipelineStage) bool {
 }
 
 // pullRequests is the Git host client of a stage that lands its changes
-// through pull requests; only Gitea (and Forgejo) for now.
+// through pull requests: Gitea (and Forgejo), GitHub (and GitHub
+// Enterprise Server) or GitLab (merge requests), with the access token of
+// the key "token" of push.secretRef.
 func (r *Reconciler) pullRequests(ctx context.Context, p *sluicev1beta1.Pipeline, spec *sluicev1beta1.PipelineStage, repoURL string) (gitwrite.PullRequests, error) {
 	push := spec.Git.Push
-	if push.Provider != sluicev1beta1.GitProviderGitea {
-		return nil, &targetError{msg: fmt.Sprintf("pull requests on %q are not supported yet: use provider gitea, or push.strategy Direct", push.Provider)}
+	newHost, ok := pullRequestHosts[push.Provider]
+	if !ok {
+		return nil, &targetError{msg: fmt.Sprintf("pull requests on %q are not supported: use provider gitea, github or gitlab, or push.strategy Direct", push.Provider)}
 	}
 	if push.SecretRef == nil {
-		return nil, &targetError{msg: "push.secretRef must name a Secret with the Gitea access token (key \"token\")"}
+		return nil, &targetError{msg: fmt.Sprintf("push.secretRef must name a Secret with the %s access token (key \"token\")", push.Provider)}
 	}
 	s := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: push.SecretRef.Name}, s); err != nil {
@@ -48,11 +54,22 @@ func (r *Reconciler) pullRequests(ctx context.Context, p *sluicev1beta1.Pipeline
 		}
 		return nil, fmt.Errorf("failed to read secret %s/%s: %w", p.Namespace, push.SecretRef.Name, err)
 	}
-	g, err := gitwrite.NewGitea(repoURL, string(s.Data["token"]), nil)
+	if len(s.Data["token"]) == 0 {
+		return nil, &targetError{msg: fmt.Sprintf("secret %s/%s has no key \"token\" (the %s access token)", p.Namespace, push.SecretRef.Name, push.Provider)}
+	}
+	prs, err := newHost(repoURL, string(s.Data["token"]))
 	if err != nil {
 		return nil, &targetError{msg: fmt.Sprintf("pull requests on %s: %v", redactURL(repoURL), err)}
 	}
-	return g, nil
+	return prs, nil
+}
+
+// pullRequestHosts builds the client of each provider: an unknown one is
+// refused, never given a default.
+var pullRequestHosts = map[sluicev1beta1.GitProvider]func(repoURL, token string) (gitwrite.PullRequests, error){
+	sluicev1beta1.GitProviderGitea:  func(u, t string) (gitwrite.PullRequests, error) { return gitwrite.NewGitea(u, t, nil) },
+	sluicev1beta1.GitProviderGitHub: func(u, t string) (gitwrite.PullRequests, error) { return gitwrite.NewGitHub(u, t, nil) },
+	sluicev1beta1.GitProviderGitLab: func(u, t string) (gitwrite.PullRequests, error) { return gitwrite.NewGitLab(u, t, nil) },
 }
 
 // writePullRequest writes the bundle to its own branch, started from the
@@ -84,6 +101,11 @@ func (r *Reconciler) writePullRequest(ctx context.Context, p *sluicev1beta1.Pipe
 	}
 	pr, err := prs.Open(ctx, gitwrite.PullRequestOptions{Head: head, Base: t.branch, Title: msg.Subject, Body: msg.String()})
 	if err != nil {
+		// A token refused, without the rights, or for another repository:
+		// only a fix of the Secret or the spec helps.
+		if isHTTPStatus(err, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound) {
+			return "", "", &targetError{msg: fmt.Sprintf("the %s API refused to open a pull request (check the token of push.secretRef and its scopes): %v", spec.Git.Push.Provider, err)}
+		}
 		return "", "", err
 	}
 	return "", pr.URL, nil
@@ -141,18 +163,26 @@ func (r *Reconciler) observePullRequest(ctx context.Context, p *sluicev1beta1.Pi
 	return &PullRequest{Merged: pr.Merged, MergeCommit: pr.MergeSHA, Closed: !pr.Open && !pr.Merged}
 }
 
-// pullRequestNumber is the number at the end of a pull request's page URL
-// (…/pulls/12).
+// pullRequestNumber is the number at the end of a pull request's page URL:
+// …/pulls/12 (Gitea), …/pull/12 (GitHub) or …/-/merge_requests/12
+// (GitLab, the merge request's IID).
 func pullRequestNumber(url string) (int64, error) {
-	i := strings.LastIndex(url, "/pulls/")
-	if i < 0 {
-		return 0, errors.New("the pull request URL does not end in /pulls/<number>")
+	parts := strings.Split(strings.TrimSuffix(url, "/"), "/")
+	if n := len(parts); n >= 2 {
+		switch parts[n-2] {
+		case "pulls", "pull", "merge_requests":
+			if number, err := strconv.ParseInt(parts[n-1], 10, 64); err == nil && number > 0 {
+				return number, nil
+			}
+		}
 	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(url[i+len("/pulls/"):], "/"), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("the pull request URL does not end in /pulls/<number>: %w", err)
-	}
-	return n, nil
+	return 0, errors.New("the pull request URL does not end in /pulls/<number>, /pull/<number> or /merge_requests/<number>")
+}
+
+// isHTTPStatus tells whether err is the Git host's answer with one of codes.
+func isHTTPStatus(err error, codes ...int) bool {
+	var he *commitstatus.HTTPError
+	return errors.As(err, &he) && slices.Contains(codes, he.StatusCode)
 }
 
 // redactURL drops the user info of a URL for messages.
