@@ -237,7 +237,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err := registerDeliveryCollector(mgr); err != nil {
 		return err
 	}
-	if err := setupPromotion(ctx, mgr, opts); err != nil {
+	if err := setupPromotion(ctx, mgr, opts, dispatcher); err != nil {
 		return err
 	}
 	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher})

@@ -13,13 +13,15 @@ import (
 
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 	"github.com/sluice-cd/sluice/pkg/imagescan"
+	"github.com/sluice-cd/sluice/pkg/notify"
 	"github.com/sluice-cd/sluice/pkg/promotion"
 )
 
 // setupPromotion registers the Pipeline controller with --enable-promotion;
 // it is off by default until it is complete (pull requests on GitHub and
 // GitLab are not wired yet, see docs/promotion.md).
-func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// The events of spec.alerts go through the dispatcher of the Canary alerts.
+func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, dispatcher *notify.Dispatcher) error {
 	if !opts.EnablePromotion {
 		return nil
 	}
@@ -36,6 +38,7 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 			Identity: gitwrite.Identity{Name: opts.PromotionAuthorName, Email: opts.PromotionAuthorEmail},
 			Signing:  signing,
 		},
+		Notifier:                   promotion.DispatchNotifier{D: dispatcher},
 		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
 		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
 		SkipNameValidation:         opts.skipNameValidation,
