@@ -274,6 +274,12 @@ var invalidPipelines = []invalidCase{
 	{name: "Pipeline time zone a path", base: validPipeline, mutate: []mutation{set("spec.stages.1.windows.0.timeZone", "../../etc/passwd")}, field: "spec.stages[1].windows[0].timeZone", message: "must be an IANA time zone"},
 	{name: "Pipeline hold without reason", base: validPipeline, mutate: []mutation{set("spec.stages.0.hold", map[string]any{})}, field: "spec.stages[0].hold.reason", message: "Required value"},
 	{name: "Pipeline unknown field", base: validPipeline, mutate: []mutation{set("spec.stages.0.autoPromote", true)}, field: `unknown field "spec.stages[0].autoPromote"`, message: "strict decoding error"},
+	{name: "Pipeline alert without name", base: validPipeline, mutate: []mutation{alert(func(a map[string]any) { delete(a, "name") })}, field: "spec.alerts[0].name", message: "Required value"},
+	{name: "Pipeline alert name with capitals", base: validPipeline, mutate: []mutation{alert(func(a map[string]any) { a["name"] = "Team" })}, field: "spec.alerts[0].name", message: "should match"},
+	{name: "Pipeline alert without providerRef", base: validPipeline, mutate: []mutation{alert(func(a map[string]any) { delete(a, "providerRef") })}, field: "spec.alerts[0].providerRef", message: "Required value"},
+	{name: "Pipeline alert eventSeverity warn", base: validPipeline, mutate: []mutation{alert(func(a map[string]any) { a["eventSeverity"] = "warn" })}, field: "spec.alerts[0].eventSeverity", message: "Unsupported value"},
+	{name: "Pipeline alert names not unique", base: validPipeline, mutate: []mutation{set("spec.alerts", yamlValue(`[{name: team, providerRef: {name: slack}}, {name: team, providerRef: {name: teams}}]`))}, field: "spec.alerts[1]", message: "Duplicate value"},
+	{name: "Pipeline alert with a reminderInterval", base: validPipeline, mutate: []mutation{alert(func(a map[string]any) { a["reminderInterval"] = "1h" })}, field: `unknown field "spec.alerts[0].reminderInterval"`, message: "strict decoding error"},
 }
 
 func manyStages(n int) []any {

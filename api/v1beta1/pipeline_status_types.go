@@ -88,6 +88,13 @@ type PipelineStatus struct {
 	// handledRequests are the annotation values already acted upon.
 	// +optional
 	HandledRequests *PipelineHandledRequests `json:"handledRequests,omitempty"`
+
+	// alerts record, per stage, the events already sent to spec.alerts.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=stage
+	// +optional
+	Alerts []PipelineAlertRecord `json:"alerts,omitempty"`
 }
 
 // Bundle is what is promoted: images pinned by digest, immutable. Its id is

@@ -87,6 +87,13 @@ type PipelineSpec struct {
 	// suspend stops scanning and promoting; status and Git stay as they are.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// alerts send the events of the stages to AlertProviders, once each.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Alerts []PipelineAlert `json:"alerts,omitempty"`
 }
 
 // PipelineSource is an image repository and the policy that picks its latest tag.

@@ -87,6 +87,8 @@ func TestPipeline_ValidManifestsAccepted(t *testing.T) {
 		{set("spec.stages.1.git.url", "http://127.0.0.1:8080/org/deploy.git")},
 		// Two sources.
 		{set("spec.sources", yamlValue(`[{name: web, image: ghcr.io/org/web, policy: {semver: "1.x"}}, {name: worker, image: ghcr.io/org/worker, policy: {semver: "~1.4"}}]`))},
+		// Alerts: one to every event, one to the failures, a provider in another namespace.
+		{set("spec.alerts", yamlValue(`[{name: team, providerRef: {name: slack}}, {name: oncall, providerRef: {name: pager, namespace: ops}, eventSeverity: error}]`))},
 	}
 	for i, mutate := range variants {
 		g := NewWithT(t)

@@ -238,7 +238,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err := registerDeliveryCollector(mgr); err != nil {
 		return err
 	}
-	if err := setupPromotion(ctx, mgr, opts, routers); err != nil {
+	if err := setupPromotion(ctx, mgr, opts, routers, dispatcher); err != nil {
 		return err
 	}
 	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher})

@@ -14,14 +14,14 @@ import (
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 	"github.com/sluice-cd/sluice/pkg/imagescan"
 	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/notify"
 	"github.com/sluice-cd/sluice/pkg/promotion"
 	"github.com/sluice-cd/sluice/pkg/router"
 )
 
-// setupPromotion registers the Pipeline controller with --enable-promotion;
-// it is off by default until it is complete (pull requests on GitHub and
-// GitLab are not wired yet, see docs/promotion.md).
-func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry) error {
+// setupPromotion registers the Pipeline controller with --enable-promotion.
+// The events of spec.alerts go through the dispatcher of the Canary alerts.
+func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry, dispatcher *notify.Dispatcher) error {
 	if !opts.EnablePromotion {
 		return nil
 	}
@@ -44,6 +44,7 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers
 			Providers: newMetricProviders(), Builtins: routers},
 		Builtins:                   routers,
 		DefaultProvider:            opts.DefaultProvider,
+		Notifier:                   promotion.DispatchNotifier{D: dispatcher},
 		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
 		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
 		SkipNameValidation:         opts.skipNameValidation,

@@ -18,6 +18,7 @@ type resource int
 const (
 	resourceCanary resource = iota
 	resourceGitSync
+	resourcePipeline
 )
 
 // resourceOf maps the names kubectl users type to a kind.
@@ -27,8 +28,10 @@ func resourceOf(s string) (resource, error) {
 		return resourceCanary, nil
 	case "gitsyncs", "gitsync", "gs":
 		return resourceGitSync, nil
+	case "pipelines", "pipeline", "pipe":
+		return resourcePipeline, nil
 	}
-	return 0, fmt.Errorf("unknown resource type %q: use canaries (canary, cnry) or gitsyncs (gitsync, gs)", s)
+	return 0, fmt.Errorf("unknown resource type %q: use canaries (canary, cnry), gitsyncs (gitsync, gs) or pipelines (pipeline, pipe)", s)
 }
 
 type getOptions struct {
@@ -40,11 +43,12 @@ type getOptions struct {
 func newGetCommand(o *Options) *cobra.Command {
 	g := &getOptions{Options: o}
 	cmd := &cobra.Command{
-		Use:   "get [canaries|gitsyncs] [NAME]",
-		Short: "List Canaries (default) or GitSyncs with their phase, weight and revision",
+		Use:   "get [canaries|gitsyncs|pipelines] [NAME]",
+		Short: "List Canaries (default), GitSyncs or Pipelines with their phase, revision or stages",
 		Example: `  kubectl sluice get -A
   kubectl sluice get canary podinfo -n test -o yaml
-  kubectl sluice get gitsyncs`,
+  kubectl sluice get gitsyncs
+  kubectl sluice get pipelines -n sluice-system`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, name := resourceCanary, ""
@@ -75,6 +79,9 @@ func (g *getOptions) run(ctx context.Context, res resource, name string) error {
 	}
 	if name != "" && g.allNamespaces {
 		return fmt.Errorf("a NAME cannot be combined with --all-namespaces: name the namespace with -n instead")
+	}
+	if res == resourcePipeline {
+		return g.runPipelines(ctx, name)
 	}
 	kind := map[resource]string{resourceCanary: "Canary", resourceGitSync: "GitSync"}[res]
 	if name != "" {

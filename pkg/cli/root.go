@@ -109,6 +109,8 @@ Flagger manifests to Sluice's API.`,
 		newSuspendCommand(o, true),
 		newSuspendCommand(o, false),
 		newSyncCommand(o),
+		newPromoteStageCommand(o),
+		newRollbackStageCommand(o),
 		newConvertCommand(o),
 		newReportCommand(o),
 	)

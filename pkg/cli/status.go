@@ -25,12 +25,16 @@ type statusOptions struct {
 func newStatusCommand(o *Options) *cobra.Command {
 	s := &statusOptions{Options: o}
 	cmd := &cobra.Command{
-		Use:   "status NAME",
-		Short: "Explain a Canary: its release, conditions and step history with every check",
+		Use:   "status [pipeline] NAME",
+		Short: "Explain a Canary (its release, conditions and step history with every check) or a Pipeline (its stages and bundles)",
 		Example: `  kubectl sluice status podinfo -n test
-  kubectl sluice status podinfo -o json | jq '.status.history[-1].checks'`,
-		Args: exactlyOneName,
+  kubectl sluice status podinfo -o json | jq '.status.history[-1].checks'
+  kubectl sluice status pipeline web -n sluice-system`,
+		Args: canaryOrPipelineName,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 {
+				return s.runPipeline(cmd.Context(), args[1])
+			}
 			return s.run(cmd.Context(), args[0])
 		},
 	}

@@ -225,6 +225,7 @@ func (d *Dispatcher) DispatchTo(provider types.NamespacedName, alert string, e E
 		gi.Objects = append([]string(nil), gi.Objects...)
 		e.GitSync = &gi
 	}
+	e.Pipeline = copyPipeline(e.Pipeline)
 	if e.Canary != nil {
 		e.Canary = e.Canary.DeepCopy()
 	}
@@ -239,6 +240,9 @@ func (d *Dispatcher) DispatchTo(provider types.NamespacedName, alert string, e E
 func subject(e Event) []any {
 	if e.GitSync != nil {
 		return []any{"GitSync", klog.KRef(e.GitSync.Namespace, e.GitSync.Name)}
+	}
+	if e.Pipeline != nil {
+		return []any{"Pipeline", klog.KRef(e.Pipeline.Namespace, e.Pipeline.Name), "stage", e.Pipeline.Stage}
 	}
 	return []any{"Canary", klog.KObj(e.Canary)}
 }

@@ -15,6 +15,9 @@ func (n *generic) Post(ctx context.Context, e Event) error {
 	if e.GitSync != nil {
 		body = genericGitSyncPayload(e)
 	}
+	if e.Pipeline != nil {
+		body = genericPipelinePayload(e)
+	}
 	_, err := n.p.postJSON(ctx, body)
 	return err
 }

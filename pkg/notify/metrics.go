@@ -38,6 +38,9 @@ func namespaceOf(j job) string {
 	if j.event.GitSync != nil {
 		return j.event.GitSync.Namespace
 	}
+	if j.event.Pipeline != nil {
+		return j.event.Pipeline.Namespace
+	}
 	if j.event.Canary == nil {
 		return ""
 	}

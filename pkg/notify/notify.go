@@ -32,6 +32,9 @@ type Event struct {
 	// GitSync, when set, makes this an event of a GitSync (and Canary is
 	// ignored): Reason is the event type, e.g. SyncFailed.
 	GitSync *GitSyncInfo
+	// Pipeline, when set, makes this an event of a Pipeline's stage (and
+	// Canary is ignored): Reason is the event type, e.g. VerificationFailed.
+	Pipeline *PipelineInfo
 	// Severity is info, warn or error; empty means info.
 	Severity string
 	// Reason is a short machine-readable cause, e.g. Failed or CheckFailed.
@@ -113,6 +116,9 @@ type message struct {
 func newMessage(e Event) message {
 	if e.GitSync != nil {
 		return gitSyncMessage(e)
+	}
+	if e.Pipeline != nil {
+		return pipelineMessage(e)
 	}
 	c := e.Canary
 	if c == nil {

@@ -66,6 +66,8 @@ type Reconciler struct {
 	// Builtins are the builtin metrics' queries per traffic provider (the
 	// router registry), for soak checks of builtin metrics.
 	Builtins metrics.BuiltinQueries
+	// Notifier sends the events of spec.alerts (see alerts.go); nil sends none.
+	Notifier Notifier
 	// InsecureLoopbackRegistries scans loopback registries (localhost,
 	// 127.0.0.0/8, ::1) over plain HTTP, as in tests or with a registry
 	// beside the manager; other hosts are always scanned over HTTPS.
@@ -88,6 +90,8 @@ type Reconciler struct {
 	remotes remoteClients
 	// indexed is the manager's cache, which holds the Canary index.
 	indexed client.Reader
+	// alerted is this process's last write of each status.alerts.
+	alerted alertMemory
 }
 
 // SetupWithManager registers the reconciler: Pipelines, and the Canaries
@@ -188,6 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	d := Decide(p, obs, now)
 	failed := r.act(ctx, p, &d)
+	alerts := r.alertDeliveries(p, &d, now)
 
 	if !equality.Semantic.DeepEqual(&p.Status, &d.Status) {
 		patch := client.MergeFrom(p.DeepCopy())
@@ -198,6 +203,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("failed to patch the status of Pipeline %s: %w", req.NamespacedName, err)
 		}
 	}
+	r.notify(p, alerts) // after the patch that records them, once
 	for _, e := range d.Events {
 		t := corev1.EventTypeNormal
 		if e.Warning {

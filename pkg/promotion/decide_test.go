@@ -189,7 +189,7 @@ func TestDecide_ManualApprovalOnce(t *testing.T) {
 	g.Expect(d.Writes).To(BeEmpty())
 	g.Expect(d.Waits).To(ConsistOf(Wait{Stage: "production", Bundle: id, Reason: Reason{
 		Reason:  sluicev1beta1.PipelineReasonWaitingForApproval,
-		Message: "bundle " + id + " waits for approval: kubectl annotate pipeline/web sluice.dev/approve=production/" + id + " --overwrite",
+		Message: "bundle " + id + " waits for approval: kubectl sluice promote-stage web production -n apps (sets sluice.dev/approve=production/" + id + ")",
 	}}))
 	g.Expect(w.status("production").Gate).To(HaveField("Reason", sluicev1beta1.PipelineReasonWaitingForApproval))
 	ready := condition(d.Status, ConditionReady)

@@ -69,8 +69,8 @@ func (x *decider) gate(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.Pipe
 		g.Message = fmt.Sprintf("stage %s is held (%s): remove spec.stages[].hold to let bundle %s in", spec.Name, spec.Hold.Reason, cand)
 	case spec.Approval == sluicev1beta1.ApprovalManual && !slices.ContainsFunc(st.Approvals, func(a sluicev1beta1.StageApproval) bool { return a.Bundle == cand }):
 		g.Reason = sluicev1beta1.PipelineReasonWaitingForApproval
-		g.Message = fmt.Sprintf("bundle %s waits for approval: kubectl annotate pipeline/%s %s=%s/%s --overwrite",
-			cand, x.p.Name, sluicev1beta1.PipelineApproveAnnotation, spec.Name, cand)
+		g.Message = fmt.Sprintf("bundle %s waits for approval: kubectl sluice promote-stage %s %s -n %s (sets %s=%s/%s)",
+			cand, x.p.Name, spec.Name, x.p.Namespace, sluicev1beta1.PipelineApproveAnnotation, spec.Name, cand)
 	default:
 		open, next, err := windowsOpen(spec.Windows, x.now)
 		switch {
