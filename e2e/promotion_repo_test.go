@@ -37,9 +37,11 @@ import (
 //
 // The overlays start with the tag alone, as a team adopting promotion has
 // them: the Pipeline's first bundle (1.0.0 pinned by its digest) is then a
-// real change, released and verified in each stage like any other. (A
-// bundle the overlay already pins is committed by nobody, so no release
-// ever verifies it: see the report of scenario 15 in docs/promotion.md.)
+// real change, released and verified in each stage like any other. (An
+// overlay that already pinned the first bundle would get no commit: the
+// write finds the change there and records the branch's head, which
+// started no release, so the stage would wait for a verdict that never
+// comes.)
 
 // promoProductionNamespace is the app's namespace in the production cluster.
 const promoProductionNamespace = "web-production"

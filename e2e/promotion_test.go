@@ -165,6 +165,9 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	s.waitVerified(g, "production", b11, 3*time.Minute)
 	g.Expect(primaryImage(ctx, g, prod.Client, promoProductionNamespace)).To(Equal(pinned("1.1.0")))
 
+	// (no request failed so far: every release of the good images was smooth)
+	g.Expect(load.Counts().ByCode[500]).To(BeZero(), "a request failed before 1.2.0: %s", load.Counts())
+
 	// (2) When 1.2.0, an image whose pods fail half their requests, is pushed
 	env.Pods.SetImageErrorRate(reg.image+":1.2.0", 0.5)
 	digests["1.2.0"] = reg.push(g, "1.2.0")
@@ -346,8 +349,8 @@ func waitRemotePhase(ctx context.Context, g Gomega, c client.Client, key client.
 }
 
 // waitRemoteWeight waits until the Canary key of cluster c sends weight %
-// to its canary, and returns it.
-func waitRemoteWeight(ctx context.Context, g Gomega, c client.Client, key client.ObjectKey, weight int32) *sluicev1beta1.Canary {
+// to its canary.
+func waitRemoteWeight(ctx context.Context, g Gomega, c client.Client, key client.ObjectKey, weight int32) {
 	cd := &sluicev1beta1.Canary{}
 	g.Eventually(func() int32 {
 		_ = c.Get(ctx, key, cd)
@@ -355,5 +358,4 @@ func waitRemoteWeight(ctx context.Context, g Gomega, c client.Client, key client
 	}, 2*time.Minute, 100*time.Millisecond).Should(BeNumerically(">=", weight), func() string {
 		return "Canary " + key.String() + " never reached its last step: " + string(cd.Status.Phase) + "\n" + env.ManagerLogs(6000)
 	})
-	return cd
 }

@@ -32,7 +32,7 @@ func TestPods_BehaviourFollowsTheImage(t *testing.T) {
 		{name: "another tag keeps its health", rates: map[string]float64{"127.0.0.1:5000/org/web:1.2.0": 0.5},
 			pod: pod("127.0.0.1:5000/org/web:1.1.0"), version: "1.1.0", rate: ""},
 		{name: "the template wins", rates: map[string]float64{"ghcr.io/sluice-cd/demo:1.0.0": 0.5},
-			pod: pod("ghcr.io/sluice-cd/demo:1.0.0", corev1.EnvVar{Name: EnvVersion, Value: "2.0.0"}, corev1.EnvVar{Name: EnvErrorRate, Value: "0"}),
+			pod:     pod("ghcr.io/sluice-cd/demo:1.0.0", corev1.EnvVar{Name: EnvVersion, Value: "2.0.0"}, corev1.EnvVar{Name: EnvErrorRate, Value: "0"}),
 			version: "2.0.0", rate: "0"},
 	}
 	for _, tt := range tests {
