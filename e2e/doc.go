@@ -37,7 +37,10 @@
 //     listens on ClusterIP:port and answers as a ready pod selected by the
 //     Service, with the version, error rate and latency of that pod's env
 //     (VERSION, ERROR_RATE 0..1, LATENCY_MS): a new pod template is served
-//     as soon as its pods are ready, with no kube-proxy;
+//     as soon as its pods are ready, with no kube-proxy; a template without
+//     VERSION answers with its image's tag, and one without ERROR_RATE fails
+//     at the rate the test declared for its image (Pods.SetImageErrorRate),
+//     so an image changed by a commit behaves as that image would;
 //   - a bounded load generator sending through Traefik with a Host header and
 //     counting answers by version and status code;
 //   - the sluice manager (go build ./cmd/sluice, once per run) as a child
@@ -115,6 +118,22 @@
 //     failing version ends in failure on its commit, Slack gets the
 //     rollback, the change failure rate reads 0.5; a commit that does not
 //     build shows failure on the commit and reaches Slack once.
+//   - TestPromotion_StagingToProduction (15): a Pipeline promotes images
+//     pushed to an OCI registry (go-containerregistry's, in process) from
+//     staging (the stack's cluster, live traffic, request-success-rate) to
+//     production (a second control plane whose manager runs
+//     --enable-promotion and reads staging's Canary through a kubeconfig
+//     Secret; no data plane there, so its Canary checks rollout health
+//     only): 1.1.0 is committed to staging within a scan interval,
+//     promoted there, pinned by the same digest in production and promoted
+//     there; 1.2.0 (an image failing half its requests) is rolled back in
+//     staging, shown failed with why, announced by a Warning event, and
+//     never committed to production; 1.3.0 waits at production's manual
+//     gate until sluice.dev/approve; sluice.dev/rollback-to brings
+//     production back to 1.1.0 by a commit; the promoting manager killed
+//     while staging promotes (kept down until it has) and again while
+//     production releases loses nothing, and each stage's path gets one
+//     commit per bundle, each with its Sluice-* provenance trailers.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no

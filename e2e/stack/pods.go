@@ -46,6 +46,13 @@ const (
 // each request, so a new template is served as soon as its pods are ready,
 // and a rolling update serves old and new pods side by side. A Service
 // without ready pods answers 503, as a real cluster without endpoints fails.
+//
+// A pod whose template sets no VERSION answers with the tag of its image
+// (repo:1.2.0@sha256:… answers 1.2.0), and one that sets no ERROR_RATE
+// fails at the rate the test declared for its image (SetImageErrorRate):
+// so a workload whose image is changed by someone else (a promotion commit
+// of kustomize images:) behaves as that image would, a broken image
+// failing wherever it is deployed.
 type Pods struct {
 	log      logr.Logger
 	pods     corelisters.PodLister
@@ -57,6 +64,9 @@ type Pods struct {
 	rr       map[string]int          // Service key -> round-robin index
 	// selectors are the Services' pod selectors, by Service key.
 	selectors map[string]labels.Selector
+	// imageErrorRates are the error rates declared per image (see
+	// SetImageErrorRate).
+	imageErrorRates map[string]float64
 }
 
 // podCounter makes a pod's errors deterministic: with rate r, request n
@@ -84,7 +94,8 @@ func startPods(ctx context.Context, cfg *rest.Config, log logr.Logger) (*Pods, e
 		counters: map[string]*podCounter{},
 		rr:       map[string]int{},
 
-		selectors: map[string]labels.Selector{},
+		selectors:       map[string]labels.Selector{},
+		imageErrorRates: map[string]float64{},
 	}
 	svcInformer := f.Core().V1().Services().Informer()
 	_, err = svcInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -220,7 +231,7 @@ func (p *Pods) serve(w http.ResponseWriter, r *http.Request, ns, name string) {
 		http.Error(w, fmt.Sprintf("service %s/%s has no ready pods", ns, name), http.StatusServiceUnavailable)
 		return
 	}
-	env := podEnv(pod)
+	env := p.behaviour(pod)
 	version := env[EnvVersion]
 	if ms, err := strconv.Atoi(env[EnvLatencyMS]); err == nil && ms > 0 {
 		select {
@@ -294,6 +305,51 @@ func (p *Pods) fails(pod *corev1.Pod, rate float64) bool {
 	before := int64(float64(c.n) * rate)
 	c.n++
 	return int64(float64(c.n)*rate) > before
+}
+
+// SetImageErrorRate makes the pods of image fail rate (0..1) of their
+// requests unless their template sets ERROR_RATE. image is a reference
+// as written in a pod template (repo:tag or repo:tag@digest), its
+// repo:tag, or its digest: "127.0.0.1:5000/web:1.2.0" and "sha256:…"
+// both match a pod of "127.0.0.1:5000/web:1.2.0@sha256:…".
+func (p *Pods) SetImageErrorRate(image string, rate float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.imageErrorRates[image] = rate
+}
+
+// behaviour is the pod's env (VERSION, ERROR_RATE, LATENCY_MS), with the
+// version and error rate of its image where the template sets none.
+func (p *Pods) behaviour(pod *corev1.Pod) map[string]string {
+	env := podEnv(pod)
+	if len(pod.Spec.Containers) == 0 {
+		return env
+	}
+	image := pod.Spec.Containers[0].Image
+	named, digest, _ := strings.Cut(image, "@")
+	if _, ok := env[EnvVersion]; !ok {
+		env[EnvVersion] = imageTag(named)
+	}
+	if _, ok := env[EnvErrorRate]; !ok {
+		p.mu.Lock()
+		for _, key := range []string{image, named, digest} {
+			if rate, ok := p.imageErrorRates[key]; ok && key != "" {
+				env[EnvErrorRate] = strconv.FormatFloat(rate, 'f', -1, 64)
+				break
+			}
+		}
+		p.mu.Unlock()
+	}
+	return env
+}
+
+// imageTag is the tag of repo[:port]/name:tag; empty without one.
+func imageTag(named string) string {
+	i := strings.LastIndex(named, ":")
+	if i < 0 || strings.Contains(named[i:], "/") {
+		return "" // no tag, or the colon is a registry's port
+	}
+	return named[i+1:]
 }
 
 // podEnv returns the literal env vars of the pod's first container.

@@ -171,6 +171,11 @@ func (m *Manager) Restart(ctx context.Context, crash bool) error {
 	return m.start(ctx)
 }
 
+// Start starts a stopped (or killed) manager again with the same flags and
+// waits until it is ready, for a test that keeps it down while something
+// it would react to happens (e.g. a release it follows ends).
+func (m *Manager) Start(ctx context.Context) error { return m.start(ctx) }
+
 // ManagerLogs returns the last n bytes of the log of every manager started,
 // each under its name, for failure messages.
 func (s *Stack) ManagerLogs(n int64) string {

@@ -49,6 +49,13 @@ type Source struct {
 	CommitTime time.Time
 	// AppliedTime is when the revision was applied.
 	AppliedTime time.Time
+	// Unchanged also annotates the workloads and configs the apply left
+	// unchanged whose content no annotation attributes yet (no content
+	// hash, or another one). It is set for a revision new to the GitSync:
+	// an earlier apply of it may have ended before annotating (the manager
+	// killed in between), and the release it started would otherwise never
+	// learn its commit (nor a Pipeline waiting for that commit its verdict).
+	Unchanged bool
 }
 
 // sourceKinds are the kinds whose content a release is made of: the
@@ -66,7 +73,8 @@ var sourceKinds = map[schema.GroupKind]schema.GroupVersionKind{
 // A failure does not fail the sync (the objects are applied as Git wants
 // them); it is logged and recorded as a Warning event on the GitSync.
 func (r *GitSyncReconciler) annotateSources(ctx context.Context, gs *sluicev1beta1.GitSync, a *Applier, cs *ssa.ChangeSet, co Checkout) {
-	src := Source{Revision: co.Revision, CommitTime: co.Commit.Time, AppliedTime: r.clock().Now()}
+	src := Source{Revision: co.Revision, CommitTime: co.Commit.Time, AppliedTime: r.clock().Now(),
+		Unchanged: gs.Status.LastAppliedRevision != co.Revision}
 	n, err := a.AnnotateSources(ctx, cs, src)
 	log := ctrl.LoggerFrom(ctx)
 	if n > 0 {
@@ -82,8 +90,8 @@ func (r *GitSyncReconciler) annotateSources(ctx context.Context, gs *sluicev1bet
 }
 
 // AnnotateSources writes the source annotations on the workloads and
-// configs that cs reports created or configured, and returns how many it
-// wrote. Each is read back from the cluster, and its content hash computed
+// configs that cs reports created or configured (or unchanged, with
+// src.Unchanged), and returns how many it wrote. Each is read back from the cluster, and its content hash computed
 // as the engine computes it (pkg/revision). An object whose content-hash
 // annotation already matches is left alone: its content came from an
 // earlier commit (this apply changed other fields, such as labels, or put
@@ -95,7 +103,8 @@ func (a *Applier) AnnotateSources(ctx context.Context, cs *ssa.ChangeSet, src So
 	var errs []error
 	n := 0
 	for _, e := range cs.Entries {
-		if e.Action != ssa.CreatedAction && e.Action != ssa.ConfiguredAction {
+		if e.Action != ssa.CreatedAction && e.Action != ssa.ConfiguredAction &&
+			(!src.Unchanged || e.Action != ssa.UnchangedAction) {
 			continue
 		}
 		gvk, ok := sourceKinds[e.ObjMetadata.GroupKind]
