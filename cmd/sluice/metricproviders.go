@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/metrics/datadog"
+	"github.com/sluice-cd/sluice/pkg/metrics/newrelic"
 )
 
 // newMetricProviders is the registry of metric providers, by MetricTemplate
@@ -13,5 +14,6 @@ func newMetricProviders() metrics.Providers {
 	return metrics.Providers{
 		"prometheus": metrics.NewPrometheusProvider,
 		"datadog":    datadog.New,
+		"newrelic":   newrelic.New,
 	}
 }
