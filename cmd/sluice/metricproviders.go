@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/metrics/datadog"
+	"github.com/sluice-cd/sluice/pkg/metrics/dynatrace"
 	"github.com/sluice-cd/sluice/pkg/metrics/newrelic"
 )
 
@@ -15,5 +16,6 @@ func newMetricProviders() metrics.Providers {
 		"prometheus": metrics.NewPrometheusProvider,
 		"datadog":    datadog.New,
 		"newrelic":   newrelic.New,
+		"dynatrace":  dynatrace.New,
 	}
 }
