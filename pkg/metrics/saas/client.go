@@ -151,6 +151,10 @@ type Request struct {
 	Header http.Header
 	// Body, when not nil, is sent as JSON.
 	Body any
+	// Text, when set, is sent as text/plain instead of Body.
+	Text string
+	// Accept is the media type asked for; application/json when empty.
+	Accept string
 	// ErrorMessage extracts the vendor's message from an error answer's
 	// body; the body's text when nil or when it finds none.
 	ErrorMessage func(body []byte) string
@@ -159,16 +163,37 @@ type Request struct {
 // Do sends req and decodes a 2xx answer's JSON into out. Errors name the
 // vendor and quote its message (bounded, credentials removed).
 func (c *Client) Do(ctx context.Context, req Request, out any) error {
+	return c.Stream(ctx, req, func(body io.Reader) error {
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return fmt.Errorf("failed to read the %s answer: %w", c.vendor, err)
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			// The decoder's message quotes no input beyond a type name.
+			return fmt.Errorf("malformed %s answer: %w", c.vendor, err)
+		}
+		return nil
+	})
+}
+
+// Stream sends req and hands a 2xx answer's body to read, for answers
+// read as they arrive (server-sent events). An error answer is read whole
+// and quoted as Do quotes it.
+func (c *Client) Stream(ctx context.Context, req Request, read func(body io.Reader) error) error {
 	u := *c.base
 	u.Path += req.Path
 	u.RawQuery = req.Query.Encode()
 	var body io.Reader
-	if req.Body != nil {
+	contentType := ""
+	switch {
+	case req.Text != "":
+		body, contentType = strings.NewReader(req.Text), "text/plain"
+	case req.Body != nil:
 		b, err := json.Marshal(req.Body)
 		if err != nil {
 			return fmt.Errorf("failed to encode the %s request: %w", c.vendor, err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = bytes.NewReader(b), "application/json"
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
 	if err != nil {
@@ -183,8 +208,11 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		hr.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	hr.Header.Set("Accept", "application/json")
-	if body != nil {
-		hr.Header.Set("Content-Type", "application/json")
+	if req.Accept != "" {
+		hr.Header.Set("Accept", req.Accept)
+	}
+	if contentType != "" {
+		hr.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {
@@ -192,14 +220,11 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		return fmt.Errorf("%s request failed: %w", c.vendor, c.redactErr(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return fmt.Errorf("%s: %w", c.vendor, err)
-		}
-		return fmt.Errorf("failed to read the %s answer: %w", c.vendor, c.redactErr(err))
-	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil && !errors.Is(err, ErrTooLarge) {
+			return fmt.Errorf("failed to read the %s answer %s: %w", c.vendor, resp.Status, c.redactErr(err))
+		}
 		msg := ""
 		if req.ErrorMessage != nil {
 			msg = req.ErrorMessage(b)
@@ -213,9 +238,11 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		}
 		return fmt.Errorf("%s answered %s: %s", c.vendor, resp.Status, msg)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		// The decoder's message quotes no input beyond a type name.
-		return fmt.Errorf("malformed %s answer: %w", c.vendor, err)
+	if err := read(resp.Body); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return fmt.Errorf("%s: %w", c.vendor, ErrTooLarge)
+		}
+		return c.redactErr(err)
 	}
 	return nil
 }
