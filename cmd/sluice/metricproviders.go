@@ -5,6 +5,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/metrics/datadog"
 	"github.com/sluice-cd/sluice/pkg/metrics/dynatrace"
 	"github.com/sluice-cd/sluice/pkg/metrics/newrelic"
+	"github.com/sluice-cd/sluice/pkg/metrics/splunk"
 )
 
 // newMetricProviders is the registry of metric providers, by MetricTemplate
@@ -17,5 +18,6 @@ func newMetricProviders() metrics.Providers {
 		"datadog":    datadog.New,
 		"newrelic":   newrelic.New,
 		"dynatrace":  dynatrace.New,
+		"splunk":     splunk.New,
 	}
 }

@@ -3,6 +3,7 @@ package saas_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/metrics/datadog"
 	"github.com/sluice-cd/sluice/pkg/metrics/dynatrace"
 	"github.com/sluice-cd/sluice/pkg/metrics/newrelic"
+	"github.com/sluice-cd/sluice/pkg/metrics/splunk"
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
@@ -90,9 +92,11 @@ func (v *vendor) set(code int, answer string) {
 	v.code, v.answer = code, answer
 }
 
-func spanSeconds(r *http.Request, div int64) int64 {
-	from, _ := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
-	to, _ := strconv.ParseInt(r.URL.Query().Get("to"), 10, 64)
+// span is the time window of a request, from its start and end query
+// parameters, in seconds (div converts from the API's unit).
+func span(r *http.Request, start, end string, div int64) int64 {
+	from, _ := strconv.ParseInt(r.URL.Query().Get(start), 10, 64)
+	to, _ := strconv.ParseInt(r.URL.Query().Get(end), 10, 64)
 	return (to - from) / div
 }
 
@@ -112,7 +116,7 @@ func TestChecker_SaaSProviders(t *testing.T) {
 			auth: func(r *http.Request) bool {
 				return r.Header.Get("DD-API-KEY") == "dd-api-0a1b2c3d4e" && r.Header.Get("DD-APPLICATION-KEY") == "dd-app-9f8e7d6c5b"
 			},
-			window: func(r *http.Request) bool { return spanSeconds(r, 1) == 300 },
+			window: func(r *http.Request) bool { return span(r, "from", "to", 1) == 300 },
 			answers: map[string]string{
 				"value":  `{"status":"ok","series":[{"expression":"x","scope":"*","pointlist":[[1,0.5]]}]}`,
 				"nodata": `{"status":"ok","series":[]}`,
@@ -140,16 +144,34 @@ func TestChecker_SaaSProviders(t *testing.T) {
 			query:  `builtin:service.errors.total.rate:filter(eq("service","{{ target }}")):avg`,
 			path:   "/api/v2/metrics/query",
 			auth:   func(r *http.Request) bool { return r.Header.Get("Authorization") == "Api-Token dt0c01.SECRETTOKEN" },
-			window: func(r *http.Request) bool { return spanSeconds(r, 1000) == 300 },
+			window: func(r *http.Request) bool { return span(r, "from", "to", 1000) == 300 },
 			answers: map[string]string{
 				"value":  `{"totalCount":1,"resolution":"Inf","result":[{"metricId":"m","data":[{"dimensionMap":{},"timestamps":[1],"values":[0.5]}]}]}`,
 				"nodata": `{"totalCount":0,"resolution":"Inf","result":[]}`,
 				"error":  `{"error":{"code":401,"message":"Token dt0c01.SECRETTOKEN is not valid"}}`,
 			},
 		},
+		{
+			typ:    "splunk",
+			secret: map[string][]byte{splunk.TokenSecretKey: []byte("sfx-SECRET-token-42")},
+			query:  "data('requests.errors', filter=filter('app', '{{ target }}')).sum().publish()",
+			path:   "/v2/signalflow/execute",
+			auth: func(r *http.Request) bool {
+				return r.Method == http.MethodPost && r.Header.Get("X-SF-Token") == "sfx-SECRET-token-42"
+			},
+			window: func(r *http.Request) bool {
+				b, _ := io.ReadAll(r.Body)
+				return span(r, "start", "stop", 1000) == 300 && string(b) == "data('requests.errors', filter=filter('app', 'podinfo')).sum().publish()"
+			},
+			answers: map[string]string{
+				"value":  "event: data\ndata: {\"data\":[{\"tsId\":\"CgrT2EkAAAA\",\"value\":0.5}],\"logicalTimestampMs\":1}\n\n",
+				"nodata": "event: control-message\ndata: {\"event\":\"END_OF_CHANNEL\"}\n\n",
+				"error":  `{"code":401,"message":"token sfx-SECRET-token-42 is not valid"}`,
+			},
+		},
 	}
 	k := &metrics.Checker{Client: env.Client, SecretReader: env.Client, Timeout: 5 * time.Second,
-		Providers: metrics.Providers{"datadog": datadog.New, "newrelic": newrelic.New, "dynatrace": dynatrace.New}}
+		Providers: metrics.Providers{"datadog": datadog.New, "newrelic": newrelic.New, "dynatrace": dynatrace.New, "splunk": splunk.New}}
 	for _, v := range vendors {
 		t.Run(v.typ, func(t *testing.T) {
 			g := NewWithT(t)
@@ -193,7 +215,7 @@ func TestChecker_SaaSProviders(t *testing.T) {
 			secret.Data = map[string][]byte{"token": []byte("unrelated")}
 			g.Expect(env.Client.Update(ctx, secret)).To(Succeed())
 			g.Eventually(func() string { return k.Check(ctx, c, "kubernetes", m).Reason }).Should(Equal(metrics.ReasonInvalidProviderConfig))
-			g.Expect(k.Check(ctx, c, "kubernetes", m).Message).To(MatchRegexp(`invalid provider configuration: the Secret has no key (datadog_api_key|newrelic_account_id|dynatrace_token)`))
+			g.Expect(k.Check(ctx, c, "kubernetes", m).Message).To(MatchRegexp(`invalid provider configuration: the Secret has no key (datadog_api_key|newrelic_account_id|dynatrace_token|sf_token_key)`))
 		})
 	}
 }
