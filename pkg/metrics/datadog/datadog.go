@@ -23,8 +23,8 @@ import (
 
 // Secret keys, as Flagger names them.
 const (
-	APIKeySecretKey         = "datadog_api_key"
-	ApplicationKeySecretKey = "datadog_application_key"
+	APIKeySecretKey         = "datadog_api_key"         //nolint:gosec // G101: a Secret key's name, not a credential.
+	ApplicationKeySecretKey = "datadog_application_key" //nolint:gosec // G101: a Secret key's name, not a credential.
 )
 
 // windowIntervals is how many metric intervals the query covers: Flagger's

@@ -2,6 +2,7 @@ package datadog
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -133,8 +134,8 @@ func TestDatadog_MultipleSeries(t *testing.T) {
 	  {"expression":"avg:system.cpu.user{*} by {host}","scope":"host:a","tag_set":["host:a"],"pointlist":[[1,3]]}]}`
 	_, err := provider(t, server(t, http.StatusOK, body, nil).URL).Query(context.Background(), "avg:system.cpu.user{*} by {host}")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{
 		"avg:system.cpu.user{*} by {host}{host:a}", "avg:system.cpu.user{*} by {host}{host:b}"}))
 }
 

@@ -21,7 +21,7 @@ import (
 
 // TokenSecretKey is the Secret key of the API token (scope metrics.read), as
 // Flagger names it.
-const TokenSecretKey = "dynatrace_token"
+const TokenSecretKey = "dynatrace_token" //nolint:gosec // G101: a Secret key's name, not a credential.
 
 // windowIntervals is how many metric intervals the query covers: Flagger's
 // from = now - 10 × interval.

@@ -2,6 +2,7 @@ package dynatrace
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -103,12 +104,12 @@ func TestDynatrace_MultipleSeries(t *testing.T) {
 	  {"dimensions":["HOST-A"],"dimensionMap":{"dt.entity.host":"HOST-A"},"timestamps":[1],"values":[3]}]}]}`
 	_, err := query(t, server(t, http.StatusOK, body, nil).URL, "builtin:host.cpu.usage:avg")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{
 		`builtin:host.cpu.usage:avg{dt.entity.host="HOST-A"}`, `builtin:host.cpu.usage:avg{dt.entity.host="HOST-B"}`}))
 	_, err = query(t, server(t, http.StatusOK, `{"result":[{"metricId":"b","data":[]},{"metricId":"a","data":[]}]}`, nil).URL, "b,a")
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{"a", "b"}))
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{"a", "b"}))
 }
 
 // TestDynatrace_Errors: refusals quote Dynatrace's message and constraint

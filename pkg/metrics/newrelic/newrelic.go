@@ -22,7 +22,7 @@ import (
 // Secret keys, as Flagger names them.
 const (
 	AccountIDSecretKey = "newrelic_account_id"
-	QueryKeySecretKey  = "newrelic_query_key"
+	QueryKeySecretKey  = "newrelic_query_key" //nolint:gosec // G101: a Secret key's name, not a credential.
 	queryKeyHeader     = "X-Query-Key"
 )
 

@@ -2,6 +2,7 @@ package newrelic
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -117,8 +118,8 @@ func TestNewRelic_Shapes(t *testing.T) {
 	g := NewWithT(t)
 	_, err := query(t, server(t, http.StatusOK, `{"facets":[{"name":"web","results":[{"count":1}]},{"name":"api","results":[{"count":2}]}]}`, nil), "SELECT count(*) FROM Transaction FACET appName")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{"api", "web"}))
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{"api", "web"}))
 	_, err = query(t, server(t, http.StatusOK, `{"results":[{"count":1},{"average":2}]}`, nil), "SELECT count(*), average(duration) FROM Transaction")
 	g.Expect(err).To(MatchError("the NRQL query selects 2 values (average, count): select one"))
 	_, err = query(t, server(t, http.StatusOK, `{"timeSeries":[{"results":[{"count":1}]}]}`, nil), "SELECT count(*) FROM Transaction TIMESERIES")

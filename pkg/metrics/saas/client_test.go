@@ -18,7 +18,7 @@ import (
 
 const key = "k3y-0123456789abcdef"
 
-func get(c *saas.Client, ctx context.Context) error {
+func get(ctx context.Context, c *saas.Client) error {
 	var out map[string]any
 	return c.Do(ctx, saas.Request{Method: http.MethodGet, Path: "/api", Header: http.Header{"X-Api-Key": {key}}, ErrorMessage: saas.JSONErrors}, &out)
 }
@@ -49,13 +49,13 @@ func TestClient_RedirectKeepsKeysOnHost(t *testing.T) {
 	defer srv.Close()
 	c, err := saas.New("vendor", srv.URL, "", metrics.ProviderConfig{}, key)
 	g.Expect(err).NotTo(HaveOccurred())
-	err = get(c, context.Background())
+	err = get(context.Background(), c)
 	g.Expect(err).To(MatchError(ContainSubstring("refused a redirect to " + strings.TrimPrefix(other.URL, "http://"))))
 	g.Expect(leaked.Load()).To(BeZero())
 
 	c, err = saas.New("vendor", srv.URL+"/same", "", metrics.ProviderConfig{}, key)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(get(c, context.Background())).To(Succeed())
+	g.Expect(get(context.Background(), c)).To(Succeed())
 }
 
 // TestClient_Deadline: the context's deadline ends a slow request.
@@ -75,7 +75,7 @@ func TestClient_Deadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = get(c, ctx)
+	err = get(ctx, c)
 	g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "%v", err)
 	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 }
@@ -103,7 +103,7 @@ func TestClient_ErrorMessages(t *testing.T) {
 		strings.Repeat("x", 510) + key + "tail": "vendor answered 400 Bad Request: " + strings.Repeat("x", 510) + "**...",
 	} {
 		body.Store(in)
-		g.Expect(get(c, context.Background())).To(MatchError(want), in)
+		g.Expect(get(context.Background(), c)).To(MatchError(want), in)
 	}
 }
 

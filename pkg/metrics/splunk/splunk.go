@@ -26,7 +26,7 @@ import (
 )
 
 // TokenSecretKey is the Secret key of the access token, as Flagger names it.
-const TokenSecretKey = "sf_token_key"
+const TokenSecretKey = "sf_token_key" //nolint:gosec // G101: a Secret key's name, not a credential.
 
 // windowIntervals is how many metric intervals the computation covers:
 // Flagger's start = now - 10 × interval.

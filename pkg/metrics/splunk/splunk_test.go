@@ -2,6 +2,7 @@ package splunk
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -152,8 +153,8 @@ data: {"data":[{"tsId":"AAAAAKnvNtU","value":1},{"tsId":"AAAAAO8lrYE","value":2}
 `
 	_, err := query(t, server(t, http.StatusOK, body, nil).URL, "data('cpu.utilization').publish()")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{"AAAAAO8lrYE", "cpu.utilization{host=b}"}))
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{"AAAAAO8lrYE", "cpu.utilization{host=b}"}))
 }
 
 // TestSplunk_Errors: refusals and stream errors quote Splunk's message,
