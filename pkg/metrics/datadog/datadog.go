@@ -166,8 +166,12 @@ func (p *Provider) failure(resp *http.Response, err error) error {
 	var apiErr datadog.GenericOpenAPIError
 	if !errors.As(err, &apiErr) {
 		// Transport errors (url.Error quotes the URL with the query, never
-		// a header), timeouts, cancellation.
-		return fmt.Errorf("datadog request failed: %s", saas.Quote(err.Error(), p.secrets))
+		// a header), timeouts, cancellation: wrapped unless the text holds
+		// a key.
+		if msg := saas.Quote(err.Error(), p.secrets); msg != strings.TrimSpace(err.Error()) {
+			return fmt.Errorf("datadog request failed: %s", msg)
+		}
+		return fmt.Errorf("datadog request failed: %w", err)
 	}
 	if resp == nil || resp.StatusCode < 300 {
 		// A 2xx answer the client could not decode.

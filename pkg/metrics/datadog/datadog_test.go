@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,4 +199,37 @@ func TestDatadog_Config(t *testing.T) {
 	p, err := New(ctx, metrics.ProviderConfig{Type: "datadog", Address: "https://datadog-proxy.monitoring:8443/", Secret: secret()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(p.(*Provider).base.String()).To(Equal("https://datadog-proxy.monitoring:8443"))
+}
+
+// TestDatadog_Transport: the context's deadline ends a slow request, and a
+// redirect to another host is refused before the keys reach it.
+func TestDatadog_Transport(t *testing.T) {
+	g := NewWithT(t)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := provider(t, slow.URL).Query(ctx, "sum:x{*}")
+	g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "%v", err)
+
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("DD-API-KEY") != "" || r.Header.Get("DD-APPLICATION-KEY") != "" {
+			leaked.Store(true)
+		}
+		_, _ = w.Write([]byte(okAnswer))
+	}))
+	defer other.Close()
+	redirect := server(t, http.StatusOK, "", nil)
+	redirect.Config.Handler = http.RedirectHandler(other.URL+"/api/v1/query", http.StatusFound)
+	_, err = provider(t, redirect.URL).Query(context.Background(), "sum:x{*}")
+	g.Expect(err).To(MatchError(ContainSubstring("refused a redirect to " + strings.TrimPrefix(other.URL, "http://"))))
+	g.Expect(leaked.Load()).To(BeFalse())
 }
