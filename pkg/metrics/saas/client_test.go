@@ -136,3 +136,23 @@ func TestBaseURL(t *testing.T) {
 	_, err := saas.BaseURL("", "")
 	g.Expect(err).To(MatchError("no address: set the MetricTemplate's provider.address"))
 }
+
+// TestClient_BodyLimit: an answer of exactly MaxResponseBytes is read, one
+// byte more is ErrTooLarge.
+func TestClient_BodyLimit(t *testing.T) {
+	g := NewWithT(t)
+	var size atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(size.Load())
+		_, _ = w.Write([]byte(`{"a":"` + strings.Repeat("x", n-8) + `"}`))
+	}))
+	defer srv.Close()
+	c, err := saas.New("vendor", srv.URL, "", metrics.ProviderConfig{}, key)
+	g.Expect(err).NotTo(HaveOccurred())
+	size.Store(saas.MaxResponseBytes)
+	g.Expect(get(context.Background(), c)).To(Succeed())
+	size.Store(saas.MaxResponseBytes + 1)
+	err = get(context.Background(), c)
+	g.Expect(errors.Is(err, saas.ErrTooLarge)).To(BeTrue(), "%v", err)
+	g.Expect(err).To(MatchError("vendor: the answer is larger than 8 MiB: narrow the query"))
+}
