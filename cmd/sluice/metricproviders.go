@@ -1,6 +1,12 @@
 package main
 
-import "github.com/sluice-cd/sluice/pkg/metrics"
+import (
+	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/metrics/datadog"
+	"github.com/sluice-cd/sluice/pkg/metrics/dynatrace"
+	"github.com/sluice-cd/sluice/pkg/metrics/newrelic"
+	"github.com/sluice-cd/sluice/pkg/metrics/splunk"
+)
 
 // newMetricProviders is the registry of metric providers, by MetricTemplate
 // spec.provider.type. Each provider is added here explicitly: there is no
@@ -9,5 +15,9 @@ import "github.com/sluice-cd/sluice/pkg/metrics"
 func newMetricProviders() metrics.Providers {
 	return metrics.Providers{
 		"prometheus": metrics.NewPrometheusProvider,
+		"datadog":    datadog.New,
+		"newrelic":   newrelic.New,
+		"dynatrace":  dynatrace.New,
+		"splunk":     splunk.New,
 	}
 }

@@ -115,6 +115,7 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	qctx = WithInterval(qctx, m.IntervalOrDefault())
 	value, err := prov.Query(qctx, query)
 	var multi *MultipleSeriesError
 	switch {
