@@ -42,6 +42,9 @@ type CanaryReconciler struct {
 	DefaultProvider string
 	// MaxConcurrentRollouts limits the releases in progress at once; 0 is no limit.
 	MaxConcurrentRollouts int
+	// MetricConcurrency bounds the metric queries of one analysis step run
+	// at once; DefaultMetricConcurrency when 0.
+	MetricConcurrency int
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
 	// DisableConfigTracking turns off the tracking of ConfigMaps and Secrets.
