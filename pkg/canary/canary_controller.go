@@ -134,6 +134,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	started = holdsSlot(d.Status.Phase)
 	// The transition is committed: announce it, once.
 	r.announceAll(c, events, s.obs)
+	r.exportSteps(&prev, c)
 	recordMetrics(&prev, c, s.obs.Provider)
 	observeDelivery(&prev, c)
 	if d.RemoveFinalizer {
