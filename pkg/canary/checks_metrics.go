@@ -11,16 +11,23 @@ import (
 // when the reconciler does not say.
 const DefaultMetricConcurrency = 8
 
-// checkMetrics runs the metrics of a step concurrently, at most
-// MetricConcurrency at once, so that a step costs about its slowest query
-// rather than the sum of them. The results keep the spec's order. Metrics
-// still within their initialDelay are not queried: they are Skipped with the
-// reason Decide gave.
+// checkMetrics runs the metrics of a step with the reconciler's checker and bound.
 func (r *CanaryReconciler) checkMetrics(ctx context.Context, s *scope, delayed map[string]string) []sluicev1beta1.CheckResult {
-	c := s.canary
+	return CheckMetrics(ctx, r.Metrics, s.canary, s.provider, r.MetricConcurrency, delayed)
+}
+
+// CheckMetrics runs the metrics of a Canary's analysis step concurrently, at
+// most limit at once (DefaultMetricConcurrency when limit is 0 or less), so
+// that a step costs about its slowest query rather than the sum of them. The
+// results keep the spec's order. Metrics named in delayed (still within their
+// initialDelay) are not queried: they are Skipped with the given message.
+// It is exported for bench/analysis, which measures a step's analysis time.
+func CheckMetrics(ctx context.Context, checker MetricChecker, c *sluicev1beta1.Canary, provider string, limit int, delayed map[string]string) []sluicev1beta1.CheckResult {
+	if c.Spec.Analysis == nil {
+		return nil
+	}
 	ms := c.Spec.Analysis.Metrics
 	out := make([]sluicev1beta1.CheckResult, len(ms))
-	limit := r.MetricConcurrency
 	if limit <= 0 {
 		limit = DefaultMetricConcurrency
 	}
@@ -37,7 +44,7 @@ func (r *CanaryReconciler) checkMetrics(ctx context.Context, s *scope, delayed m
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i] = r.Metrics.Check(ctx, c, s.provider, m)
+			out[i] = checker.Check(ctx, c, provider, m)
 		}()
 	}
 	wg.Wait()
