@@ -115,21 +115,35 @@ func (x *decider) pause(res *CheckResults, inconclusive []string) {
 	x.requeue(x.c.ProgressDeadline())
 }
 
-// paused keeps an inconclusive release waiting: promote and abort are
-// handled before (analyse), so what is left is the deadline.
-func (x *decider) paused() {
-	why := "an inconclusive metric paused the analysis"
+// pauseWhy is the message of the step that paused the analysis.
+func (x *decider) pauseWhy() string {
 	if n := len(x.st.History); n > 0 {
-		why = x.st.History[n-1].Message
+		return x.st.History[n-1].Message
 	}
-	left := x.st.InconclusiveSince.Add(x.c.ProgressDeadline()).Sub(x.o.Now)
-	if left <= 0 {
-		x.rollback(reasonInconclusiveExpired, fmt.Sprintf("Rolling back: the analysis stayed inconclusive for more than %s without promote or abort: %s",
-			x.c.ProgressDeadline(), why))
-		return
+	return "an inconclusive metric paused the analysis"
+}
+
+// pauseExpired rolls back a release paused past progressDeadlineSeconds. It
+// is checked before the readiness waits, so that a canary that also stops
+// being ready does not stretch the pause by a second deadline.
+func (x *decider) pauseExpired() bool {
+	if x.st.InconclusiveSince == nil || x.o.Now.Sub(x.st.InconclusiveSince.Time) < x.c.ProgressDeadline() {
+		return false
 	}
-	x.waitReason = &Reason{Reason: reasonInconclusive, Message: why}
-	x.requeue(left)
+	x.rollback(reasonInconclusiveExpired, fmt.Sprintf("Rolling back: the analysis stayed inconclusive for more than %s without promote or abort: %s",
+		x.c.ProgressDeadline(), x.pauseWhy()))
+	return true
+}
+
+// paused keeps an inconclusive release waiting, and tells whether it is
+// paused: promote, abort and the deadline are handled before (analyse).
+func (x *decider) paused() bool {
+	if x.st.InconclusiveSince == nil {
+		return false
+	}
+	x.waitReason = &Reason{Reason: reasonInconclusive, Message: x.pauseWhy()}
+	x.requeue(x.st.InconclusiveSince.Add(x.c.ProgressDeadline()).Sub(x.o.Now))
+	return true
 }
 
 // dryRunNote says what the dry-run metrics of a step would have decided,

@@ -141,6 +141,17 @@ func TestDecide_Inconclusive(t *testing.T) {
 			},
 		},
 		{
+			name: "paused past the deadline while the canary is not ready: rolled back, not stretched by a second deadline",
+			obs: dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20), daInconclusiveSince(dtDefaultDeadline))),
+				dtTargetNotReady("crash loop")),
+			wantPhase:   dtPhFailed,
+			wantRoutes:  dtRoutes(100, 0),
+			wantActions: dtActs(EnsureObjects, SetRoutes, RunPostRollout),
+			wantRequeue: maxDrain,
+			wantEvents:  dtEvs(reasonInconclusiveExpired, string(dtPhFailed)),
+			wantConds:   dtFailed(reasonInconclusiveExpired),
+		},
+		{
 			name:             "a failure in the same step wins: it counts, no pause",
 			obs:              dtObserve(dtCanary(dtProgressive(), dtStatus(dtPhProgressing, dtWeight(20))), dtWithChecks(dtResults(daInconclusive(false), dtWebhook(sluicev1beta1.CheckFailed)))),
 			wantPhase:        dtPhProgressing,

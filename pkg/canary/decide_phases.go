@@ -172,6 +172,9 @@ func (x *decider) analyse() {
 		x.rollback("Aborted", fmt.Sprintf("Rolled back as requested by %s", sluicev1beta1.AbortAnnotation))
 		return
 	}
+	if x.pauseExpired() {
+		return
+	}
 	if !x.o.Target.Ready {
 		left := x.deadlineLeft()
 		if left <= 0 {
@@ -196,8 +199,7 @@ func (x *decider) analyse() {
 		x.startPromotion(fmt.Sprintf("Promoting now as requested by %s", sluicev1beta1.PromoteAnnotation))
 		return
 	}
-	if x.st.InconclusiveSince != nil {
-		x.paused()
+	if x.paused() {
 		return
 	}
 	if due, ok := x.due(); !ok {
@@ -434,7 +436,7 @@ func (x *decider) rollback(reason, msg string) {
 func (x *decider) terminate() {
 	if x.st.Phase != sluicev1beta1.CanaryPhaseTerminating {
 		// The deletion has its own progress deadline, from now.
-		x.st.NotReadySince, x.st.HeldSince = nil, nil
+		x.st.NotReadySince, x.st.HeldSince, x.st.InconclusiveSince = nil, nil, nil
 	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminating, false, "Canary deleted: restoring the target before removing the primary")
 	if x.o.Target.Exists {
