@@ -134,6 +134,24 @@ type CanaryAnalysis struct {
 	// +listType=atomic
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 
+	// successLimit promotes the revision after this many consecutive
+	// passing analysis steps (Argo Rollouts' consecutiveSuccessLimit), even
+	// before the last weight or iteration: whichever comes first ends the
+	// analysis. Unset, only the weights or iterations do (as in Flagger).
+	// See docs/canary.md for what counts as a passing step.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	SuccessLimit int32 `json:"successLimit,omitempty"`
+
+	// historyLimit is the number of analysis steps status.history keeps
+	// (newest last). Defaults to 10. Every step is also recorded as a
+	// StepCompleted event, so older steps are not lost when it rotates.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=50
+	// +optional
+	HistoryLimit int32 `json:"historyLimit,omitempty"`
+
 	// alerts send release notifications through AlertProviders.
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(o, o.name == a.name))",message="spec.analysis.alerts names must be unique"
@@ -194,6 +212,7 @@ type SessionAffinity struct {
 //
 // +kubebuilder:validation:XValidation:rule="self.name in ['request-success-rate', 'request-duration'] || has(self.templateRef) || has(self.query)",message="a metric must name a builtin (request-success-rate, request-duration) or set templateRef or query"
 // +kubebuilder:validation:XValidation:rule="!(has(self.templateRef) && has(self.query))",message="a metric takes templateRef or query, not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.inconclusiveRange) || has(self.thresholdRange) || has(self.threshold)",message="a metric's inconclusiveRange needs a thresholdRange (the values that pass): a value outside both fails"
 type CanaryMetric struct {
 	// name of the metric; request-success-rate and request-duration are builtins.
 	// +kubebuilder:validation:MinLength=1
@@ -215,6 +234,28 @@ type CanaryMetric struct {
 	// thresholdRange is the accepted range of the value.
 	// +optional
 	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
+
+	// inconclusiveRange is a range of values that neither pass nor fail: a
+	// value outside thresholdRange but inside inconclusiveRange ends the
+	// check Inconclusive, which pauses the release (no traffic change, no
+	// failure counted) until `kubectl sluice promote` or `abort`, for at most
+	// progressDeadlineSeconds. A value inside thresholdRange passes even when
+	// the ranges overlap.
+	// +optional
+	InconclusiveRange *CanaryInconclusiveRange `json:"inconclusiveRange,omitempty"`
+
+	// dryRun measures and records the metric (status history, events,
+	// metrics) without letting its outcome fail, hold or pause the release;
+	// the step's message says what it would have decided.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// initialDelay is how long after the start of the release the metric is
+	// first checked, e.g. 5m; before, its check is recorded as Skipped.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	InitialDelay *metav1.Duration `json:"initialDelay,omitempty"`
 
 	// query is an inline Prometheus query (deprecated: use templateRef).
 	// +kubebuilder:validation:MinLength=1
@@ -263,6 +304,20 @@ type CanaryThresholdRange struct {
 	// +optional
 	Min *float64 `json:"min,omitempty"`
 	// max is the highest accepted value (inclusive); unset, there is no upper bound.
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+}
+
+// CanaryInconclusiveRange is an inclusive range of values that are neither
+// accepted nor rejected.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="inconclusiveRange.min must be less than or equal to inconclusiveRange.max"
+// +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="inconclusiveRange needs min, max or both: an empty range would make every failing value inconclusive"
+type CanaryInconclusiveRange struct {
+	// min is the lowest inconclusive value (inclusive); unset, there is no lower bound.
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+	// max is the highest inconclusive value (inclusive); unset, there is no upper bound.
 	// +optional
 	Max *float64 `json:"max,omitempty"`
 }

@@ -140,6 +140,17 @@ type CanaryStatus struct {
 	// +optional
 	HeldSince *metav1.Time `json:"heldSince,omitempty"`
 
+	// inconclusiveSince is when an inconclusive metric paused the analysis;
+	// the release waits for promote or abort, and is rolled back
+	// (InconclusiveExpired) past progressDeadlineSeconds from here.
+	// +optional
+	InconclusiveSince *metav1.Time `json:"inconclusiveSince,omitempty"`
+
+	// consecutiveSuccesses is the number of consecutive passing analysis
+	// steps of the current release, compared with spec.analysis.successLimit.
+	// +optional
+	ConsecutiveSuccesses int32 `json:"consecutiveSuccesses,omitempty"`
+
 	// mirrored is true while traffic is mirrored to the canary.
 	// +optional
 	Mirrored bool `json:"mirrored,omitempty"`
@@ -183,8 +194,9 @@ type CanaryStatus struct {
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 
-	// history is a bounded list of the last analysis steps, newest last.
-	// +kubebuilder:validation:MaxItems=20
+	// history is a bounded list of the last analysis steps, newest last;
+	// spec.analysis.historyLimit says how many (10 by default).
+	// +kubebuilder:validation:MaxItems=50
 	// +optional
 	// +listType=atomic
 	History []CanaryStep `json:"history,omitempty"`
@@ -263,7 +275,7 @@ type CanaryStep struct {
 
 // CheckOutcome is how a check ended.
 //
-// +kubebuilder:validation:Enum=Passed;Failed;Error;NoData;Skipped
+// +kubebuilder:validation:Enum=Passed;Failed;Error;NoData;Skipped;Inconclusive
 type CheckOutcome string
 
 // Check outcomes. Error and NoData count as a failure unless the metric says otherwise.
@@ -273,6 +285,9 @@ const (
 	CheckError   CheckOutcome = "Error"
 	CheckNoData  CheckOutcome = "NoData"
 	CheckSkipped CheckOutcome = "Skipped"
+	// CheckInconclusive is a value outside the metric's thresholdRange but
+	// inside its inconclusiveRange: the release pauses for a person.
+	CheckInconclusive CheckOutcome = "Inconclusive"
 )
 
 // CheckResult is the outcome of one webhook or metric check.
@@ -310,6 +325,10 @@ type CheckResult struct {
 	// of counting as a failure.
 	// +optional
 	Held bool `json:"held,omitempty"`
+	// dryRun is true when the metric is a dry run: its outcome is recorded
+	// and never fails, holds or pauses the release.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // GetConditions returns the status conditions.

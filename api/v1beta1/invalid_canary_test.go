@@ -88,6 +88,16 @@ var invalidCanaryAnalysis = []invalidCase{
 	{name: "webhook without url", base: validCanary, mutate: []mutation{del("spec.analysis.webhooks.0.url")}, field: "spec.analysis.webhooks[0].url", message: "Required value"},
 	{name: "alert severity unknown", base: validCanary, mutate: []mutation{set("spec.analysis.alerts.0.severity", "critical")}, field: "spec.analysis.alerts[0].severity", message: "Unsupported value"},
 	{name: "alert without providerRef", base: validCanary, mutate: []mutation{del("spec.analysis.alerts.0.providerRef")}, field: "spec.analysis.alerts[0].providerRef", message: "Required value"},
+
+	// analysis features (issue 19): inconclusive, dry run, initialDelay, successLimit, historyLimit
+	{name: "inconclusiveRange without thresholdRange", base: validCanary, mutate: []mutation{del("spec.analysis.metrics.0.thresholdRange"), set("spec.analysis.metrics.0.inconclusiveRange", yamlValue(`{min: 95}`))}, field: "spec.analysis.metrics[0]", message: "inconclusiveRange needs a thresholdRange"},
+	{name: "inconclusiveRange min above max", base: validCanary, mutate: []mutation{set("spec.analysis.metrics.0.inconclusiveRange", yamlValue(`{min: 98, max: 95}`))}, field: "spec.analysis.metrics[0].inconclusiveRange", message: "inconclusiveRange.min must be less than or equal to inconclusiveRange.max"},
+	{name: "inconclusiveRange empty", base: validCanary, mutate: []mutation{set("spec.analysis.metrics.0.inconclusiveRange", yamlValue(`{}`))}, field: "spec.analysis.metrics[0].inconclusiveRange", message: "inconclusiveRange needs min, max or both"},
+	{name: "dryRun not a boolean", base: validCanary, mutate: []mutation{set("spec.analysis.metrics.0.dryRun", "yes")}, field: "spec.analysis.metrics[0].dryRun", message: "must be of type boolean"},
+	{name: "initialDelay not a duration", base: validCanary, mutate: []mutation{set("spec.analysis.metrics.0.initialDelay", "5 minutes")}, field: "spec.analysis.metrics[0].initialDelay", message: "should match"},
+	{name: "successLimit zero", base: validCanary, mutate: []mutation{set("spec.analysis.successLimit", 0)}, field: "spec.analysis.successLimit", message: "greater than or equal to 1"},
+	{name: "historyLimit zero", base: validCanary, mutate: []mutation{set("spec.analysis.historyLimit", 0)}, field: "spec.analysis.historyLimit", message: "greater than or equal to 1"},
+	{name: "historyLimit above 50", base: validCanary, mutate: []mutation{set("spec.analysis.historyLimit", 51)}, field: "spec.analysis.historyLimit", message: "less than or equal to 50"},
 }
 
 // items repeats a YAML value n times as a list.

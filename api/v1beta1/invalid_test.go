@@ -192,6 +192,7 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.analysis.mirror", true), set("spec.analysis.mirrorWeight", 30)}},
 		{validCanary, []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.iterations", 10), set("spec.analysis.mirror", true), set("spec.analysis.mirrorWeight", 50)}},
 		{validCanary, []mutation{set("spec.analysis.stepWeightPromotion", 25)}},
+		{validCanary, []mutation{set("spec.analysis.successLimit", 3), set("spec.analysis.historyLimit", 50), set("spec.analysis.metrics", yamlValue(`[{name: request-success-rate, thresholdRange: {min: 99}, inconclusiveRange: {min: 95, max: 99}, initialDelay: 5m}, {name: request-duration, threshold: 500, inconclusiveRange: {max: 800}, dryRun: true}]`))}},
 		{validCanary, []mutation{del("spec.analysis.stepWeight"), set("spec.analysis.stepWeights", []any{1, 5, 10, 50})}},
 		{validCanary, []mutation{set("spec.service.trafficPolicy", yamlValue(`{tls: {mode: MUTUAL, credentialName: client-cert}}`))}},
 		{validCanary, []mutation{set("spec.service.trafficPolicy", yamlValue(`{tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem}}`))}},

@@ -184,7 +184,7 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	g.Expect(replicas).To(Equal(int64(2)))
 	args := containerArgs(g, d)
 	g.Expect(args).To(ContainElements("--leader-elect=true", "--leader-election-namespace=sluice-system",
-		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--default-provider=kubernetes"))
+		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--default-provider=kubernetes", "--metric-concurrency=8"))
 	g.Expect(find(objs, "PodDisruptionBudget")).To(HaveLen(1))
 	g.Expect(find(objs, "ServiceMonitor")).To(BeEmpty())
 	svc := find(objs, "Service")
@@ -338,6 +338,7 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"no auth Secret", "loadtester", []string{"auth.secretName="}, []string{"/auth/secretName"}},
 		{"promotion author without an email", "sluice", []string{"promotion.author.email=sluice"}, []string{"/promotion/author/email"}},
 		{"unknown gate store", "loadtester", []string{"gateStore=etcd"}, []string{"/gateStore"}},
+		{"no metric concurrency", "sluice", []string{"metricConcurrency=0"}, []string{"/metricConcurrency", "minimum"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -157,6 +157,12 @@ func canaryCommitStatus(c *sluicev1beta1.Canary, e canary.Event, failed []sluice
 		return commitstatus.Pending, desc, true
 	case "Restarted":
 		return commitstatus.Pending, "Analysis restarted at 0% canary weight", true
+	case "AnalysisInconclusive":
+		desc := fmt.Sprintf("Paused at %d%% canary weight for promote or abort", c.Status.CanaryWeight)
+		if len(failed) > 0 {
+			desc += ": " + failedCheck(failed[0])
+		}
+		return commitstatus.Pending, desc, true
 	}
 	return "", "", false
 }

@@ -229,6 +229,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 		DefaultProvider:         opts.DefaultProvider,
 		MaxConcurrentRollouts:   opts.MaxConcurrentRollouts,
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		MetricConcurrency:       opts.MetricConcurrency,
 		DisableConfigTracking:   !opts.EnableConfigTracking,
 		SkipNameValidation:      opts.skipNameValidation,
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/logging"
 )
 
@@ -36,6 +37,7 @@ type Options struct {
 	GracefulShutdownTimeout time.Duration
 	MaxConcurrentRollouts   int
 	MaxConcurrentReconciles int
+	MetricConcurrency       int
 	EnableConfigTracking    bool
 	TraefikNativeLB         bool
 	DefaultAlertProvider    string
@@ -79,6 +81,7 @@ func DefaultOptions() Options {
 		KubeAPIBurst:            400,
 		GracefulShutdownTimeout: 30 * time.Second,
 		MaxConcurrentReconciles: 8,
+		MetricConcurrency:       canary.DefaultMetricConcurrency,
 		EnableConfigTracking:    true,
 		GitBranch:               "main",
 		GitInterval:             time.Minute,
@@ -111,6 +114,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long to wait for running reconciles on shutdown.")
 	fs.IntVar(&o.MaxConcurrentRollouts, "max-concurrent-rollouts", o.MaxConcurrentRollouts, "Releases that may progress at once; others wait in phase Waiting (reason ConcurrencyLimit), oldest first. 0 is no limit.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel.")
+	fs.IntVar(&o.MetricConcurrency, "metric-concurrency", o.MetricConcurrency, "Metric queries of one analysis step run at once (a step costs about its slowest query).")
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
 	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
@@ -184,6 +188,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentRollouts < 0 {
 		errs = append(errs, errors.New("--max-concurrent-rollouts must be 0 (no limit) or more"))
+	}
+	if o.MetricConcurrency < 1 {
+		errs = append(errs, errors.New("--metric-concurrency must be at least 1"))
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, errors.New("--max-concurrent-reconciles must be at least 1"))

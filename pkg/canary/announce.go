@@ -107,7 +107,7 @@ func announce(c *sluicev1beta1.Canary, e Event, res *CheckResults) (string, bool
 			return "", false
 		}
 		return SeverityWarn, true
-	case "CheckHeld", "RoutesRestored", "Restarted":
+	case "CheckHeld", "RoutesRestored", "Restarted", reasonInconclusive:
 		return SeverityWarn, true
 	}
 	return "", false
@@ -120,7 +120,7 @@ func failedChecks(res *CheckResults) []sluicev1beta1.CheckResult {
 	}
 	var out []sluicev1beta1.CheckResult
 	for _, c := range res.Checks {
-		if c.Outcome != sluicev1beta1.CheckPassed && c.Outcome != sluicev1beta1.CheckSkipped {
+		if c.Outcome != sluicev1beta1.CheckPassed && c.Outcome != sluicev1beta1.CheckSkipped && !c.DryRun {
 			out = append(out, c)
 		}
 	}

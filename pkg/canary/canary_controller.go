@@ -42,6 +42,9 @@ type CanaryReconciler struct {
 	DefaultProvider string
 	// MaxConcurrentRollouts limits the releases in progress at once; 0 is no limit.
 	MaxConcurrentRollouts int
+	// MetricConcurrency bounds the metric queries of one analysis step run
+	// at once; DefaultMetricConcurrency when 0.
+	MetricConcurrency int
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
 	// DisableConfigTracking turns off the tracking of ConfigMaps and Secrets.
@@ -131,6 +134,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	started = holdsSlot(d.Status.Phase)
 	// The transition is committed: announce it, once.
 	r.announceAll(c, events, s.obs)
+	r.exportSteps(&prev, c)
 	recordMetrics(&prev, c, s.obs.Provider)
 	observeDelivery(&prev, c)
 	if d.RemoveFinalizer {

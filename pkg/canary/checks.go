@@ -13,6 +13,8 @@ type WebhookCaller interface {
 }
 
 // MetricChecker runs one metric check of a Canary. pkg/metrics implements it.
+// The metrics of a step are checked concurrently: Check must be safe for
+// concurrent use.
 type MetricChecker interface {
 	Check(ctx context.Context, c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) sluicev1beta1.CheckResult
 }
@@ -65,9 +67,7 @@ func (r *CanaryReconciler) runChecks(ctx context.Context, s *scope, req *CheckRe
 		res.Checks = append(res.Checks, out)
 	}
 	if req.Analysis == sluicev1beta1.WebhookRollout && c.Spec.Analysis != nil {
-		for _, m := range c.Spec.Analysis.Metrics {
-			res.Checks = append(res.Checks, r.Metrics.Check(ctx, c, s.provider, m))
-		}
+		res.Checks = append(res.Checks, r.checkMetrics(ctx, s, req.Delayed)...)
 	}
 	return res
 }

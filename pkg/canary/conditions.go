@@ -110,7 +110,7 @@ func setConditions(st *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, o Ob
 // failureReasons are the reasons of the decisions that fail a release.
 var failureReasons = map[string]bool{
 	"ThresholdReached": true, "ProgressDeadlineExceeded": true, "Aborted": true, "RollbackRequested": true,
-	reasonHoldExpired: true, reasonPromotionFailed: true, "ReleaseFailed": true,
+	reasonHoldExpired: true, reasonPromotionFailed: true, "ReleaseFailed": true, reasonInconclusiveExpired: true,
 }
 
 // failedReason is why a release failed, for the Stalled condition of a

@@ -14,9 +14,6 @@ import (
 	"github.com/sluice-cd/sluice/pkg/router"
 )
 
-// historyLimit bounds status.history.
-const historyLimit = 10
-
 // waitRetry is how soon a waiting canary (for a rollout slot, or for a
 // workload without a watch event to wake it) looks again.
 const waitRetry = 5 * time.Second
@@ -93,6 +90,9 @@ type CheckRequest struct {
 	Rollback bool
 	// Analysis is pre-rollout or rollout (with the metrics); empty for none.
 	Analysis string
+	// Delayed are the metrics not to check yet (initialDelay), with the
+	// message of their Skipped result.
+	Delayed map[string]string
 }
 
 // CheckResults are the outcomes of a CheckRequest.
@@ -227,7 +227,7 @@ func Decide(o Observation) Decision {
 func statusAhead(o Observation) time.Duration {
 	st := &o.Canary.Status
 	var ahead time.Duration
-	for _, t := range []*metav1.Time{st.LastTransitionTime, st.LastStepTime, st.NotReadySince, st.HeldSince} {
+	for _, t := range []*metav1.Time{st.LastTransitionTime, st.LastStepTime, st.NotReadySince, st.HeldSince, st.InconclusiveSince} {
 		if t != nil {
 			ahead = max(ahead, t.Sub(o.Now))
 		}
@@ -376,14 +376,17 @@ func (x *decider) request(annotation string, handle bool) bool {
 	return true
 }
 
-// recordStep appends a step to the bounded history.
+// recordStep appends a step to the bounded history (spec.analysis.historyLimit).
 func (x *decider) recordStep(checks []sluicev1beta1.CheckResult, msg string) {
+	if note := dryRunNote(checks); note != "" {
+		msg += "; " + note
+	}
 	x.st.History = append(x.st.History, sluicev1beta1.CanaryStep{
 		Time: metav1.NewTime(x.o.Now), Phase: x.st.Phase, Weight: x.st.CanaryWeight,
 		Iteration: x.st.Iterations, Checks: checks, Message: truncate(msg, 1024),
 	})
-	if n := len(x.st.History); n > historyLimit {
-		x.st.History = x.st.History[n-historyLimit:]
+	if n, limit := len(x.st.History), x.c.HistoryLimit(); n > limit {
+		x.st.History = x.st.History[n-limit:]
 	}
 }
 

@@ -36,6 +36,7 @@ var releaseRunning = map[sluicev1beta1.CanaryPhase]bool{
 var rollbackCauses = map[string]sluicev1beta1.RollbackCause{
 	"ThresholdReached":         sluicev1beta1.RollbackAnalysis,
 	reasonHoldExpired:          sluicev1beta1.RollbackAnalysis,
+	reasonInconclusiveExpired:  sluicev1beta1.RollbackAnalysis,
 	"Aborted":                  sluicev1beta1.RollbackAborted,
 	"RollbackRequested":        sluicev1beta1.RollbackWebhook,
 	"ProgressDeadlineExceeded": sluicev1beta1.RollbackProgressDeadline,

@@ -17,6 +17,7 @@ var fuzzPhases = []sluicev1beta1.CanaryPhase{
 // fuzzOutcomes are the outcomes a fuzzed check has.
 var fuzzOutcomes = []sluicev1beta1.CheckOutcome{
 	sluicev1beta1.CheckPassed, sluicev1beta1.CheckFailed, sluicev1beta1.CheckError, sluicev1beta1.CheckNoData, sluicev1beta1.CheckSkipped,
+	sluicev1beta1.CheckInconclusive,
 }
 
 // fuzzInput decodes the fuzzer's values into an observation, the way the
@@ -44,6 +45,7 @@ func (in fuzzInput) observation() Observation {
 		a = dtAbTesting()
 	}
 	a.Threshold = int32(in.threshold%5) + 1
+	a.SuccessLimit = int32(in.threshold/5) % 4 // 0 (unset) to 3
 	if in.bit(0) {
 		a.Mirror = true
 	}
@@ -71,6 +73,10 @@ func (in fuzzInput) observation() Observation {
 	if in.bit(5) {
 		st.HeldSince = dtAgo(time.Duration(in.heldAgo) * time.Second)
 	}
+	if in.iterations&8 != 0 {
+		st.InconclusiveSince = dtAgo(time.Duration(in.heldAgo) * time.Second)
+	}
+	st.ConsecutiveSuccesses = int32(in.failed / 16 % 4)
 	if in.bit(6) {
 		st.LastTransitionTime = dtAgo(time.Duration(in.skew) * time.Second)
 	}
@@ -105,6 +111,7 @@ func (in fuzzInput) checks(req *CheckRequest) *CheckResults {
 	if req.Analysis != "" {
 		c := dtMetric(fuzzOutcomes[int(in.outcome)%len(fuzzOutcomes)])
 		c.Held = in.bit(15) && c.Outcome == sluicev1beta1.CheckError
+		c.DryRun = in.outcome&64 != 0 && !c.Held
 		res.Checks = append(res.Checks, c, dtWebhook(sluicev1beta1.CheckPassed))
 	}
 	return res
@@ -180,6 +187,20 @@ func decisionInvariants(o Observation, d Decision) error {
 	// A held analysis never outlives the progress deadline at a partial weight.
 	if o.Checks != nil && st.HeldSince != nil && o.Now.Sub(st.HeldSince.Time) >= c.ProgressDeadline() {
 		return fmt.Errorf("held since %s, past the deadline %s", st.HeldSince, c.ProgressDeadline())
+	}
+	// An inconclusive pause never outlives the progress deadline, and never
+	// moves traffic while it lasts.
+	if st.InconclusiveSince != nil && inAnalysis[st.Phase] && inAnalysis[in.Phase] && !o.Deleting && statusAhead(o) <= 0 {
+		if o.Now.Sub(st.InconclusiveSince.Time) >= c.ProgressDeadline() {
+			return fmt.Errorf("inconclusive since %s, past the deadline %s", st.InconclusiveSince, c.ProgressDeadline())
+		}
+		if in.InconclusiveSince != nil && st.CanaryWeight != in.CanaryWeight {
+			return fmt.Errorf("the weight moved from %d to %d during an inconclusive pause", in.CanaryWeight, st.CanaryWeight)
+		}
+	}
+	// A dry-run check never counts a failure.
+	if o.Checks != nil && st.FailedChecks > in.FailedChecks && len(failures(o.Checks.Checks)) == 0 {
+		return fmt.Errorf("failed checks grew from %d to %d with no failure but dry runs", in.FailedChecks, st.FailedChecks)
 	}
 	// A stale observation (the status records a later time) does nothing.
 	if statusAhead(o) > 0 && !o.Deleting {

@@ -122,7 +122,7 @@ func (x *decider) start(retry bool) {
 	x.st.Iterations, x.st.FailedChecks = 0, 0
 	x.st.LastStepTime = x.now()
 	x.st.NotReadySince = x.now()
-	x.st.HeldSince = nil
+	x.st.HeldSince, x.st.InconclusiveSince, x.st.ConsecutiveSuccesses = nil, nil, 0
 	x.st.History = nil
 	if x.c.Spec.Analysis != nil && x.c.Spec.Analysis.SessionAffinity != nil && x.o.NewCookie != "" {
 		if x.st.SessionAffinityCookie != "" {
@@ -156,7 +156,7 @@ func (x *decider) analyse() {
 			x.requeue(x.drain())
 			x.st.LastAppliedSpec = x.o.Target.TemplateHash
 			x.st.Revision = revisionOf(x.st.LastAppliedSpec, x.st.TrackedConfigs)
-			x.st.NotReadySince, x.st.HeldSince = nil, nil
+			x.st.NotReadySince, x.st.HeldSince, x.st.InconclusiveSince = nil, nil, nil
 			x.st.Iterations, x.st.FailedChecks = 0, 0
 			x.setPhase(sluicev1beta1.CanaryPhaseSucceeded, false, "The target went back to the promoted revision: analysis cancelled")
 			return
@@ -170,6 +170,9 @@ func (x *decider) analyse() {
 	}
 	if x.request(sluicev1beta1.AbortAnnotation, true) {
 		x.rollback("Aborted", fmt.Sprintf("Rolled back as requested by %s", sluicev1beta1.AbortAnnotation))
+		return
+	}
+	if x.pauseExpired() {
 		return
 	}
 	if !x.o.Target.Ready {
@@ -196,6 +199,9 @@ func (x *decider) analyse() {
 		x.startPromotion(fmt.Sprintf("Promoting now as requested by %s", sluicev1beta1.PromoteAnnotation))
 		return
 	}
+	if x.paused() {
+		return
+	}
 	if due, ok := x.due(); !ok {
 		x.requeue(due.Sub(x.o.Now))
 		return
@@ -206,11 +212,14 @@ func (x *decider) analyse() {
 // step asks for the checks of this step, then acts on their outcome.
 func (x *decider) step() {
 	strategy := x.c.Strategy(x.o.Provider)
-	atEnd := x.atEnd(strategy)
+	atEnd := x.atEnd(strategy) || x.successLimitReached()
+	pre := x.preRollout()
 	if x.o.Checks == nil {
 		req := &CheckRequest{Rollback: x.hasHooks(sluicev1beta1.WebhookRollback), Analysis: sluicev1beta1.WebhookRollout}
-		if x.st.CanaryWeight == 0 && x.st.Iterations == 0 && !x.st.Mirrored {
+		if pre {
 			req.Analysis = sluicev1beta1.WebhookPreRollout
+		} else {
+			req.Delayed = x.delayedMetrics()
 		}
 		switch {
 		case atEnd && x.hasHooks(sluicev1beta1.WebhookConfirmPromotion):
@@ -231,6 +240,7 @@ func (x *decider) step() {
 	x.requeue(x.c.AnalysisInterval())
 	if failed := failures(res.Checks); len(failed) > 0 {
 		x.st.HeldSince = nil
+		x.st.ConsecutiveSuccesses = 0
 		x.st.FailedChecks++
 		msg := fmt.Sprintf("Halt advancement (%d/%d failed checks): %s", x.st.FailedChecks, x.c.Threshold(), strings.Join(failed, "; "))
 		x.recordStep(res.Checks, msg)
@@ -242,17 +252,25 @@ func (x *decider) step() {
 		return
 	}
 	if held := heldChecks(res.Checks); len(held) > 0 {
+		x.st.ConsecutiveSuccesses = 0
 		x.hold(res, held)
 		return
 	}
+	if inconclusive := inconclusiveChecks(res.Checks); len(inconclusive) > 0 {
+		x.pause(res, inconclusive)
+		return
+	}
 	x.st.HeldSince = nil
+	x.countSuccess(pre, res.Checks)
+	// successLimit is judged again now that the step's checks are counted.
+	atEnd = x.atEnd(strategy) || x.successLimitMet()
 	if atEnd {
 		if !gateOpen(res, sluicev1beta1.WebhookConfirmPromotion) {
 			x.setPhase(sluicev1beta1.CanaryPhaseWaitingPromotion, false, "Analysis complete: waiting for confirm-promotion approval")
 			x.recordStep(res.Checks, "Waiting for confirm-promotion approval")
 			return
 		}
-		x.recordStep(res.Checks, "Analysis complete")
+		x.recordStep(res.Checks, x.completeMessage())
 		if strategy != sluicev1beta1.StrategyCanary {
 			// Blue/green and A/B: all traffic to the canary while the primary is updated.
 			x.setRoutes(0, 100, false)
@@ -327,6 +345,7 @@ func nextWeight(c *sluicev1beta1.Canary, w int32) int32 {
 func (x *decider) startPromotion(msg string) {
 	x.act(Action{Kind: PromotePrimary})
 	x.st.NotReadySince = x.now()
+	x.st.InconclusiveSince = nil // a promote request ends an inconclusive pause
 	x.setPhase(sluicev1beta1.CanaryPhasePromoting, false, msg)
 	// The primary is only now given the new template: say what comes next
 	// in this status write rather than in one more on the next reconcile.
@@ -404,7 +423,7 @@ func (x *decider) finalise() {
 func (x *decider) rollback(reason, msg string) {
 	x.setRoutes(100, 0, false)
 	x.requeue(x.drain()) // idle scales the canary down once the traffic has drained
-	x.st.NotReadySince, x.st.HeldSince = nil, nil
+	x.st.NotReadySince, x.st.HeldSince, x.st.InconclusiveSince = nil, nil, nil
 	x.event(true, reason, msg)
 	x.setPhase(sluicev1beta1.CanaryPhaseFailed, true, fmt.Sprintf("Canary failed: %s", msg))
 	x.recordStep(nil, msg)
@@ -417,7 +436,7 @@ func (x *decider) rollback(reason, msg string) {
 func (x *decider) terminate() {
 	if x.st.Phase != sluicev1beta1.CanaryPhaseTerminating {
 		// The deletion has its own progress deadline, from now.
-		x.st.NotReadySince, x.st.HeldSince = nil, nil
+		x.st.NotReadySince, x.st.HeldSince, x.st.InconclusiveSince = nil, nil, nil
 	}
 	x.setPhase(sluicev1beta1.CanaryPhaseTerminating, false, "Canary deleted: restoring the target before removing the primary")
 	if x.o.Target.Exists {
@@ -569,7 +588,9 @@ func heldChecks(checks []sluicev1beta1.CheckResult) []string {
 func failures(checks []sluicev1beta1.CheckResult) []string {
 	var out []string
 	for _, c := range checks {
-		if c.Outcome == sluicev1beta1.CheckPassed || c.Outcome == sluicev1beta1.CheckSkipped || c.Held {
+		// Inconclusive checks pause the release (pause), dry runs never decide.
+		if c.Outcome == sluicev1beta1.CheckPassed || c.Outcome == sluicev1beta1.CheckSkipped ||
+			c.Outcome == sluicev1beta1.CheckInconclusive || c.Held || c.DryRun {
 			continue
 		}
 		msg := fmt.Sprintf("%s %s %s", c.Kind, c.Name, c.Outcome)

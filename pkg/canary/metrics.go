@@ -121,7 +121,7 @@ var allPhases = []sluicev1beta1.CanaryPhase{
 
 var allOutcomes = []sluicev1beta1.CheckOutcome{
 	sluicev1beta1.CheckPassed, sluicev1beta1.CheckFailed, sluicev1beta1.CheckError,
-	sluicev1beta1.CheckNoData, sluicev1beta1.CheckSkipped,
+	sluicev1beta1.CheckNoData, sluicev1beta1.CheckSkipped, sluicev1beta1.CheckInconclusive,
 }
 
 // recorded is what the metrics hold of one Canary beyond its name, so that

@@ -145,10 +145,14 @@ func (s *statusOptions) history(w io.Writer, steps []sluicev1beta1.CanaryStep) e
 	return nil
 }
 
-// outcomeOf is the outcome, marked when it held the step.
+// outcomeOf is the outcome, marked when it held the step or when it was a
+// dry run (recorded, never deciding).
 func outcomeOf(ch sluicev1beta1.CheckResult) string {
-	if ch.Held {
+	switch {
+	case ch.Held:
 		return string(ch.Outcome) + " (held)"
+	case ch.DryRun:
+		return string(ch.Outcome) + " (dry run)"
 	}
 	return string(ch.Outcome)
 }

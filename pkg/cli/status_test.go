@@ -34,6 +34,7 @@ func releaseStatus() sluicev1beta1.CanaryStatus {
 					{Name: "load-test", Kind: "webhook", Outcome: sluicev1beta1.CheckPassed, Message: "HTTP 200"},
 					{Name: "request-success-rate", Kind: "metric", Outcome: sluicev1beta1.CheckFailed, Value: ptrTo("91.3"), Message: "91.3 is outside [99, +Inf]"},
 					{Name: "latency", Kind: "metric", Outcome: sluicev1beta1.CheckError, Reason: "QueryFailed", Message: "prometheus unreachable", Held: true},
+					{Name: "p99", Kind: "metric", Outcome: sluicev1beta1.CheckFailed, Value: ptrTo("900"), Message: "900 is outside [-Inf, 500]", DryRun: true},
 				}},
 		},
 	}
@@ -73,6 +74,7 @@ func TestStatus_ShowsTheStepHistoryWithEveryCheckAndTheConditions(t *testing.T) 
 		[]string{"metric", "request-success-rate", "Passed", "99.7", "99.7", "is", "within", "[99,", "+Inf]"},
 		[]string{"metric", "request-success-rate", "Failed", "91.3", "91.3", "is", "outside", "[99,", "+Inf]"},
 		[]string{"metric", "latency", "Error", "(held)", "-", "QueryFailed:", "prometheus", "unreachable"},
+		[]string{"metric", "p99", "Failed", "(dry", "run)", "900", "900", "is", "outside", "[-Inf,", "500]"},
 		[]string{"webhook", "load-test", "Passed", "-", "HTTP", "200"},
 	))
 

@@ -2,8 +2,10 @@
 // query and a Prometheus server: builtin metrics and inline queries use the
 // Canary's spec.metricsServer or --metrics-server, template metrics their
 // MetricTemplate's provider. Each check ends Passed, Failed (value outside the
-// threshold range), Error (query failed) or NoData (no series, NaN), and the
-// metric's noData and onError policies say what NoData and Error count as.
+// threshold range), Inconclusive (outside it, but inside the inconclusive
+// range), Error (query failed) or NoData (no series, NaN), and the metric's
+// noData and onError policies say what NoData and Error count as. A dry-run
+// metric's result is marked so that the engine records it and ignores it.
 package metrics
 
 import (
@@ -81,10 +83,11 @@ type target struct {
 
 // Check runs one metric of a Canary.
 func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) sluicev1beta1.CheckResult {
-	res := sluicev1beta1.CheckResult{Name: m.Name, Kind: "metric"}
+	res := sluicev1beta1.CheckResult{Name: m.Name, Kind: "metric", DryRun: m.DryRun}
 	fail := func(reason string, err error) sluicev1beta1.CheckResult {
 		res.Outcome, res.Reason, res.Message = sluicev1beta1.CheckError, reason, truncate(err.Error(), 1024)
-		res.Held = m.OnError == sluicev1beta1.PolicyHold && reason != ReasonUnsupportedProvider
+		// A dry run never holds a step: it must not change the release.
+		res.Held = m.OnError == sluicev1beta1.PolicyHold && reason != ReasonUnsupportedProvider && !m.DryRun
 		return res
 	}
 	t, reason, err := k.resolve(ctx, c, provider, m)
@@ -142,15 +145,36 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	}
 	v := formatValue(value)
 	res.Value = &v
-	lo, hi := bounds(m)
-	if outside(value, lo, hi) {
-		res.Outcome = sluicev1beta1.CheckFailed
-		res.Message = fmt.Sprintf("%s %s is outside [%s, %s]", m.Name, v, formatValue(lo), formatValue(hi))
-	} else {
-		res.Outcome = sluicev1beta1.CheckPassed
-		res.Message = fmt.Sprintf("%s %s is within [%s, %s]", m.Name, v, formatValue(lo), formatValue(hi))
-	}
+	res.Outcome, res.Message = judge(m, value)
 	return res
+}
+
+// judge compares a value with the metric's ranges: inside thresholdRange it
+// passes (even where inconclusiveRange overlaps it), outside it but inside
+// inconclusiveRange it is Inconclusive, outside both it fails.
+func judge(m sluicev1beta1.CanaryMetric, value float64) (sluicev1beta1.CheckOutcome, string) {
+	v := formatValue(value)
+	lo, hi := bounds(m)
+	pass := fmt.Sprintf("[%s, %s]", formatValue(lo), formatValue(hi))
+	if !outside(value, lo, hi) {
+		return sluicev1beta1.CheckPassed, fmt.Sprintf("%s %s is within %s", m.Name, v, pass)
+	}
+	r := m.InconclusiveRange
+	if r == nil {
+		return sluicev1beta1.CheckFailed, fmt.Sprintf("%s %s is outside %s", m.Name, v, pass)
+	}
+	ilo, ihi := math.Inf(-1), math.Inf(1)
+	if r.Min != nil {
+		ilo = *r.Min
+	}
+	if r.Max != nil {
+		ihi = *r.Max
+	}
+	incl := fmt.Sprintf("[%s, %s]", formatValue(ilo), formatValue(ihi))
+	if outside(value, ilo, ihi) {
+		return sluicev1beta1.CheckFailed, fmt.Sprintf("%s %s is outside %s and inconclusiveRange %s", m.Name, v, pass, incl)
+	}
+	return sluicev1beta1.CheckInconclusive, fmt.Sprintf("%s %s is inconclusive: outside %s but within inconclusiveRange %s", m.Name, v, pass, incl)
 }
 
 // resolve finds the query template and the server of a metric.
