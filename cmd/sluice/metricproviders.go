@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/metrics/cloudwatch"
+	"github.com/sluice-cd/sluice/pkg/metrics/stackdriver"
 )
 
 // newMetricProviders is the registry of metric providers, by MetricTemplate
@@ -11,7 +12,8 @@ import (
 // error at run time (the CRD's enum rejects types no version knows).
 func newMetricProviders() metrics.Providers {
 	return metrics.Providers{
-		"prometheus": metrics.NewPrometheusProvider,
-		"cloudwatch": cloudwatch.New,
+		"prometheus":  metrics.NewPrometheusProvider,
+		"cloudwatch":  cloudwatch.New,
+		"stackdriver": stackdriver.New,
 	}
 }
