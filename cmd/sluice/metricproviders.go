@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/metrics/cloudwatch"
+	"github.com/sluice-cd/sluice/pkg/metrics/externalmetrics"
 	"github.com/sluice-cd/sluice/pkg/metrics/stackdriver"
 )
 
@@ -12,8 +13,9 @@ import (
 // error at run time (the CRD's enum rejects types no version knows).
 func newMetricProviders() metrics.Providers {
 	return metrics.Providers{
-		"prometheus":  metrics.NewPrometheusProvider,
-		"cloudwatch":  cloudwatch.New,
-		"stackdriver": stackdriver.New,
+		"prometheus":      metrics.NewPrometheusProvider,
+		"cloudwatch":      cloudwatch.New,
+		"stackdriver":     stackdriver.New,
+		"externalmetrics": externalmetrics.New,
 	}
 }

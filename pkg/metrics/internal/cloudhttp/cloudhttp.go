@@ -54,9 +54,15 @@ func Client(insecureSkipVerify bool, headers http.Header) *http.Client {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the MetricTemplate asks for it
 	}
 	return &http.Client{
-		Transport:     Bounded(withHeaders(tr, headers.Clone())),
+		Transport:     Wrap(tr, headers),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// Wrap adds headers to every request of next and bounds every response
+// body, for clients that bring their own transport (client-go).
+func Wrap(next http.RoundTripper, headers http.Header) http.RoundTripper {
+	return Bounded(withHeaders(next, headers.Clone()))
 }
 
 // Bounded wraps a transport so that every response body fails with
