@@ -31,7 +31,7 @@ import (
 // environment, the instance role), as in Flagger.
 const (
 	KeyAccessKeyID     = "aws_access_key_id"
-	KeySecretAccessKey = "aws_secret_access_key"
+	KeySecretAccessKey = "aws_secret_access_key" //nolint:gosec // the name of a Secret key, not a credential
 	KeySessionToken    = "aws_session_token"
 )
 

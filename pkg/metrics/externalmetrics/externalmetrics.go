@@ -15,7 +15,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes/scheme"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -69,13 +69,12 @@ func New(_ context.Context, cfg metrics.ProviderConfig) (metrics.Provider, error
 		rc = &rest.Config{Host: host, BearerToken: token}
 		rc.Insecure = cfg.InsecureSkipVerify
 	}
-	headers := http.Header(cfg.Headers)
-	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return cloudhttp.Wrap(rt, headers) }
+	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return cloudhttp.Wrap(rt, cfg.Headers) }
 	// The same client as k8s.io/metrics' external_metrics.NewForConfig,
 	// whose List takes no context: the request is made here, with one.
 	rc.APIPath = "/apis"
 	rc.GroupVersion = &v1beta1.SchemeGroupVersion
-	rc.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	rc.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
 	if rc.UserAgent == "" {
 		rc.UserAgent = rest.DefaultKubernetesUserAgent()
 	}

@@ -174,7 +174,7 @@ func (p *Provider) Query(ctx context.Context, query string) (float64, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("Cloud Monitoring query failed: %w", err)
+		return 0, fmt.Errorf("the Cloud Monitoring query failed: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(resp.Body)
@@ -195,7 +195,7 @@ func value(r *queryResponse) (float64, error) {
 	series := r.TimeSeriesData
 	if len(series) == 0 {
 		if len(r.PartialErrors) > 0 {
-			return 0, fmt.Errorf("Cloud Monitoring returned no series and an error: %s", cloudhttp.Excerpt(r.PartialErrors[0].Message))
+			return 0, fmt.Errorf("the Cloud Monitoring query returned no series and an error: %s", cloudhttp.Excerpt(r.PartialErrors[0].Message))
 		}
 		return 0, fmt.Errorf("%w: the query returned no time series", metrics.ErrNoData)
 	}
@@ -263,7 +263,7 @@ func apiError(status int, body []byte) error {
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &e); err == nil && e.Error.Message != "" {
-		return fmt.Errorf("Cloud Monitoring answered HTTP %d %s: %s", status, e.Error.Status, cloudhttp.Excerpt(e.Error.Message))
+		return fmt.Errorf("the Cloud Monitoring API answered HTTP %d %s: %s", status, e.Error.Status, cloudhttp.Excerpt(e.Error.Message))
 	}
-	return fmt.Errorf("Cloud Monitoring answered HTTP %d: %s", status, cloudhttp.Excerpt(string(body)))
+	return fmt.Errorf("the Cloud Monitoring API answered HTTP %d: %s", status, cloudhttp.Excerpt(string(body)))
 }

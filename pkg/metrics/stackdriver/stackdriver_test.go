@@ -240,7 +240,7 @@ func TestQuery_Outcomes(t *testing.T) {
 			want: `the query returned 2 series ({resource.namespace_name="test",resource.pod_name="podinfo-7d9f8b6c5-x2k4p"}, {resource.namespace_name="test",resource.pod_name="podinfo-7d9f8b6c5-q8z7m"})`},
 		{name: "distribution", body: distribSrs, want: "the query returned a distribution"},
 		{name: "400 invalid MQL", status: 400, body: invalidMQL,
-			want: "Cloud Monitoring answered HTTP 400 INVALID_ARGUMENT: Line 2, column 10: Table operation 'metric' is not defined."},
+			want: "the Cloud Monitoring API answered HTTP 400 INVALID_ARGUMENT: Line 2, column 10: Table operation 'metric' is not defined."},
 		{name: "403", status: 403, body: denied, want: "HTTP 403 PERMISSION_DENIED: Permission monitoring.timeSeries.list denied"},
 		{name: "500", status: 500, body: internalErr, want: "HTTP 500 INTERNAL: Internal error encountered."},
 		{name: "502 html", status: 502, body: "<html><body>Bad Gateway</body></html>", want: "HTTP 502: <html><body>Bad Gateway</body></html>"},
