@@ -425,3 +425,22 @@ func TestNew_Config(t *testing.T) {
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	NewWithT(t).Expect(p).NotTo(BeNil())
 }
+
+// TestQuery_Deadline: a CloudWatch that does not answer ends the query at
+// the context's deadline (the Checker's per-query timeout).
+func TestQuery_Deadline(t *testing.T) {
+	g := NewWithT(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a gone client once the body is read
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	p, err := cloudwatch.New(context.Background(), metrics.ProviderConfig{Address: srv.URL, Region: region, Secret: keys()})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = p.Query(ctx, flaggerQuery)
+	g.Expect(err).To(MatchError(context.DeadlineExceeded))
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -232,4 +233,19 @@ current-context: x
 	g.Expect(err).To(MatchError(ContainSubstring("the Secret has no key token")))
 	_, err = externalmetrics.New(context.Background(), metrics.ProviderConfig{Address: "http://metrics.example.com"})
 	g.Expect(err).To(MatchError(ContainSubstring("must be https://")))
+}
+
+// TestQuery_Deadline: an adapter that does not answer ends the query at the
+// context's deadline (the library's List would wait for ever).
+func TestQuery_Deadline(t *testing.T) {
+	g := NewWithT(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	p := newProvider(t, srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := p.Query(ctx, "test/http_requests_error_rate")
+	g.Expect(err).To(MatchError(context.DeadlineExceeded))
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 }

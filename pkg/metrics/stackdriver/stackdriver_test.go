@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -339,4 +340,34 @@ func TestNew_ApplicationDefaultCredentials(t *testing.T) {
 	_, err = stackdriver.New(context.Background(), metrics.ProviderConfig{Address: srv.URL, Secret: map[string][]byte{"project": []byte(project)}})
 	g.Expect(err).To(MatchError(metrics.ErrInvalidConfig))
 	g.Expect(err).To(MatchError(ContainSubstring("the Secret has no key serviceAccountKey and no Application Default Credentials were found")))
+}
+
+// TestQuery_Deadline: a Cloud Monitoring that does not answer ends the
+// query at the context's deadline.
+func TestQuery_Deadline(t *testing.T) {
+	g := NewWithT(t)
+	f, _, secret := serviceAccount(t)
+	blocking := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			f.ServeHTTP(w, r)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a gone client once the body is read
+		<-r.Context().Done()
+	}))
+	defer blocking.Close()
+	var sa map[string]string
+	g.Expect(json.Unmarshal(secret["serviceAccountKey"], &sa)).To(Succeed())
+	sa["token_uri"] = blocking.URL + "/token"
+	f.url = blocking.URL
+	secret["serviceAccountKey"], _ = json.Marshal(sa)
+	p, err := stackdriver.New(context.Background(), metrics.ProviderConfig{Address: blocking.URL, Secret: secret})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = p.Query(ctx, mqlQuery)
+	g.Expect(err).To(MatchError(context.DeadlineExceeded))
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+	g.Expect(f.check()).To(BeEmpty())
 }
