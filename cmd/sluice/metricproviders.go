@@ -1,6 +1,10 @@
 package main
 
-import "github.com/sluice-cd/sluice/pkg/metrics"
+import (
+	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/metrics/graphite"
+	"github.com/sluice-cd/sluice/pkg/metrics/web"
+)
 
 // newMetricProviders is the registry of metric providers, by MetricTemplate
 // spec.provider.type. Each provider is added here explicitly: there is no
@@ -9,5 +13,7 @@ import "github.com/sluice-cd/sluice/pkg/metrics"
 func newMetricProviders() metrics.Providers {
 	return metrics.Providers{
 		"prometheus": metrics.NewPrometheusProvider,
+		"graphite":   graphite.New,
+		"web":        web.New,
 	}
 }

@@ -125,7 +125,7 @@ func (g *Graphite) Query(ctx context.Context, query string) (float64, error) {
 		return 0, fmt.Errorf("graphite: %w", err)
 	}
 	if resp.StatusCode >= 400 {
-		return 0, httpquery.StatusError("graphite", resp.StatusCode, body)
+		return 0, httpquery.StatusError("graphite", resp.StatusCode, body, g.password)
 	}
 	var answer []series
 	if err := json.Unmarshal(body, &answer); err != nil {

@@ -177,6 +177,8 @@ func TestGraphite_Errors(t *testing.T) {
 	}{
 		{"bad target (graphite-web's 400 text)", http.StatusBadRequest, "Invalid function: sumSerie\n",
 			"target=sumSerie(a.b)", "graphite answered HTTP 400: Invalid function: sumSerie"},
+		{"error echoing the password", http.StatusForbidden, "password " + password + " rejected",
+			"target=a.b", "graphite answered HTTP 403: password *** rejected"},
 		{"server error", http.StatusInternalServerError, "<html><body><h1>Server Error (500)</h1></body></html>",
 			"target=a.b", "graphite answered HTTP 500: <html><body><h1>Server Error (500)</h1></body></html>"},
 		{"bad gateway without a body", http.StatusBadGateway, "", "target=a.b", "graphite answered HTTP 502"},

@@ -101,9 +101,15 @@ func ReadBody(r io.Reader) ([]byte, error) {
 
 // StatusError is the error of an HTTP 4xx or 5xx answer: the status and the
 // backend's message, from its JSON error fields when it has them, else the
-// start of its body.
-func StatusError(typ string, code int, body []byte) error {
+// start of its body. The credentials sent are cut out of the message: a
+// backend may echo them ("invalid token ...").
+func StatusError(typ string, code int, body []byte, credentials ...string) error {
 	msg := Message(body)
+	for _, c := range credentials {
+		if c != "" {
+			msg = strings.ReplaceAll(msg, c, "***")
+		}
+	}
 	if msg == "" {
 		return fmt.Errorf("%s answered HTTP %d", typ, code)
 	}
