@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/metrics/graphite"
+	"github.com/sluice-cd/sluice/pkg/metrics/influxdb"
 	"github.com/sluice-cd/sluice/pkg/metrics/web"
 )
 
@@ -14,6 +15,7 @@ func newMetricProviders() metrics.Providers {
 	return metrics.Providers{
 		"prometheus": metrics.NewPrometheusProvider,
 		"graphite":   graphite.New,
+		"influxdb":   influxdb.New,
 		"web":        web.New,
 	}
 }

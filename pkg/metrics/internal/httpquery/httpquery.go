@@ -161,3 +161,88 @@ func TransportError(err error) error {
 	}
 	return err
 }
+
+// ErrTooLarge is a response body longer than MaxBody.
+var ErrTooLarge = fmt.Errorf("the response is larger than %d MiB", MaxBody>>20)
+
+// Bounded wraps a client whose bodies are read by someone else (a vendor's
+// client library): every response body, decompressed, fails with
+// ErrTooLarge past MaxBody bytes instead of being read to its end. The
+// request's Accept-Encoding is dropped so that the transport decompresses
+// (and the bound counts decompressed bytes, not a gzip bomb's).
+func Bounded(c *http.Client) *http.Client {
+	out := *c
+	out.Transport = &boundedTransport{next: c.Transport}
+	return &out
+}
+
+type boundedTransport struct{ next http.RoundTripper }
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Accept-Encoding") != "" {
+		req = req.Clone(req.Context())
+		req.Header.Del("Accept-Encoding")
+	}
+	next := t.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{r: resp.Body, c: resp.Body, left: MaxBody}
+	return resp, nil
+}
+
+type boundedBody struct {
+	r    io.Reader
+	c    io.Closer
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly MaxBody from a longer one.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return 0, ErrTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *boundedBody) Close() error { return b.c.Close() }
+
+// Headers wraps a client so that every request carries the template's
+// headers, for vendor clients that build their own requests.
+func Headers(c *http.Client, h http.Header) *http.Client {
+	if len(h) == 0 {
+		return c
+	}
+	out := *c
+	out.Transport = &headerTransport{next: c.Transport, headers: h.Clone()}
+	return &out
+}
+
+type headerTransport struct {
+	next    http.RoundTripper
+	headers http.Header
+}
+
+func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, vs := range t.headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return t.next.RoundTrip(req)
+}
