@@ -23,7 +23,10 @@ import (
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
-var env *testenv.Environment
+var (
+	env  *testenv.Environment
+	real *testenv.Graphite
+)
 
 func TestMain(m *testing.M) {
 	scheme := runtime.NewScheme()
@@ -34,7 +37,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if real, err = testenv.StartGraphite(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
 	code := m.Run()
+	real.Stop()
 	_ = env.Stop()
 	os.Exit(code)
 }
