@@ -24,8 +24,8 @@ import (
 )
 
 var (
-	env  *testenv.Environment
-	real *testenv.Graphite
+	env            *testenv.Environment
+	graphiteServer *testenv.Graphite
 )
 
 func TestMain(m *testing.M) {
@@ -37,13 +37,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if real, err = testenv.StartGraphite(); err != nil {
+	if graphiteServer, err = testenv.StartGraphite(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		_ = env.Stop()
 		os.Exit(1)
 	}
 	code := m.Run()
-	real.Stop()
+	graphiteServer.Stop()
 	_ = env.Stop()
 	os.Exit(code)
 }

@@ -2,6 +2,7 @@ package graphite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -161,8 +162,8 @@ func TestGraphite_MultipleSeries(t *testing.T) {
 	s.answer(http.StatusOK, twoSeries)
 	_, err := p.Query(context.Background(), "target=app.*.load")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{"app.web1.load", "app.web2.load"}))
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{"app.web1.load", "app.web2.load"}))
 }
 
 // TestGraphite_Errors: HTTP errors quote Graphite's message, malformed and

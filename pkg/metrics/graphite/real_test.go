@@ -2,6 +2,7 @@ package graphite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,7 @@ import (
 func TestGraphite_RealServer(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	p, err := graphite.New(ctx, metrics.ProviderConfig{Type: "graphite", Address: real.URL})
+	p, err := graphite.New(ctx, metrics.ProviderConfig{Type: "graphite", Address: graphiteServer.URL})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	// Two pods: 99 and 97 successful requests of 100 per 10 s bucket, in
@@ -37,7 +38,7 @@ func TestGraphite_RealServer(t *testing.T) {
 			fmt.Sprintf("real.podinfo.pod-a.ok %d %d", 99, ts), fmt.Sprintf("real.podinfo.pod-a.all %d %d", 100, ts),
 			fmt.Sprintf("real.podinfo.pod-b.ok %d %d", 97, ts), fmt.Sprintf("real.podinfo.pod-b.all %d %d", 100, ts))
 	}
-	g.Expect(real.Send(points...)).To(Succeed())
+	g.Expect(graphiteServer.Send(points...)).To(Succeed())
 
 	query := `target=asPercent(
 	    sumSeries(real.podinfo.*.ok),
@@ -58,8 +59,8 @@ func TestGraphite_RealServer(t *testing.T) {
 
 	_, err = p.Query(ctx, "target=real.podinfo.*.ok&from=-2min")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{"real.podinfo.pod-a.ok", "real.podinfo.pod-b.ok"}))
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{"real.podinfo.pod-a.ok", "real.podinfo.pod-b.ok"}))
 
 	_, err = p.Query(ctx, "target=sumSeries(real.podinfo.*.ok&from=-2min")
 	g.Expect(err).To(MatchError(ContainSubstring("graphite answered HTTP 400")), "a target that does not parse")
@@ -70,7 +71,7 @@ func TestGraphite_RealServer(t *testing.T) {
 // pass it.
 func TestGraphite_RealServerBasicAuth(t *testing.T) {
 	g := NewWithT(t)
-	backend, err := url.Parse(real.URL)
+	backend, err := url.Parse(graphiteServer.URL)
 	g.Expect(err).NotTo(HaveOccurred())
 	proxy := httputil.NewSingleHostReverseProxy(backend)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -238,8 +239,8 @@ func TestInfluxDB_MultipleSeries(t *testing.T) {
 	s.answer(http.StatusOK, csvType, threeTables)
 	_, err := provider(t, srv.URL+"/influx", secret()).Query(context.Background(), flux)
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{
 		"table 0 {_field=mem, _measurement=m, host=A, region=east}",
 		"table 1 {_field=mem, _measurement=m, host=B, region=east}",
 		"table 2 {_field=mem, _measurement=m, host=C, region=east}",

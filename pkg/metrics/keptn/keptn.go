@@ -185,7 +185,7 @@ func (k *Keptn) analysis(ctx context.Context, p query) (float64, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("Analysis %s/%s of AnalysisDefinition %s did not complete in time (is Keptn's metrics-operator running?): %w",
+			return 0, fmt.Errorf("the Analysis %s/%s of AnalysisDefinition %s did not complete in time (is Keptn's metrics-operator running?): %w",
 				p.namespace, a.GetName(), p.name, ctx.Err())
 		case <-time.After(k.poll):
 		}

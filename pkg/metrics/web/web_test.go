@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -150,8 +151,8 @@ func TestWeb_MultipleValues(t *testing.T) {
 	s.answer(http.StatusOK, `{"items": [{"value": 1}, {"value": 2.5}]}`)
 	_, err := p.Query(context.Background(), "{$.items[*].value}")
 	var multi *metrics.MultipleSeriesError
-	g.Expect(err).To(BeAssignableToTypeOf(multi))
-	g.Expect(err.(*metrics.MultipleSeriesError).Series).To(Equal([]string{"[0]=1", "[1]=2.5"}))
+	g.Expect(errors.As(err, &multi)).To(BeTrue(), "%v", err)
+	g.Expect(multi.Series).To(Equal([]string{"[0]=1", "[1]=2.5"}))
 }
 
 // TestWeb_Errors: non-2xx answers quote the service's message; malformed,
