@@ -21,7 +21,10 @@ import (
 	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
-var env *testenv.Environment
+var (
+	env    *testenv.Environment
+	influx *testenv.InfluxDB
+)
 
 func TestMain(m *testing.M) {
 	scheme := runtime.NewScheme()
@@ -32,7 +35,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if influx, err = testenv.StartInfluxDB(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
 	code := m.Run()
+	influx.Stop()
 	_ = env.Stop()
 	os.Exit(code)
 }
