@@ -66,8 +66,9 @@ type MetricTemplateProvider struct {
 	Type string `json:"type"`
 
 	// address of the provider's API, e.g. http://prometheus.monitoring:9090.
-	// For the web provider it is the URL requested, rendered as a template
-	// like the query (write {{target}} without spaces).
+	// For the web provider it is the URL requested; its path and query (not
+	// its host) are rendered as templates like the query (write {{target}}
+	// without spaces).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.provider.address must be an http:// or https:// URL"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.provider.address must name a host and hold no spaces, e.g. https://host:port/path"

@@ -103,4 +103,13 @@ func TestWeb_ThroughChecker(t *testing.T) {
 	g.Expect(env.Client.Update(ctx, mt)).To(Succeed())
 	g.Eventually(func() string { return k.Check(ctx, c, "kubernetes", m).Reason }).Should(Equal(metrics.ReasonRenderFailed))
 	g.Expect(k.Check(ctx, c, "kubernetes", m).Message).To(HavePrefix("spec.provider.address: "))
+
+	// The host is not a template: the Canary's variables would choose where
+	// the token goes.
+	g.Expect(env.Client.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: "slo"}, mt)).To(Succeed())
+	mt.Spec.Provider.Address = "https://{{variables.field}}/api"
+	g.Expect(env.Client.Update(ctx, mt)).To(Succeed())
+	g.Eventually(func() string { return k.Check(ctx, c, "kubernetes", m).Message }).Should(
+		Equal("spec.provider.address: the host of a web address cannot be a template (a Canary's variables would choose where the credentials go): use templates in its path or query"))
+	g.Expect(k.Check(ctx, c, "kubernetes", m).Reason).To(Equal(metrics.ReasonRenderFailed))
 }
