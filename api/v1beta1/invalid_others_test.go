@@ -36,6 +36,12 @@ var moreInvalidMetricTemplates = []invalidCase{
 	{name: "MetricTemplate header value not a list", base: validMetricTemplate, mutate: []mutation{set("spec.provider.headers", yamlValue(`{X-Scope-OrgID: tenant}`))}, field: "spec.provider.headers.X-Scope-OrgID", message: "must be of type array"},
 	{name: "MetricTemplate insecureSkipVerify not a boolean", base: validMetricTemplate, mutate: []mutation{set("spec.provider.insecureSkipVerify", "yes")}, field: "spec.provider.insecureSkipVerify", message: "must be of type boolean"},
 	{name: "MetricTemplate without spec", base: validMetricTemplate, mutate: []mutation{del("spec")}, field: "spec", message: "Required value"},
+	{name: "MetricTemplate web without address", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "web"), del("spec.provider.address")}, field: "spec.provider", message: "the web provider needs spec.provider.address: the URL it requests"},
+	{name: "MetricTemplate method on prometheus", base: validMetricTemplate, mutate: []mutation{set("spec.provider.method", "POST")}, field: "spec.provider", message: "spec.provider.method is for the web provider only"},
+	{name: "MetricTemplate web method PUT", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "web"), set("spec.provider.method", "PUT")}, field: "spec.provider.method", message: `Unsupported value: "PUT"`},
+	{name: "MetricTemplate web body with GET", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "web"), set("spec.provider.method", "GET"), set("spec.provider.body", "{}")}, field: "spec.provider", message: "spec.provider.body needs type web and method POST"},
+	{name: "MetricTemplate web body without method", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "web"), set("spec.provider.body", "{}")}, field: "spec.provider", message: "spec.provider.body needs type web and method POST"},
+	{name: "MetricTemplate web body too long", base: validMetricTemplate, mutate: []mutation{set("spec.provider.type", "web"), set("spec.provider.method", "POST"), set("spec.provider.body", strings.Repeat("b", 16385))}, field: "spec.provider.body", message: "may not be more than 16384"},
 }
 
 func manyHeaders(n int) map[string]any {

@@ -202,6 +202,8 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.analysis.metrics.0.threshold", 99), del("spec.analysis.metrics.0.thresholdRange")}},
 		{validMetricTemplate, []mutation{set("spec.provider.secretRef", map[string]any{"name": "prom"}), set("spec.provider.region", "eu-west-1")}},
 		{validMetricTemplate, []mutation{set("spec.provider.headers", yamlValue(`{X-Scope-OrgID: [tenant]}`))}},
+		{validMetricTemplate, []mutation{set("spec.provider.type", "web"), set("spec.provider.address", "https://slo.example/api/{{namespace}}/{{target}}?w={{interval}}"), set("spec.provider.method", "POST"), set("spec.provider.body", `{"service": "{{ target }}"}`), set("spec.query", "{$.data.ok}")}},
+		{validMetricTemplate, []mutation{set("spec.provider.type", "web"), set("spec.provider.method", "GET")}},
 		{validAlertProvider, []mutation{del("spec.address"), set("spec.secretRef", map[string]any{"name": "slack"}), set("spec.proxy", "http://proxy.corp:3128")}},
 		{validAlertProvider, []mutation{set("spec.type", "generic"), set("spec.address", "http://127.0.0.1:8080/hook")}},
 	}

@@ -52,14 +52,23 @@ type MetricTemplateSpec struct {
 }
 
 // MetricTemplateProvider is the metrics backend and how to reach it.
+//
+// +kubebuilder:validation:XValidation:rule="self.type != 'web' || has(self.address)",message="the web provider needs spec.provider.address: the URL it requests"
+// +kubebuilder:validation:XValidation:rule="!has(self.method) || self.type == 'web'",message="spec.provider.method is for the web provider only"
+// +kubebuilder:validation:XValidation:rule="!has(self.body) || (self.type == 'web' && has(self.method) && self.method == 'POST')",message="spec.provider.body needs type web and method POST"
 type MetricTemplateProvider struct {
 	// type of the provider. Flagger's names are all accepted; a Canary using a
 	// type this controller cannot query is Stalled with a reason.
-	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk
+	// web is Argo Rollouts' web metric: an HTTP request to address whose JSON
+	// answer the query (a JSONPath) reads.
+	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk;web
 	// +required
 	Type string `json:"type"`
 
 	// address of the provider's API, e.g. http://prometheus.monitoring:9090.
+	// For the web provider it is the URL requested; its path and query (not
+	// its host) are rendered as templates like the query (write {{target}}
+	// without spaces).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="spec.provider.address must be an http:// or https:// URL"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#\\\\s]+([/?#]\\\\S*)?$')",message="spec.provider.address must name a host and hold no spaces, e.g. https://host:port/path"
@@ -87,6 +96,18 @@ type MetricTemplateProvider struct {
 	// insecureSkipVerify disables verification of the provider's certificate.
 	// +optional
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+
+	// method of the web provider's request: GET (the default) or POST.
+	// +kubebuilder:validation:Enum=GET;POST
+	// +optional
+	Method string `json:"method,omitempty"`
+
+	// body of the web provider's POST request, rendered as a template like
+	// the query; a body that is a JSON document is sent as application/json.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16384
+	// +optional
+	Body string `json:"body,omitempty"`
 }
 
 // MetricTemplateStatus is the observed state of a MetricTemplate.

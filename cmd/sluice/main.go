@@ -225,7 +225,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 		Announcer:  announcers{announcer{d: dispatcher}, commitStatus},
 		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
 			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout,
-			Providers: newMetricProviders(), Builtins: routers},
+			Providers: newMetricProviders(mgr.GetClient()), Builtins: routers},
 		DefaultProvider:         opts.DefaultProvider,
 		MaxConcurrentRollouts:   opts.MaxConcurrentRollouts,
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,

@@ -13,7 +13,7 @@ import (
 // each refusing a template without its Secret.
 func TestNewMetricProviders_SaaS(t *testing.T) {
 	g := NewWithT(t)
-	providers := newMetricProviders()
+	providers := newMetricProviders(nil)
 	g.Expect(providers.Types()).To(ContainElements("datadog", "dynatrace", "newrelic", "prometheus", "splunk"))
 	for _, typ := range []string{"datadog", "dynatrace", "newrelic", "splunk"} {
 		_, err := providers[typ](context.Background(), metrics.ProviderConfig{Type: typ, Address: "https://metrics.example", Secret: map[string][]byte{}})

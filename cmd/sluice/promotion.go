@@ -41,7 +41,7 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers
 		// A soak with soakChecks: Metrics checks as the engine's analysis does.
 		Metrics: &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
 			DefaultAddress: opts.MetricsServer, Timeout: opts.MetricsQueryTimeout,
-			Providers: newMetricProviders(), Builtins: routers},
+			Providers: newMetricProviders(mgr.GetClient()), Builtins: routers},
 		Builtins:                   routers,
 		DefaultProvider:            opts.DefaultProvider,
 		Notifier:                   promotion.DispatchNotifier{D: dispatcher},

@@ -105,8 +105,6 @@ func (r *reporter) check() {
 	switch o := obj.(type) {
 	case *sluicev1beta1.Canary:
 		r.canary(o)
-	case *sluicev1beta1.MetricTemplate:
-		r.metricTemplate(o)
 	case *sluicev1beta1.AlertProvider:
 		r.alertProvider(o)
 	}
@@ -214,12 +212,6 @@ func (r *reporter) analysisRules(a *sluicev1beta1.CanaryAnalysis) {
 	}
 	if a.SessionAffinity != nil && a.Iterations > 0 {
 		reject(at("sessionAffinity"), "spec.analysis.sessionAffinity works with the progressive canary strategy only: remove analysis.iterations or analysis.sessionAffinity")
-	}
-}
-
-func (r *reporter) metricTemplate(mt *sluicev1beta1.MetricTemplate) {
-	if t := mt.Spec.Provider.Type; t != "prometheus" {
-		r.warn(r.at("spec", "provider", "type"), "provider type %s is accepted but not queried: Sluice queries Prometheus only, so checks using this template end in Error (UnsupportedProvider)", orDash(t))
 	}
 }
 

@@ -107,6 +107,11 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	if err != nil {
 		return fail(ReasonRenderFailed, err)
 	}
+	if t.typ == "web" { // its URL and body are templates too (docs/metrics.md)
+		if t, err = renderWeb(t, model); err != nil {
+			return fail(ReasonRenderFailed, err)
+		}
+	}
 	prov, secrets, reason, err := k.client(ctx, t)
 	if err != nil {
 		return fail(reason, errors.New(redact(err.Error(), secrets)))
@@ -244,6 +249,10 @@ func (k *Checker) client(ctx context.Context, t target) (Provider, []string, str
 	if p := t.provider; p != nil {
 		cfg.Headers, cfg.InsecureSkipVerify, cfg.Region = p.Headers, p.InsecureSkipVerify, p.Region
 		key += fmt.Sprintf("|%s|%v|%s", headersHash(p.Headers), p.InsecureSkipVerify, p.Region)
+		if p.Method != "" || p.Body != "" {
+			cfg.Method, cfg.Body = p.Method, p.Body
+			key += "|" + p.Method + "|" + headersHash(map[string][]string{"body": {p.Body}})
+		}
 		if p.SecretRef != nil {
 			secretName = p.SecretRef.Name
 			meta := &metav1.PartialObjectMetadata{}

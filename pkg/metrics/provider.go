@@ -37,6 +37,9 @@ type ProviderConfig struct {
 	Region string
 	// Secret is the data of spec.provider.secretRef's Secret; nil without one.
 	Secret map[string][]byte
+	// Method and Body are spec.provider.method and body (web), the body
+	// rendered like the query.
+	Method, Body string
 }
 
 // ErrInvalidConfig is a provider configuration a Factory cannot use: a

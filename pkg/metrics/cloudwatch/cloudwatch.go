@@ -39,8 +39,9 @@ const (
 	// maxDatapoints is Flagger's: enough for the newest value of any period.
 	maxDatapoints = 20
 	// lookbackPeriods is how many periods before now the query starts:
-	// Flagger's ten metric intervals, here ten of the longest period of the
-	// queries, because CloudWatch publishes some metrics minutes late.
+	// Flagger's ten metric intervals, or ten of the longest period of the
+	// queries when that is longer, because CloudWatch publishes some
+	// metrics minutes late.
 	lookbackPeriods = 10
 	// defaultPeriod is the period of queries that name none (expressions).
 	defaultPeriod = 60 * time.Second
@@ -100,7 +101,8 @@ func New(ctx context.Context, cfg metrics.ProviderConfig) (metrics.Provider, err
 	return &Provider{client: client, now: time.Now}, nil
 }
 
-// Query runs the MetricDataQueries of query over the last ten periods and
+// Query runs the MetricDataQueries of query over the last ten metric
+// intervals (or periods, when longer) and
 // returns the newest value of the one result.
 func (p *Provider) Query(ctx context.Context, query string) (float64, error) {
 	queries, err := parseQuery(query)
@@ -109,7 +111,7 @@ func (p *Provider) Query(ctx context.Context, query string) (float64, error) {
 	}
 	end := p.now().UTC().Truncate(time.Second)
 	out, err := p.client.GetMetricData(ctx, &cw.GetMetricDataInput{
-		StartTime:         aws.Time(end.Add(-lookbackPeriods * longestPeriod(queries))),
+		StartTime:         aws.Time(end.Add(-lookbackPeriods * max(metrics.IntervalFrom(ctx), longestPeriod(queries)))),
 		EndTime:           aws.Time(end),
 		MaxDatapoints:     aws.Int32(maxDatapoints),
 		ScanBy:            types.ScanByTimestampDescending,

@@ -289,6 +289,13 @@ func TestQuery_GetMetricData(t *testing.T) {
 	start, end := epoch(g, req["StartTime"]), epoch(g, req["EndTime"])
 	g.Expect(end).To(BeTemporally(">=", before))
 	g.Expect(end.Sub(start)).To(Equal(10*time.Minute), "ten periods of 60s")
+
+	// As Flagger: ten metric intervals when the interval is the longer.
+	_, err = p.Query(metrics.WithInterval(context.Background(), 5*time.Minute), flaggerQuery)
+	g.Expect(err).NotTo(HaveOccurred())
+	req = f.last()
+	start, end = epoch(g, req["StartTime"]), epoch(g, req["EndTime"])
+	g.Expect(end.Sub(start)).To(Equal(50*time.Minute), "ten intervals of 5m")
 	queries := req["MetricDataQueries"].(cbor.List)
 	g.Expect(queries).To(HaveLen(3))
 	e1 := queries[0].(cbor.Map)
