@@ -77,12 +77,14 @@ vet: ## Run go vet (also on the e2e scenarios, behind the e2e build tag).
 .PHONY: lint
 lint: ## Run golangci-lint (.golangci.yml) over the whole module, e2e scenarios included.
 	hack/tools.sh lint
-	$(GOLANGCI_LINT) run ./...
+	# Another golangci-lint on the machine (a second clone, an editor) holds
+	# its cache lock: wait for it rather than fail.
+	$(GOLANGCI_LINT) run --allow-serial-runners ./...
 
 .PHONY: lint-api
 lint-api: ## Run kube-api-linter (.golangci-kal.yml) over the API types in api/.
 	hack/tools.sh lint
-	$(GOLANGCI_LINT_KAL) run --config .golangci-kal.yml ./api/...
+	$(GOLANGCI_LINT_KAL) run --allow-serial-runners --config .golangci-kal.yml ./api/...
 
 .PHONY: verify
 verify: ## Fail when generated files are stale or Go code is not formatted.
