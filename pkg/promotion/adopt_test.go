@@ -1,6 +1,8 @@
 package promotion
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -303,4 +305,87 @@ func TestAlerts_AlreadyInBranchSaysNothingCommitted(t *testing.T) {
 		headOf("staging")[:12] + ": nothing committed"))
 	// Adopted: production's commit is the only new alert.
 	g.Expect(w.decideAlerting()).To(Equal([]string{"team Committed production 1.1.0"}))
+}
+
+// FuzzDecideAdopt drives two stages with random writes that find their
+// bundle already in the branch, Canary phases and releases, and checks
+// that a stage never waits on an idle Canary (the bug this fixes), that an
+// adopted bundle records no release, and that a bundle reaches production
+// only once verified (or adopted) in staging.
+func FuzzDecideAdopt(f *testing.F) {
+	// Bytes go in pairs (op, arg); arg%2 picks the stage, arg%5 the phase.
+	f.Add([]byte{0, 0, 6, 0, 2, 6, 7, 0, 1, 1, 2, 3})
+	f.Add([]byte{2, 2, 3, 4, 0, 0, 6, 0, 7, 0, 2, 6, 7, 0, 6, 1, 2, 1, 7, 0, 4, 9, 7, 0})
+	f.Add([]byte{0, 0, 2, 0, 7, 0, 1, 2, 7, 0, 4, 6, 7, 0, 5, 0, 6, 1, 2, 1, 7, 0})
+	phases := []sluicev1beta1.CanaryPhase{sluicev1beta1.CanaryPhaseInitialized, sluicev1beta1.CanaryPhaseSucceeded,
+		sluicev1beta1.CanaryPhaseProgressing, sluicev1beta1.CanaryPhaseFailed, ""}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 300 {
+			data = data[:300]
+		}
+		w := newWorld(t, newPipeline(stage("staging", soak(5*time.Minute)), stage("production")))
+		w.p.Annotations = map[string]string{}
+		names := []string{"staging", "production"}
+		tags := 0
+		var inBranch []string
+		for i := 0; i+1 < len(data); i += 2 {
+			op, arg := data[i]%8, int(data[i+1])
+			name := names[arg%2]
+			switch op {
+			case 0:
+				tags++
+				w.push(fmt.Sprintf("1.%d.0", tags))
+			case 1:
+				if len(w.p.Status.Stages) > 0 && w.status(name).Commit != "" {
+					w.release(name, outcomes[arg%len(outcomes)])
+				}
+			case 2:
+				w.phase(name, phases[arg%len(phases)])
+			case 3:
+				w.releaseCommit(name, commitFor(name, fmt.Sprint("other", arg)), outcomes[arg%len(outcomes)])
+			case 4:
+				w.now = w.now.Add(time.Duration(arg) * time.Minute)
+			case 5:
+				if n := len(w.p.Status.Bundles); n > 0 {
+					w.p.Annotations[sluicev1beta1.PipelineRollbackAnnotation] = name + "/" + w.p.Status.Bundles[arg%n].ID
+				}
+			case 6:
+				inBranch = append(inBranch, name)
+			case 7:
+				checkAdopt(t, w, inBranch)
+				inBranch = nil
+			}
+		}
+		checkAdopt(t, w, inBranch)
+	})
+}
+
+func checkAdopt(t *testing.T, w *world, inBranch []string) {
+	t.Helper()
+	in := w.p.DeepCopy()
+	o := w.observation()
+	if !reflect.DeepEqual(Decide(in, o, w.now), Decide(in, o, w.now)) {
+		t.Fatal("Decide is not deterministic")
+	}
+	d := w.decideInBranch(inBranch...)
+	for _, wr := range d.Writes {
+		if wr.Stage == "production" && !wr.Rollback && !verifiedIn(&d.Status.Stages[0], wr.Bundle.ID) {
+			t.Fatalf("bundle %s written to production unverified in staging", wr.Bundle.ID)
+		}
+	}
+	// Decide once more on what is now true: no stage found already in its
+	// branch may still wait on an idle Canary that never released its commit.
+	d = w.decide()
+	for i, st := range d.Status.Stages {
+		c := w.canaries[st.Name]
+		if st.State == sluicev1beta1.StageCommitted && st.Commit == headOf(st.Name) &&
+			releaseOf(c, st.Commit) == nil && (c.Status.Source == nil || commitOf(c.Status.Source.Revision) != st.Commit) {
+			if why, _ := notIdle(c, canaryName(w.p, &w.p.Spec.Stages[i])); why == "" {
+				t.Fatalf("stage %s waits on an idle Canary: %s", st.Name, st.Message)
+			}
+		}
+		if st.Reason == sluicev1beta1.PipelineReasonAdopted && st.Release != "" {
+			t.Fatalf("stage %s adopted bundle %s records release %s", st.Name, st.Bundle, st.Release)
+		}
+	}
 }
