@@ -50,6 +50,13 @@ const (
 	PipelineReasonApprovalRejected       = "ApprovalRejected"
 	PipelineReasonSoakFailed             = "SoakFailed"
 	PipelineReasonSoakChecksPending      = "SoakChecksPending"
+	// PipelineReasonAlreadyInBranch: the write found the bundle already in
+	// the stage's branch, so no release will verify it there; the stage
+	// adopts it once its Canary is idle.
+	PipelineReasonAlreadyInBranch = "AlreadyInBranch"
+	// PipelineReasonAdopted: a bundle the branch already held, verified
+	// without a release because the Canary was idle after a successful one.
+	PipelineReasonAdopted = "Adopted"
 )
 
 // PipelineSoakChecksLimit bounds status.stages[].soakChecks, as spec.analysis.metrics is bounded.

@@ -52,7 +52,7 @@ func (r *Reconciler) act(ctx context.Context, p *sluicev1beta1.Pipeline, d *Deci
 		if spec == nil {
 			continue
 		}
-		sha, prURL, err := r.write(ctx, p, spec, w)
+		sha, prURL, changed, err := r.write(ctx, p, spec, w)
 		if err != nil {
 			failed = true
 			reason := writeFailureReason(err)
@@ -63,6 +63,11 @@ func (r *Reconciler) act(ctx context.Context, p *sluicev1beta1.Pipeline, d *Deci
 		if prURL != "" {
 			log.Info("Pull request open", "pullRequest", prURL)
 			d.RecordPullRequest(w.Stage, prURL)
+			continue
+		}
+		if !changed {
+			log.Info("Branch already holds the bundle, nothing committed", "commit", sha)
+			d.RecordAlreadyInBranch(w.Stage, sha)
 			continue
 		}
 		log.Info("Written", "commit", sha)
@@ -96,15 +101,18 @@ func writeFailureReason(err error) string {
 
 // write commits the bundle's images to the stage's path and returns the
 // commit that holds them: the new one, or the head when the branch already
-// held them (a write retried after a restart commits nothing); or, for a
-// stage that lands its changes through pull requests, the pull request.
-func (r *Reconciler) write(ctx context.Context, p *sluicev1beta1.Pipeline, spec *sluicev1beta1.PipelineStage, w Write) (sha, prURL string, err error) {
+// held them (changed is false: nothing was committed, no release will
+// start); or, for a stage that lands its changes through pull requests, the
+// pull request.
+func (r *Reconciler) write(ctx context.Context, p *sluicev1beta1.Pipeline, spec *sluicev1beta1.PipelineStage, w Write) (sha, prURL string, changed bool, err error) {
 	t, err := r.target(ctx, p, spec)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if wantsPullRequest(spec) {
-		return r.writePullRequest(ctx, p, spec, t, w)
+		sha, prURL, err = r.writePullRequest(ctx, p, spec, t, w)
+		// Without a pull request, sha is the base branch's head that already held the bundle.
+		return sha, prURL, prURL != "" || sha == "", err
 	}
 	res, err := r.Writer.Write(ctx, gitwrite.Request{
 		URL: t.url, Branch: t.branch, Credentials: t.creds,
@@ -112,9 +120,9 @@ func (r *Reconciler) write(ctx context.Context, p *sluicev1beta1.Pipeline, spec 
 		Message: message(p, w),
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("failed to write bundle %s to %s: %w", w.Bundle.ID, spec.Git.Path, err)
+		return "", "", false, fmt.Errorf("failed to write bundle %s to %s: %w", w.Bundle.ID, spec.Git.Path, err)
 	}
-	return res.SHA, "", nil
+	return res.SHA, "", res.Changed, nil
 }
 
 // changes set every image of the bundle in the stage's path.

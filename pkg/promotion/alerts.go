@@ -114,6 +114,10 @@ func stageFacts(p *sluicev1beta1.Pipeline, st *sluicev1beta1.PipelineStageStatus
 		if st.Rollback {
 			msg = fmt.Sprintf("%s %s bundle %s (%s) in commit %s", st.Name, what, st.Bundle, tags, short(st.Commit))
 		}
+		if st.Reason == sluicev1beta1.PipelineReasonAlreadyInBranch || st.Reason == sluicev1beta1.PipelineReasonAdopted {
+			// Nothing was committed: say so rather than name the head as ours (see adopt.go).
+			msg = fmt.Sprintf("%s: bundle %s (%s) was already in the branch at commit %s: nothing committed", st.Name, st.Bundle, tags, short(st.Commit))
+		}
 		add(typ+"/"+st.Bundle+"/"+st.Commit, typ, AlertSeverityInfo, msg)
 	}
 	if g := st.Gate; g != nil && g.Reason == sluicev1beta1.PipelineReasonWaitingForApproval {

@@ -155,6 +155,10 @@ func verifiedBy(p *sluicev1beta1.Pipeline, spec *sluicev1beta1.PipelineStage, st
 			}
 		}
 	}
+	if release == "" {
+		// Adopted: no release ran there (see adopt.go).
+		return fmt.Sprintf("%s, adopted (the branch already held it at commit %s; no release ran)", canaryName(p, spec), short(commit))
+	}
 	return fmt.Sprintf("%s release %s (commit %s)", canaryName(p, spec), release, short(commit))
 }
 

@@ -71,6 +71,9 @@ func (x *decider) progress(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.
 	}
 	switch st.State {
 	case sluicev1beta1.StageCommitted, sluicev1beta1.StageVerifying:
+		if x.adopting(spec, st, o) {
+			return
+		}
 		x.verdict(spec, st, o)
 	case sluicev1beta1.StageSoaking:
 		x.soak(spec, st, o)
@@ -144,7 +147,7 @@ func outcomeVerb(o sluicev1beta1.DeliveryOutcome) string {
 // with the last check of every metric passed).
 func (x *decider) soak(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.PipelineStageStatus, o StageObservation) {
 	c := o.Canary
-	if c != nil && releasedAfter(c, st.Commit) {
+	if c != nil && (releasedAfter(c, st.Commit) || adopted(st) && releasedSince(c, st)) {
 		x.setState(st, sluicev1beta1.StageFailed, sluicev1beta1.PipelineReasonSuperseded,
 			fmt.Sprintf("another release started on Canary %s while bundle %s soaked: the bundle goes no further", canaryName(x.p, spec), st.Bundle))
 		return
@@ -163,7 +166,7 @@ func (x *decider) soak(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.Pipe
 		return
 	}
 	if x.now.Before(end) {
-		st.Message = fmt.Sprintf("release %s promoted; soaking until %s", st.Release, end.Format(time.RFC3339))
+		st.Message = fmt.Sprintf("%s; soaking until %s", soakSubject(st), end.Format(time.RFC3339))
 		if why != "" {
 			st.Message += "; " + why
 		}
@@ -173,12 +176,12 @@ func (x *decider) soak(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.Pipe
 	}
 	if !metricsOK {
 		st.Reason = sluicev1beta1.PipelineReasonSoakChecksPending
-		st.Message = truncate(fmt.Sprintf("release %s soaked until %s, but %s: bundle %s is verified once every metric passes on the primary",
-			st.Release, end.Format(time.RFC3339), why, st.Bundle), 1024)
+		st.Message = truncate(fmt.Sprintf("%s soaked until %s, but %s: bundle %s is verified once every metric passes on the primary",
+			soakSubject(st), end.Format(time.RFC3339), why, st.Bundle), 1024)
 		return
 	}
-	x.setState(st, sluicev1beta1.StageVerified, sluicev1beta1.PipelineReasonSucceeded,
-		fmt.Sprintf("bundle %s verified by Canary %s release %s", st.Bundle, canaryName(x.p, spec), st.Release))
+	reason, msg := verifiedReason(st, canaryName(x.p, spec))
+	x.setState(st, sluicev1beta1.StageVerified, reason, msg)
 }
 
 // releaseOf is the newest delivery record of the release the commit started.
