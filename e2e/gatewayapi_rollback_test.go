@@ -60,11 +60,16 @@ func (f *fakeSlack) Messages() []string {
 // provide creates the AlertProvider on-call in ns, posting to f through a
 // webhook URL kept in the Secret slack-url.
 func (f *fakeSlack) provide(ctx context.Context, g Gomega, ns string) {
-	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+	f.provideIn(ctx, g, env.Client, ns)
+}
+
+// provideIn is provide on the cluster of c.
+func (f *fakeSlack) provideIn(ctx context.Context, g Gomega, c client.Client, ns string) {
+	g.Expect(c.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "slack-url", Namespace: ns},
 		StringData: map[string]string{"address": f.URL + "/services/T000/B000/XXXX"},
 	})).To(Succeed())
-	g.Expect(env.Client.Create(ctx, &sluicev1beta1.AlertProvider{
+	g.Expect(c.Create(ctx, &sluicev1beta1.AlertProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: "on-call", Namespace: ns},
 		Spec: sluicev1beta1.AlertProviderSpec{
 			Type: "slack", Channel: "releases", Username: "sluice",

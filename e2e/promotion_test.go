@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +102,13 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: stack.ManagerNamespace, Name: "staging-kubeconfig"},
 		Data:       map[string][]byte{"value": kubeconfig},
 	})).To(Succeed())
+	// that alerts the on-call channel (a local fake Slack) of failures
+	slack := newFakeSlack()
+	defer slack.Close()
+	slack.provideIn(ctx, g, prod.Client, stack.ManagerNamespace)
 	pipe := promoPipeline(reg.image, repo.URL, stagingNS)
+	pipe.Spec.Alerts = []sluicev1beta1.PipelineAlert{{Name: "on-call",
+		ProviderRef: sluicev1beta1.CrossNamespaceReference{Name: "on-call"}, EventSeverity: "error"}}
 	pipeKey := client.ObjectKeyFromObject(pipe)
 	g.Expect(prod.Client.Create(ctx, pipe)).To(Succeed())
 	s := promoStages{ctx: ctx, c: prod.Client, key: pipeKey, logs: logs}
@@ -185,11 +192,23 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	g.Eventually(func(g Gomega) []string {
 		return pipelineEvents(ctx, g, prod.Client, pipeKey, sluicev1beta1.PipelineReasonVerificationFailed)
 	}, 30*time.Second, time.Second).Should(ContainElement(And(HavePrefix("Warning"), ContainSubstring(b12))))
+	// and an alert, once
+	failedAlerts := func() []string {
+		var out []string
+		for _, m := range slack.Messages() {
+			if strings.Contains(m, "Verification failed") && strings.Contains(m, b12) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	g.Eventually(failedAlerts, 30*time.Second, time.Second).Should(HaveLen(1))
 	// and production never gets a commit for it, over more than a scan
 	g.Consistently(func(g Gomega) {
 		g.Expect(bundlesOf(promotionCommits(g, repo, "overlays/production"))).To(Equal([]string{b10, b11}))
 		g.Expect(s.stage(g, "production").Bundle).To(Equal(b11))
 	}, promoScan+5*time.Second, time.Second).Should(Succeed())
+	g.Expect(failedAlerts()).To(HaveLen(1), "the failure was alerted again")
 
 	// (3) When production gets a manual gate and 1.3.0 is pushed
 	g.Expect(prod.Client.Get(ctx, pipeKey, pipe)).To(Succeed())
