@@ -96,6 +96,8 @@ type Reconciler struct {
 	indexed client.Reader
 	// alerted is this process's last write of each status.alerts.
 	alerted alertMemory
+	// hooksOnce defaults Webhooks (see webhookClient).
+	hooksOnce sync.Once
 }
 
 // SetupWithManager registers the reconciler: Pipelines, and the Canaries
@@ -115,10 +117,6 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	if r.Metrics == nil {
 		r.Metrics = &metrics.Checker{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Builtins: r.Builtins}
-	}
-	if r.Webhooks == nil {
-		r.Webhooks = webhooks.New()
-		r.Webhooks.Secret = webhooks.SecretFromReader(r.APIReader)
 	}
 	if r.Writer == nil {
 		return fmt.Errorf("the promotion reconciler needs a Git writer (with the commit identity)")

@@ -126,7 +126,7 @@ func (r *Reconciler) askWebhook(ctx context.Context, p *sluicev1beta1.Pipeline, 
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("stage", s.Name, "bundle", b.ID, "webhook", s.Webhook.Name)
 	log.V(1).Info("Asking the webhook gate")
-	err := r.Webhooks.Post(ctx, p.Namespace, s.Webhook.CanaryWebhook(), GatePayload(p, s, b))
+	err := r.webhookClient().Post(ctx, p.Namespace, s.Webhook.CanaryWebhook(), GatePayload(p, s, b))
 	if err != nil {
 		msg := truncate(withoutQuery(err.Error(), s.Webhook.URL), maxWebhookMessage)
 		log.Info("The webhook gate stays closed", "answer", msg)
@@ -164,4 +164,16 @@ func withoutQuery(msg, raw string) string {
 	}
 	safe := u.Scheme + "://" + u.Host + u.Path
 	return strings.ReplaceAll(msg, raw, safe)
+}
+
+// webhookClient is r.Webhooks, or a client of its own made once that signs
+// with the keys APIReader reads, for a reconciler built without one.
+func (r *Reconciler) webhookClient() *webhooks.Client {
+	r.hooksOnce.Do(func() {
+		if r.Webhooks == nil {
+			r.Webhooks = webhooks.New()
+			r.Webhooks.Secret = webhooks.SecretFromReader(r.APIReader)
+		}
+	})
+	return r.Webhooks
 }
