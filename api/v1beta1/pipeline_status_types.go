@@ -212,7 +212,7 @@ type PipelineStageStatus struct {
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
 	// gate is the next bundle for this stage while it waits at the gate
-	// (WaitingForApproval, OutsidePromotionWindow, Held).
+	// (WaitingForApproval, OutsidePromotionWindow, WaitingForWebhook, Held).
 	// +optional
 	Gate *StageGate `json:"gate,omitempty"`
 
