@@ -119,7 +119,7 @@ type invalidCase struct {
 func invalidManifests() []invalidCase {
 	return slices.Concat(invalidCanaryTopLevel, invalidCanaryService, invalidCanaryAnalysis, moreInvalidCanaries,
 		invalidMetricTemplates, moreInvalidMetricTemplates, invalidAlertProviders, moreInvalidAlertProviders, invalidGitSyncs, invalidGitSyncPatches,
-		invalidGitSyncCommitStatus, invalidGitSyncAlerts, invalidPipelines)
+		invalidGitSyncCommitStatus, invalidGitSyncAlerts, invalidPipelines, invalidPipelineWebhooks)
 }
 
 // TestInvalidManifests_Rejected sends invalid manifests to the real API server

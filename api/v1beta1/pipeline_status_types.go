@@ -219,7 +219,7 @@ type PipelineStageStatus struct {
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
 	// gate is the next bundle for this stage while it waits at the gate
-	// (WaitingForApproval, OutsidePromotionWindow, Held).
+	// (WaitingForApproval, OutsidePromotionWindow, WaitingForWebhook, Held).
 	// +optional
 	Gate *StageGate `json:"gate,omitempty"`
 
@@ -242,7 +242,7 @@ type StageGate struct {
 	// +kubebuilder:validation:MaxLength=16
 	// +required
 	Bundle string `json:"bundle"`
-	// reason it waits: WaitingForApproval, OutsidePromotionWindow or Held.
+	// reason it waits: WaitingForApproval, OutsidePromotionWindow, WaitingForWebhook or Held.
 	// +kubebuilder:validation:MaxLength=64
 	// +required
 	Reason string `json:"reason"`
@@ -250,6 +250,10 @@ type StageGate struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
+	// lastWebhookCheck is when the stage's webhook gate last answered for
+	// this bundle (WaitingForWebhook); it is asked again a poll interval later.
+	// +optional
+	LastWebhookCheck *metav1.Time `json:"lastWebhookCheck,omitempty"`
 }
 
 // StageRecord is an earlier bundle of a stage and how it ended there.

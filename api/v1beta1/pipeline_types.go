@@ -224,6 +224,11 @@ type PipelineStage struct {
 	// +optional
 	Windows []PromotionWindow `json:"windows,omitempty"`
 
+	// webhook is a gate that asks an HTTP endpoint (e.g. the Sluice load
+	// tester's /gate/check) before a bundle is written; after hold, approval and windows.
+	// +optional
+	Webhook *PipelineWebhook `json:"webhook,omitempty"`
+
 	// hold stops automation from writing to this stage (a manual pin stays);
 	// a rollback request is still carried out.
 	// +optional

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 	"github.com/sluice-cd/sluice/pkg/imagescan"
 	"github.com/sluice-cd/sluice/pkg/metrics"
+	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
 // +kubebuilder:rbac:groups=sluice.dev,resources=pipelines,verbs=get;list;watch
@@ -66,6 +67,9 @@ type Reconciler struct {
 	// Builtins are the builtin metrics' queries per traffic provider (the
 	// router registry), for soak checks of builtin metrics.
 	Builtins metrics.BuiltinQueries
+	// Webhooks calls the stages' webhook gates; nil: a client signing with
+	// the Secrets of spec.stages[].webhook.secretRef, read by APIReader.
+	Webhooks *webhooks.Client
 	// Notifier sends the events of spec.alerts (see alerts.go); nil sends none.
 	Notifier Notifier
 	// InsecureLoopbackRegistries scans loopback registries (localhost,
@@ -92,6 +96,8 @@ type Reconciler struct {
 	indexed client.Reader
 	// alerted is this process's last write of each status.alerts.
 	alerted alertMemory
+	// hooksOnce defaults Webhooks (see webhookClient).
+	hooksOnce sync.Once
 }
 
 // SetupWithManager registers the reconciler: Pipelines, and the Canaries
@@ -190,6 +196,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.webhookGates(ctx, p, &obs, now)
 	d := Decide(p, obs, now)
 	failed := r.act(ctx, p, &d)
 	alerts := r.alertDeliveries(p, &d, now)

@@ -57,6 +57,8 @@ type StageObservation struct {
 	// SoakChecks are the metrics checked on the primary in this reconcile
 	// (soakChecks: Metrics, a Soaking stage whose check was due); nil: none ran.
 	SoakChecks *SoakChecks
+	// Webhook is the stage's webhook gate's answer for the bundle waiting at it; nil: not asked.
+	Webhook *WebhookAnswer
 }
 
 // Observation is what is true now, gathered by the controller before deciding.

@@ -8,7 +8,7 @@ import (
 )
 
 // promoteNext picks the stage's next bundle and lets it through the gates:
-// hold, manual approval, windows. A bundle that passes becomes the stage's
+// hold, manual approval, windows, webhook. A bundle that passes becomes the stage's
 // Pending bundle, which emitWrite writes.
 func (x *decider) promoteNext(i int, spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.PipelineStageStatus) {
 	cand := x.candidate(i)
@@ -82,7 +82,7 @@ func (x *decider) gate(spec *sluicev1beta1.PipelineStage, st *sluicev1beta1.Pipe
 			g.Reason = sluicev1beta1.PipelineReasonOutsidePromotionWindow
 			g.Message = fmt.Sprintf("bundle %s waits for the next promotion window, %s", cand, next.UTC().Format("2006-01-02T15:04:05Z"))
 			x.requeue(next)
-		default:
+		case x.webhookOpen(spec, st, g):
 			return nil
 		}
 	}
