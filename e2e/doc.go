@@ -45,7 +45,14 @@
 //     counting answers by version and status code;
 //   - the sluice manager (go build ./cmd/sluice, once per run) as a child
 //     process with leader election in sluice-system (6 s leases), which tests
-//     may kill and restart, or run twice (a leader and a standby).
+//     may kill and restart, or run twice (a leader and a standby);
+//   - on demand, more clusters (Stack.StartCluster: a control plane and a
+//     manager each), which may have the same data plane again
+//     (StartClusterWith with ClusterOptions{DataPlane: true}): Services on
+//     loopback ClusterIPs of a range of their own (127.97.0.0/16, ...),
+//     their own Traefik and Gateway, their own Prometheus (the cluster's
+//     manager's --metrics-server) and pods, and a load generator through
+//     that Traefik (Cluster.StartLoad).
 //
 // Tests may also stop kube-apiserver and start it again (testenv's
 // StopAPIServer and StartAPIServer: the same command line, so the same port,
@@ -121,12 +128,14 @@
 //   - TestPromotion_StagingToProduction (15): a Pipeline promotes images
 //     pushed to an OCI registry (go-containerregistry's, in process) from
 //     staging (the stack's cluster, live traffic, request-success-rate) to
-//     production (a second control plane whose manager runs
-//     --enable-promotion and reads staging's Canary through a kubeconfig
-//     Secret; no data plane there, so its Canary checks rollout health
-//     only): 1.1.0 is committed to staging within a scan interval,
-//     promoted there, pinned by the same digest in production and promoted
-//     there; 1.2.0 (an image failing half its requests) is rolled back in
+//     production (a second control plane with its own data plane, whose
+//     manager runs --enable-promotion and reads staging's Canary through a
+//     kubeconfig Secret; the same Gateway API Canary and
+//     request-success-rate under its own live traffic): 1.1.0 is committed
+//     to staging within a scan interval, promoted there, pinned by the
+//     same digest in production and promoted there, production's canary
+//     answering requests during each of its analyses and no request to
+//     production failing; 1.2.0 (an image failing half its requests) is rolled back in
 //     staging, shown failed with why, announced by a Warning event, and
 //     never committed to production; 1.3.0 waits at production's manual
 //     gate until sluice.dev/approve; sluice.dev/rollback-to brings

@@ -32,8 +32,9 @@ import (
 //	base/                    the app: a Deployment of <registry>/org/web:1.0.0
 //	overlays/staging/        its namespace in the stack's cluster, a Gateway API Canary
 //	                         with request-success-rate, images: web 1.0.0
-//	overlays/production/     its namespace in the production cluster, a kubernetes
-//	                         Canary, images: web 1.0.0
+//	overlays/production/     its namespace in the production cluster, the same
+//	                         Canary (its own Gateway, Traefik and Prometheus),
+//	                         images: web 1.0.0
 //
 // The overlays start with the tag alone, as a team adopting promotion has
 // them: the Pipeline's first bundle (1.0.0 pinned by its digest) is then a
@@ -46,7 +47,7 @@ import (
 // promoProductionNamespace is the app's namespace in the production cluster.
 const promoProductionNamespace = "web-production"
 
-func promoFleetFiles(image, stagingNS, host string) map[string]string {
+func promoFleetFiles(image, stagingNS, host, prodHost string) map[string]string {
 	overlay := func(ns string) string {
 		return fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -81,8 +82,21 @@ spec:
           image: %s:1.0.0
           ports: [{name: http, containerPort: %d}]
 `, image, stack.AppPort),
-		"overlays/staging/kustomization.yaml": overlay(stagingNS),
-		"overlays/staging/canary.yaml": fmt.Sprintf(`apiVersion: sluice.dev/v1beta1
+		"overlays/staging/kustomization.yaml":    overlay(stagingNS),
+		"overlays/staging/canary.yaml":           promoCanary(host),
+		"overlays/production/kustomization.yaml": overlay(promoProductionNamespace),
+		// Production verifies as staging does, on its own live traffic:
+		// the cluster's data plane (e2e/stack.DataPlane) has a Gateway of
+		// the same name and its own Prometheus.
+		"overlays/production/canary.yaml": promoCanary(prodHost),
+	}
+}
+
+// promoCanary is the app's Canary in each stage: the Gateway API router on
+// the cluster's Gateway, one step at 50 %, and request-success-rate over
+// the live traffic to host.
+func promoCanary(host string) string {
+	return fmt.Sprintf(`apiVersion: sluice.dev/v1beta1
 kind: Canary
 metadata:
   name: web
@@ -107,25 +121,7 @@ spec:
         interval: 15s
         thresholdRange:
           min: 99
-`, stack.AppPort, stack.AppPort, host, stack.GatewayName, stack.GatewayNamespace),
-		"overlays/production/kustomization.yaml": overlay(promoProductionNamespace),
-		// The production cluster has no data plane (e2e/stack.Cluster): its
-		// Canary verifies rollout health, not traffic.
-		"overlays/production/canary.yaml": fmt.Sprintf(`apiVersion: sluice.dev/v1beta1
-kind: Canary
-metadata:
-  name: web
-spec:
-  provider: kubernetes
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
-  progressDeadlineSeconds: 120
-  service: {port: %d, targetPort: %d}
-  analysis:
-    interval: 2s
-    threshold: 2
-    iterations: 2
-`, stack.AppPort, stack.AppPort),
-	}
+`, stack.AppPort, stack.AppPort, host, stack.GatewayName, stack.GatewayNamespace)
 }
 
 // promoRegistry is go-containerregistry's OCI registry on loopback.

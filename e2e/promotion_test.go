@@ -26,9 +26,11 @@ const promoScan = 10 * time.Second
 // TestPromotion_StagingToProduction is scenario 15, the acceptance of issue
 // 18: images pushed to an OCI registry go through Git to staging (the
 // stack's cluster, live traffic through Traefik, request-success-rate), and
-// what staging verified goes to production (a second control plane whose
-// Sluice runs the Pipeline and reads staging's Canary through a kubeconfig
-// Secret), by commits that name their provenance.
+// what staging verified goes to production (a second control plane with a
+// data plane of its own, live traffic through its own Traefik measured by
+// its own Prometheus, whose Sluice runs the Pipeline and reads staging's
+// Canary through a kubeconfig Secret), by commits that name their
+// provenance.
 //
 //  1. 1.1.0 pushed: committed to staging within a scan interval, released
 //     and promoted there with real traffic, then pinned by the same digest
@@ -53,9 +55,10 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	digests := map[string]string{"1.0.0": reg.push(g, "1.0.0")}
 	pinned := func(tag string) string { return reg.image + ":" + tag + "@" + digests[tag] }
 
-	// and two clusters: staging, the stack's, with Traefik and Prometheus,
-	// and production, whose Sluice runs the promotion
-	prod, err := env.StartCluster(ctx, "production", "--enable-promotion", "--promotion-insecure-loopback-registries",
+	// and two clusters, each with Traefik and Prometheus: staging, the
+	// stack's, and production, whose Sluice runs the promotion
+	prod, err := env.StartClusterWith(ctx, "production", stack.ClusterOptions{DataPlane: true},
+		"--enable-promotion", "--promotion-insecure-loopback-registries",
 		"--promotion-author-name=Sluice Promotion", "--promotion-author-email=promotion@sluice.test")
 	g.Expect(err).NotTo(HaveOccurred())
 	promoter := prod.Manager
@@ -64,6 +67,7 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(prod.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: promoProductionNamespace}})).To(Succeed())
 	host := "web." + stagingNS + ".example.com"
+	prodHost := "web." + promoProductionNamespace + ".example.com"
 
 	// and a fleet repository with a staging and a production overlay,
 	// which promotion may push to
@@ -76,7 +80,7 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 		_, err := repo.Git("config", kv[0], kv[1])
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	_, err = repo.Write("fleet: web 1.0.0 in staging and production", promoFleetFiles(reg.image, stagingNS, host))
+	_, err = repo.Write("fleet: web 1.0.0 in staging and production", promoFleetFiles(reg.image, stagingNS, host, prodHost))
 	g.Expect(err).NotTo(HaveOccurred())
 
 	// and one GitSync per cluster
@@ -93,6 +97,15 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	defer load.Stop()
 	g.Eventually(func() int { return load.Counts().ByVersion["1.0.0"] }, 30*time.Second, 200*time.Millisecond).
 		Should(BeNumerically(">=", 20), "web 1.0.0 does not answer through Traefik: %s", load.Counts())
+	// and to production through production's Traefik
+	prodLoad, err := prod.StartLoad(ctx, stack.LoadOptions{Host: prodHost, RPS: 20, Duration: 14 * time.Minute})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer prodLoad.Stop()
+	g.Eventually(func() int { return prodLoad.Counts().ByVersion["1.0.0"] }, 30*time.Second, 200*time.Millisecond).
+		Should(BeNumerically(">=", 20), "web 1.0.0 does not answer through production's Traefik: %s", prodLoad.Counts())
+	// (the canary is the Deployment web, the released version web-primary:
+	// answers from web <version> are the canary's, during analysis)
+	canaryAnswers := func(version string) int { return prodLoad.Counts().ByWorkload["web "+version] }
 
 	// and a Pipeline in production that reads staging's Canary through a
 	// kubeconfig of the stack's cluster
@@ -171,12 +184,17 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	g.Expect(promoter.Restart(ctx, true)).To(Succeed())
 	s.waitVerified(g, "production", b11, 3*time.Minute)
 	g.Expect(primaryImage(ctx, g, prod.Client, promoProductionNamespace)).To(Equal(pinned("1.1.0")))
+	// with live traffic: production's canary answered requests during its
+	// analysis
+	g.Expect(canaryAnswers("1.1.0")).To(BeNumerically(">", 0), "production's canary never served 1.1.0: %s", prodLoad.Counts())
 
 	// (no request failed so far: every release of the good images was smooth)
 	g.Expect(load.Counts().ByCode[500]).To(BeZero(), "a request failed before 1.2.0: %s", load.Counts())
+	g.Expect(prodLoad.Counts().ByCode[500]).To(BeZero(), "a request to production failed before 1.2.0: %s", prodLoad.Counts())
 
 	// (2) When 1.2.0, an image whose pods fail half their requests, is pushed
 	env.Pods.SetImageErrorRate(reg.image+":1.2.0", 0.5)
+	prod.DataPlane.Pods.SetImageErrorRate(reg.image+":1.2.0", 0.5)
 	digests["1.2.0"] = reg.push(g, "1.2.0")
 
 	// Then staging's analysis rolls it back under live traffic
@@ -236,14 +254,20 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	// Then production gets it and verifies it
 	s.waitVerified(g, "production", b13, 3*time.Minute)
 	g.Expect(primaryImage(ctx, g, prod.Client, promoProductionNamespace)).To(Equal(pinned("1.3.0")))
+	g.Expect(canaryAnswers("1.3.0")).To(BeNumerically(">", 0), "production's canary never served 1.3.0: %s", prodLoad.Counts())
 
 	// When production is rolled back to 1.1.0
+	before := canaryAnswers("1.1.0")
 	s.annotate(g, sluicev1beta1.PipelineRollbackAnnotation, "production/"+b11)
 
 	// Then a commit brings it back, and production's canary releases it
 	s.waitVerified(g, "production", b11, 3*time.Minute)
 	g.Expect(s.stage(g, "production").Rollback).To(BeTrue())
 	g.Expect(primaryImage(ctx, g, prod.Client, promoProductionNamespace)).To(Equal(pinned("1.1.0")))
+	g.Expect(canaryAnswers("1.1.0")).To(BeNumerically(">", before),
+		"production's canary served no 1.1.0 during the rollback's release: %s", prodLoad.Counts())
+	// and production never failed a request: 1.2.0 never reached it
+	g.Expect(prodLoad.Counts().ByCode[500]).To(BeZero(), "a request to production failed: %s", prodLoad.Counts())
 	rollback := promotionCommits(g, repo, "overlays/production")
 	g.Expect(rollback).NotTo(BeEmpty())
 	last := rollback[len(rollback)-1]

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"sync"
 
@@ -18,9 +19,11 @@ import (
 
 // Cluster is another cluster beside the stack's: its own control plane
 // (etcd, kube-apiserver, kcm, scheduler, kwok with a fake node) and its own
-// sluice manager, as each cluster of a fleet runs its own Sluice. It has no
-// data plane: its workloads get kwok pods, not loopback servers, so it
-// suits releases without traffic (the kubernetes provider, no metrics).
+// sluice manager, as each cluster of a fleet runs its own Sluice. Started
+// by StartCluster it has no data plane: its workloads get kwok pods, not
+// loopback servers, so it suits releases without traffic (the kubernetes
+// provider, no metrics). Started with ClusterOptions.DataPlane it has the
+// stack's data plane of its own (see DataPlane).
 type Cluster struct {
 	// Name names the cluster's files in the stack directory:
 	// <name>.kubeconfig and <name>-git-cache (the manager's log is named
@@ -35,17 +38,48 @@ type Cluster struct {
 	Env *testenv.Environment
 	// Manager is the cluster's sluice manager.
 	Manager *Manager
+	// DataPlane is the cluster's Traefik, Prometheus and pods; nil unless
+	// started with ClusterOptions.DataPlane.
+	DataPlane *DataPlane
 }
 
 var setLoggerOnce sync.Once
 
+// ClusterOptions change how StartClusterWith starts a cluster.
+type ClusterOptions struct {
+	// DataPlane gives the cluster a data plane like the stack's: Services
+	// on loopback ClusterIPs of a range of its own, the Gateway API and
+	// Traefik CRDs, its own Traefik with a Gateway, its own Prometheus
+	// scraping that Traefik (the manager's --metrics-server) and its own
+	// pods.
+	DataPlane bool
+}
+
 // StartCluster starts another cluster with its own sluice manager (the
 // stack's manager flags, plus extra). Stop stops it with the stack.
 func (s *Stack) StartCluster(ctx context.Context, name string, extra ...string) (*Cluster, error) {
+	return s.StartClusterWith(ctx, name, ClusterOptions{}, extra...)
+}
+
+// StartClusterWith is StartCluster with options.
+func (s *Stack) StartClusterWith(ctx context.Context, name string, o ClusterOptions, extra ...string) (*Cluster, error) {
 	// envtest logs through controller-runtime's logger, which complains
 	// with a stack trace when nobody set it.
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(s.log.WithName("envtest")) })
-	env, err := testenv.Start(Scheme(), testenv.WithControllers())
+	opts := []testenv.Option{testenv.WithControllers()}
+	var services netip.Prefix
+	if o.DataPlane {
+		var err error
+		if services, err = s.nextLoopbackRange(); err != nil {
+			return nil, err
+		}
+		loopback, err := testenv.WithLoopbackServicesIn(services.String())
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, loopback, testenv.WithProviderCRDs())
+	}
+	env, err := testenv.Start(Scheme(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to start the control plane of cluster %s: %w", name, err)
 	}
@@ -60,7 +94,15 @@ func (s *Stack) StartCluster(ctx context.Context, name string, extra ...string) 
 		return nil, fmt.Errorf("failed to create namespace %s in cluster %s: %w", ManagerNamespace, name, err)
 	}
 	// Each manager keeps its own checkouts, as it would in its own cluster.
-	flags := append([]string{"--git-cache-dir=" + filepath.Join(s.Dir, name+"-git-cache")}, extra...)
+	flags := []string{"--git-cache-dir=" + filepath.Join(s.Dir, name+"-git-cache")}
+	if o.DataPlane {
+		if c.DataPlane, err = s.startDataPlane(ctx, c, services); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+		// The cluster's canaries are measured where its traffic is.
+		flags = append(flags, "--metrics-server="+c.DataPlane.Prometheus.URL)
+	}
+	flags = append(flags, extra...)
 	m, err := s.startManager(ctx, c.Kubeconfig, flags...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", name, err)

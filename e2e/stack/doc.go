@@ -20,5 +20,10 @@
 // listening. StopAPIServer and StartAPIServer restart kube-apiserver in
 // place (same port, certificates and etcd); the new process has Pdeathsig.
 // Several managers may run at once on the same Lease (a leader and
-// standbys), each with its own log; Manager.IsLeader tells which leads. The package is Linux-only (Pdeathsig, /proc, 127.0.0.0/8 on lo).
+// standbys), each with its own log; Manager.IsLeader tells which leads.
+// StartCluster adds another cluster with its own manager; StartClusterWith
+// and ClusterOptions.DataPlane give it the data plane again (Services in a
+// loopback range of its own, its own Traefik, Gateway, Prometheus and pods,
+// and Cluster.StartLoad). The package is Linux-only (Pdeathsig, /proc,
+// 127.0.0.0/8 on lo).
 package stack

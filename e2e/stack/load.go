@@ -57,6 +57,11 @@ type LoadOptions struct {
 
 // StartLoad starts sending requests to the stack's Traefik entryPoint.
 func (s *Stack) StartLoad(ctx context.Context, o LoadOptions) (*Load, error) {
+	return startLoad(ctx, s.TraefikURL, o)
+}
+
+// startLoad starts sending requests to the Traefik entryPoint at base.
+func startLoad(ctx context.Context, base string, o LoadOptions) (*Load, error) {
 	if o.RPS < 1 || o.RPS > 1000 {
 		return nil, fmt.Errorf("load: RPS must be 1..1000, not %d", o.RPS)
 	}
@@ -79,7 +84,7 @@ func (s *Stack) StartLoad(ctx context.Context, o LoadOptions) (*Load, error) {
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
 	}
-	url := s.TraefikURL + o.Path
+	url := base + o.Path
 	go func() {
 		defer close(l.done)
 		defer client.CloseIdleConnections()

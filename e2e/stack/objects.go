@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // AppPort is the port the stack's demo workloads declare.
@@ -88,13 +89,19 @@ func (a App) Service() *corev1.Service {
 // WaitServing waits until the stack's pods listen on the ClusterIP of the
 // Service ns/name (port AppPort).
 func (s *Stack) WaitServing(ctx context.Context, ns, name string, timeout time.Duration) error {
+	return waitServing(ctx, s.Client, s.Pods, ns, name, timeout)
+}
+
+// waitServing waits until pods listen on the ClusterIP of the Service
+// ns/name of the cluster of c.
+func waitServing(ctx context.Context, c client.Client, pods *Pods, ns, name string, timeout time.Duration) error {
 	svc := &corev1.Service{}
 	return poll(ctx, timeout, func() (bool, error) {
-		if err := s.Client.Get(ctx, objectKey(ns, name), svc); err != nil || svc.Spec.ClusterIP == "" {
+		if err := c.Get(ctx, objectKey(ns, name), svc); err != nil || svc.Spec.ClusterIP == "" {
 			return false, nil
 		}
 		want := fmt.Sprintf("%s:%d", svc.Spec.ClusterIP, AppPort)
-		for _, a := range s.Pods.Addresses() {
+		for _, a := range pods.Addresses() {
 			if a == want {
 				return true, nil
 			}
@@ -106,7 +113,12 @@ func (s *Stack) WaitServing(ctx context.Context, ns, name string, timeout time.D
 // Query runs an instant PromQL query against the stack's Prometheus and
 // returns the first sample's value; ok is false when the result is empty.
 func (s *Stack) Query(ctx context.Context, q string) (value float64, ok bool, err error) {
-	u := s.Prometheus.URL + "/api/v1/query?query=" + url.QueryEscape(q)
+	return query(ctx, s.Prometheus.URL, q)
+}
+
+// query runs an instant PromQL query against the Prometheus at base.
+func query(ctx context.Context, base, q string) (value float64, ok bool, err error) {
+	u := base + "/api/v1/query?query=" + url.QueryEscape(q)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, false, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +20,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/sluice-cd/sluice/pkg/testenv"
 )
 
 // The environment variables of a workload's pod template that the stack's
@@ -54,7 +53,11 @@ const (
 // of kustomize images:) behaves as that image would, a broken image
 // failing wherever it is deployed.
 type Pods struct {
-	log      logr.Logger
+	log logr.Logger
+	// services is the ClusterIP range played: the loopback range of the
+	// cluster watched, so that two clusters' players never claim each
+	// other's addresses.
+	services netip.Prefix
 	pods     corelisters.PodLister
 	cancel   context.CancelFunc
 	mu       sync.Mutex
@@ -75,8 +78,9 @@ type podCounter struct {
 	n int64
 }
 
-// startPods watches Services and Pods and serves the loopback Services.
-func startPods(ctx context.Context, cfg *rest.Config, log logr.Logger) (*Pods, error) {
+// startPods watches Services and Pods and serves the Services whose
+// ClusterIP is in services.
+func startPods(ctx context.Context, cfg *rest.Config, services netip.Prefix, log logr.Logger) (*Pods, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create a clientset: %w", err)
@@ -87,6 +91,7 @@ func startPods(ctx context.Context, cfg *rest.Config, log logr.Logger) (*Pods, e
 	f := informers.NewSharedInformerFactory(cs, 0)
 	p := &Pods{
 		log:      log,
+		services: services,
 		pods:     f.Core().V1().Pods().Lister(),
 		cancel:   cancel,
 		servers:  map[string]*http.Server{},
@@ -141,7 +146,7 @@ func (p *Pods) Addresses() []string {
 
 func (p *Pods) serviceChanged(obj any) {
 	svc, ok := obj.(*corev1.Service)
-	if !ok || !testenv.IsLoopbackServiceIP(svc.Spec.ClusterIP) {
+	if !ok || !p.plays(svc.Spec.ClusterIP) {
 		return
 	}
 	key := svc.Namespace + "/" + svc.Name
@@ -175,6 +180,12 @@ func (p *Pods) serviceChanged(obj any) {
 		}
 	}
 	p.svcPorts[key] = addrs
+}
+
+// plays reports whether ip, a Service's ClusterIP, is in the range played.
+func (p *Pods) plays(ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	return err == nil && p.services.Contains(addr)
 }
 
 func (p *Pods) serviceDeleted(obj any) {

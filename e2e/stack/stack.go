@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -59,6 +60,9 @@ type Stack struct {
 	// managers are the managers started, in order (their logs are named
 	// after their rank).
 	managers []*Manager
+	// dataPlanes counts the clusters started with a data plane, each of
+	// which gets the next loopback Service range.
+	dataPlanes int
 }
 
 // Options change how the stack starts.
@@ -138,7 +142,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.Prometheus = prom
 	s.onStop(prom.Stop)
-	pods, err := startPods(ctx, s.Config, s.log.WithName("pods"))
+	pods, err := startPods(ctx, s.Config, netip.MustParsePrefix(testenv.LoopbackServiceCIDR), s.log.WithName("pods"))
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +193,14 @@ func (s *Stack) Namespace(ctx context.Context, prefix string) (string, error) {
 }
 
 func (s *Stack) ensureNamespace(ctx context.Context, name string) error {
+	return ensureNamespace(ctx, s.Client, name)
+}
+
+// ensureNamespace creates namespace name in the cluster of c unless it
+// exists.
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := s.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to create namespace %s: %w", name, err)
 	}
 	return nil

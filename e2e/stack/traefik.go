@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -65,36 +66,50 @@ providers:
 // startTraefik writes the configuration and starts Traefik against the
 // stack's cluster, waiting for /ping.
 func (s *Stack) startTraefik(ctx context.Context) error {
-	bin := filepath.Join(s.Root, "bin", "traefik")
+	p, web, admin, err := runTraefik(ctx, s.Root, s.Dir, "traefik", s.Kubeconfig)
+	if p != nil {
+		s.track(p)
+	}
+	if err != nil {
+		return err
+	}
+	s.Traefik, s.WebPort, s.TraefikAdmin = p, web, admin
+	s.TraefikURL = fmt.Sprintf("http://127.0.0.1:%d", web)
+	return nil
+}
+
+// runTraefik writes dir/<name>.yaml and starts Traefik (its log
+// dir/<name>.log) against the cluster of kubeconfig on two free ports,
+// waiting for /ping. It returns the process (also on error, once started,
+// for the caller to stop), the web entryPoint's port and the host:port of
+// /ping and /metrics.
+func runTraefik(ctx context.Context, root, dir, name, kubeconfig string) (p *Process, webPort int, admin string, err error) {
+	bin := filepath.Join(root, "bin", "traefik")
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("traefik not found at %s: run `make traefik` (hack/traefik.sh builds it): %w", bin, err)
+		return nil, 0, "", fmt.Errorf("traefik not found at %s: run `make traefik` (hack/traefik.sh builds it): %w", bin, err)
 	}
 	web, err := freePort()
 	if err != nil {
-		return err
+		return nil, 0, "", err
 	}
-	admin, err := freePort()
+	adminPort, err := freePort()
 	if err != nil {
-		return err
+		return nil, 0, "", err
 	}
-	s.WebPort = web
-	s.TraefikURL = fmt.Sprintf("http://127.0.0.1:%d", web)
-	s.TraefikAdmin = fmt.Sprintf("127.0.0.1:%d", admin)
-	cfg := filepath.Join(s.Dir, "traefik.yaml")
-	if err := os.WriteFile(cfg, []byte(traefikConfig(fmt.Sprintf("127.0.0.1:%d", web), s.TraefikAdmin)), 0o600); err != nil {
-		return fmt.Errorf("failed to write the Traefik configuration: %w", err)
+	admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
+	cfg := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(cfg, []byte(traefikConfig(fmt.Sprintf("127.0.0.1:%d", web), admin)), 0o600); err != nil {
+		return nil, 0, "", fmt.Errorf("failed to write the Traefik configuration: %w", err)
 	}
-	p, err := startProcess(s.Dir, "traefik", bin, []string{"--configFile=" + cfg}, []string{"KUBECONFIG=" + s.Kubeconfig})
+	p, err = startProcess(dir, name, bin, []string{"--configFile=" + cfg}, []string{"KUBECONFIG=" + kubeconfig})
 	if err != nil {
-		return err
+		return nil, 0, "", err
 	}
-	s.Traefik = p
-	s.track(p)
 	err = poll(ctx, 30*time.Second, func() (bool, error) {
 		if ended, err := p.Exited(); ended {
 			return false, fmt.Errorf("traefik exited: %w", exitError(err))
 		}
-		resp, err := http.Get("http://" + s.TraefikAdmin + "/ping") //nolint:noctx // loopback, bounded by poll
+		resp, err := http.Get("http://" + admin + "/ping") //nolint:noctx // loopback, bounded by poll
 		if err != nil {
 			return false, nil
 		}
@@ -102,22 +117,29 @@ func (s *Stack) startTraefik(ctx context.Context) error {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		return fmt.Errorf("traefik did not answer /ping: %w; log: %s", err, p.Tail(4096))
+		return p, 0, "", fmt.Errorf("%s did not answer /ping: %w; log: %s", name, err, p.Tail(4096))
 	}
-	return nil
+	return p, web, admin, nil
 }
 
-// createGateway creates the GatewayClass and the Gateway whose listener is
-// Traefik's web entryPoint, and waits until Traefik programs it.
+// createGateway creates the GatewayClass and the Gateway of the stack's
+// cluster.
 func (s *Stack) createGateway(ctx context.Context) error {
-	if err := s.ensureNamespace(ctx, GatewayNamespace); err != nil {
+	return createGateway(ctx, s.Client, s.WebPort, s.Traefik)
+}
+
+// createGateway creates, in the cluster of c, the GatewayClass and the
+// Gateway whose listener is the web entryPoint of traefik (port webPort),
+// and waits until Traefik programs it.
+func createGateway(ctx context.Context, c client.Client, webPort int, traefik *Process) error {
+	if err := ensureNamespace(ctx, c, GatewayNamespace); err != nil {
 		return err
 	}
 	gc := &gatewayv1.GatewayClass{
 		ObjectMeta: metav1.ObjectMeta{Name: GatewayClassName},
 		Spec:       gatewayv1.GatewayClassSpec{ControllerName: traefikController},
 	}
-	if err := s.Client.Create(ctx, gc); err != nil {
+	if err := c.Create(ctx, gc); err != nil {
 		return fmt.Errorf("failed to create the GatewayClass: %w", err)
 	}
 	all := gatewayv1.NamespacesFromAll
@@ -127,7 +149,7 @@ func (s *Stack) createGateway(ctx context.Context) error {
 			GatewayClassName: GatewayClassName,
 			Listeners: []gatewayv1.Listener{{
 				Name:     "web",
-				Port:     gatewayv1.PortNumber(s.WebPort),
+				Port:     gatewayv1.PortNumber(webPort),
 				Protocol: gatewayv1.HTTPProtocolType,
 				AllowedRoutes: &gatewayv1.AllowedRoutes{
 					Namespaces: &gatewayv1.RouteNamespaces{From: ptr.To(all)},
@@ -135,11 +157,11 @@ func (s *Stack) createGateway(ctx context.Context) error {
 			}},
 		},
 	}
-	if err := s.Client.Create(ctx, gw); err != nil {
+	if err := c.Create(ctx, gw); err != nil {
 		return fmt.Errorf("failed to create the Gateway: %w", err)
 	}
 	err := poll(ctx, 60*time.Second, func() (bool, error) {
-		if err := s.Client.Get(ctx, objectKey(GatewayNamespace, GatewayName), gw); err != nil {
+		if err := c.Get(ctx, objectKey(GatewayNamespace, GatewayName), gw); err != nil {
 			return false, nil
 		}
 		for _, c := range gw.Status.Conditions {
@@ -150,7 +172,7 @@ func (s *Stack) createGateway(ctx context.Context) error {
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("traefik did not program the Gateway %s/%s: %w; traefik log: %s", GatewayNamespace, GatewayName, err, s.Traefik.Tail(4096))
+		return fmt.Errorf("traefik did not program the Gateway %s/%s: %w; traefik log: %s", GatewayNamespace, GatewayName, err, traefik.Tail(4096))
 	}
 	return nil
 }
