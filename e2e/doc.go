@@ -145,6 +145,8 @@
 //     commit per bundle, each with its Sluice-* provenance trailers.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
-// Prometheus without Sluice, and a crashed run (SIGKILL) that must leave no
-// process running and nothing listening.
+// Prometheus without Sluice, a second cluster with a data plane whose
+// Traefik, pods and Prometheus serve and count its traffic only, and a
+// crashed run (SIGKILL) that must leave no process running and nothing
+// listening.
 package e2e
