@@ -133,6 +133,7 @@ func TestPromotion_StagingToProduction(t *testing.T) {
 	s.waitVerified(g, "production", b10, 4*time.Minute)
 	g.Expect(primaryImage(ctx, g, env.Client, stagingNS)).To(Equal(pinned("1.0.0")))
 	g.Expect(primaryImage(ctx, g, prod.Client, promoProductionNamespace)).To(Equal(pinned("1.0.0")))
+	g.Expect(canaryAnswers("1.0.0")).To(BeNumerically(">", 0), "production's canary never served 1.0.0: %s", prodLoad.Counts())
 
 	// (1) When 1.1.0 is pushed
 	digests["1.1.0"] = reg.push(g, "1.1.0")
