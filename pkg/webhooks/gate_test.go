@@ -59,7 +59,9 @@ func TestClient_Post(t *testing.T) {
 	g.Expect(calls.Load()).To(BeEquivalentTo(2))
 
 	// A Secret that cannot be read: no call, the error says which.
-	c.Secret = func(context.Context, string, string) ([]byte, error) { return nil, errors.New("secret apps/gate-key not found") }
+	c.Secret = func(context.Context, string, string) ([]byte, error) {
+		return nil, errors.New("secret apps/gate-key not found")
+	}
 	g.Expect(c.Post(context.Background(), "apps", hook, p)).To(MatchError(ContainSubstring("webhook release-gate: secret apps/gate-key not found")))
 	g.Expect(calls.Load()).To(BeEquivalentTo(2))
 }
