@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/metrics"
 )
 
 // The outcomes of a step's checks, as the decision reads them: which
@@ -15,7 +16,10 @@ import (
 // which failed it.
 
 // configReasons are the check reasons that only a configuration change fixes.
-var configReasons = map[string]bool{"TemplateNotFound": true, "SecretNotFound": true, "UnsupportedProvider": true, "RenderFailed": true}
+// They are pkg/metrics' reasons: a provider whose Secret lacks a key
+// (InvalidProviderConfig) needs a fix as much as a missing template.
+var configReasons = map[string]bool{metrics.ReasonTemplateNotFound: true, metrics.ReasonSecretNotFound: true,
+	metrics.ReasonUnsupportedProvider: true, metrics.ReasonRenderFailed: true, metrics.ReasonInvalidProviderConfig: true}
 
 // metricsReady sets the MetricsReady condition from the metric checks of a step.
 func (x *decider) metricsReady(checks []sluicev1beta1.CheckResult) {
