@@ -62,6 +62,7 @@ type CanaryList struct {
 // CanarySpec is the desired state of a Canary.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis.sessionAffinity) || !has(self.analysis.iterations) || self.analysis.iterations == 0",message="spec.analysis.sessionAffinity works with the progressive canary strategy only: remove analysis.iterations or analysis.sessionAffinity"
+// +kubebuilder:validation:XValidation:rule="self.targetRef.kind != 'StatefulSet' || !has(self.analysis.mirror) || !self.analysis.mirror",message="spec.analysis.mirror is not supported for a StatefulSet target: mirrored requests would apply every write twice; use a progressive canary, blue/green or A/B strategy"
 type CanarySpec struct {
 	// provider is the traffic management provider for this Canary (istio,
 	// gatewayapi, traefik, kubernetes, ...). It overrides the controller's
@@ -79,8 +80,9 @@ type CanarySpec struct {
 	// +optional
 	MetricsServer string `json:"metricsServer,omitempty"`
 
-	// targetRef is the workload being released: a Deployment or a DaemonSet in
-	// the Canary's namespace (kind Service is accepted for compatibility).
+	// targetRef is the workload being released: a Deployment, a DaemonSet or a
+	// StatefulSet in the Canary's namespace (kind Service is accepted for
+	// compatibility).
 	// +required
 	TargetRef TargetReference `json:"targetRef"`
 
@@ -137,15 +139,15 @@ type CanarySpec struct {
 
 // TargetReference names the workload a Canary releases.
 //
-// +kubebuilder:validation:XValidation:rule="self.kind == 'Service' || self.apiVersion == 'apps/v1'",message="spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'Service' || self.apiVersion == 'apps/v1'",message="spec.targetRef.apiVersion must be apps/v1 for a Deployment, a DaemonSet or a StatefulSet"
 type TargetReference struct {
 	// apiVersion of the target, e.g. apps/v1.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	APIVersion string `json:"apiVersion"`
-	// kind of the target: Deployment or DaemonSet (Service for compatibility).
-	// +kubebuilder:validation:Enum=Deployment;DaemonSet;Service
+	// kind of the target: Deployment, DaemonSet or StatefulSet (Service for compatibility).
+	// +kubebuilder:validation:Enum=Deployment;DaemonSet;StatefulSet;Service
 	// +required
 	Kind string `json:"kind"`
 	// name of the target in the Canary's namespace.

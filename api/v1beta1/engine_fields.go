@@ -50,8 +50,12 @@ func (in *Canary) EngineOwnedFields(defaultProvider string) []OwnedFields {
 	ns := in.Namespace
 	var out []OwnedFields
 	switch in.Spec.TargetRef.Kind {
-	case "", "Deployment":
-		out = append(out, OwnedFields{Group: "apps", Kind: "Deployment", Namespace: ns, Name: in.Spec.TargetRef.Name,
+	case "", "Deployment", "StatefulSet":
+		kind := in.Spec.TargetRef.Kind
+		if kind == "" {
+			kind = "Deployment"
+		}
+		out = append(out, OwnedFields{Group: "apps", Kind: kind, Namespace: ns, Name: in.Spec.TargetRef.Name,
 			Paths: []string{"/spec/replicas"}})
 	case "DaemonSet":
 		out = append(out, OwnedFields{Group: "apps", Kind: "DaemonSet", Namespace: ns, Name: in.Spec.TargetRef.Name,

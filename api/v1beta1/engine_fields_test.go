@@ -44,6 +44,8 @@ func TestCanary_EngineOwnedFields(t *testing.T) {
 			}
 		})
 	}
+	sts := canary("StatefulSet", ProviderKubernetes).EngineOwnedFields("")
+	NewWithT(t).Expect(sts[0]).To(Equal(OwnedFields{Group: "apps", Kind: "StatefulSet", Namespace: "apps", Name: "web", Paths: []string{"/spec/replicas"}}))
 	ds := canary("DaemonSet", ProviderKubernetes).EngineOwnedFields("")
 	NewWithT(t).Expect(ds[0].Paths).To(Equal([]string{"/spec/template/spec/nodeSelector/sluice.dev~1scale-to-zero"}))
 }

@@ -10,7 +10,9 @@ import (
 var invalidCanaryTopLevel = []invalidCase{
 	// targetRef and top level
 	{name: "targetRef missing", base: validCanary, mutate: []mutation{del("spec.targetRef")}, field: "spec.targetRef", message: "Required value"},
-	{name: "targetRef kind unsupported", base: validCanary, mutate: []mutation{set("spec.targetRef.kind", "StatefulSet")}, field: "spec.targetRef.kind", message: `Unsupported value: "StatefulSet"`},
+	{name: "targetRef kind unsupported", base: validCanary, mutate: []mutation{set("spec.targetRef.kind", "ReplicaSet")}, field: "spec.targetRef.kind", message: `Unsupported value: "ReplicaSet"`},
+	{name: "StatefulSet with traffic mirroring", base: validCanary, mutate: []mutation{set("spec.targetRef.kind", "StatefulSet"), set("spec.analysis.mirror", true)}, field: "spec", message: "spec.analysis.mirror is not supported for a StatefulSet target"},
+	{name: "StatefulSet with apiVersion apps/v1beta2", base: validCanary, mutate: []mutation{set("spec.targetRef", yamlValue(`{apiVersion: apps/v1beta2, kind: StatefulSet, name: podinfo}`))}, field: "spec.targetRef", message: "must be apps/v1 for a Deployment, a DaemonSet or a StatefulSet"},
 	{name: "targetRef name empty", base: validCanary, mutate: []mutation{set("spec.targetRef.name", "")}, field: "spec.targetRef.name", message: "at least 1 chars long"},
 	{name: "provider unknown", base: validCanary, mutate: []mutation{set("spec.provider", "envoy")}, field: "spec.provider", message: `Unsupported value: "envoy"`},
 	{name: "metricsServer not a URL", base: validCanary, mutate: []mutation{set("spec.metricsServer", "prometheus:9090")}, field: "spec.metricsServer", message: "must be an http:// or https:// URL"},
@@ -111,8 +113,8 @@ func items(n int, item string) []any {
 
 var moreInvalidCanaries = []invalidCase{
 	// targetRef and top level
-	{name: "targetRef Deployment with apiVersion v1", base: validCanary, mutate: []mutation{set("spec.targetRef.apiVersion", "v1")}, field: "spec.targetRef", message: "spec.targetRef.apiVersion must be apps/v1 for a Deployment or a DaemonSet"},
-	{name: "targetRef DaemonSet with apiVersion extensions/v1beta1", base: validCanary, mutate: []mutation{set("spec.targetRef", yamlValue(`{apiVersion: extensions/v1beta1, kind: DaemonSet, name: podinfo}`))}, field: "spec.targetRef", message: "must be apps/v1 for a Deployment or a DaemonSet"},
+	{name: "targetRef Deployment with apiVersion v1", base: validCanary, mutate: []mutation{set("spec.targetRef.apiVersion", "v1")}, field: "spec.targetRef", message: "spec.targetRef.apiVersion must be apps/v1 for a Deployment, a DaemonSet or a StatefulSet"},
+	{name: "targetRef DaemonSet with apiVersion extensions/v1beta1", base: validCanary, mutate: []mutation{set("spec.targetRef", yamlValue(`{apiVersion: extensions/v1beta1, kind: DaemonSet, name: podinfo}`))}, field: "spec.targetRef", message: "must be apps/v1 for a Deployment, a DaemonSet or a StatefulSet"},
 	{name: "targetRef apiVersion empty", base: validCanary, mutate: []mutation{set("spec.targetRef.apiVersion", "")}, field: "spec.targetRef.apiVersion", message: "at least 1 chars long"},
 	{name: "targetRef name too long", base: validCanary, mutate: []mutation{set("spec.targetRef.name", strings.Repeat("a", 246))}, field: "spec.targetRef.name", message: "may not be more than 245"},
 	{name: "metricsServer without host", base: validCanary, mutate: []mutation{set("spec.metricsServer", "http://")}, field: "spec.metricsServer", message: "must name a host"},

@@ -183,6 +183,8 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: core/v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.targetRef.kind", "DaemonSet")}},
+		{validCanary, []mutation{set("spec.targetRef.kind", "StatefulSet")}},
+		{validCanary, []mutation{set("spec.targetRef.kind", "StatefulSet"), set("spec.analysis.mirror", false)}},
 		{validCanary, []mutation{set("spec.targetRef", yamlValue(`{apiVersion: serving.knative.dev/v1, kind: Service, name: podinfo}`))}},
 		{validCanary, []mutation{set("spec.service.targetPort", "http-metrics"), set("spec.service.portName", "http-web")}},
 		{validCanary, []mutation{set("spec.service.targetPort", 8080), set("spec.service.timeout", "0s")}},

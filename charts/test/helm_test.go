@@ -184,7 +184,11 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	g.Expect(replicas).To(Equal(int64(2)))
 	args := containerArgs(g, d)
 	g.Expect(args).To(ContainElements("--leader-elect=true", "--leader-election-namespace=sluice-system",
-		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--default-provider=kubernetes", "--metric-concurrency=8"))
+		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--default-provider=kubernetes", "--metric-concurrency=8",
+		"--selector-labels=app,name,app.kubernetes.io/name"))
+	objs2, err := render("sluice", "sluice-system", chartCase{chart: "sluice"}, "--set", "selectorLabels={example.com/component,app}")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(containerArgs(g, find(objs2, "Deployment")[0])).To(ContainElement("--selector-labels=example.com/component,app"))
 	g.Expect(find(objs, "PodDisruptionBudget")).To(HaveLen(1))
 	g.Expect(find(objs, "ServiceMonitor")).To(BeEmpty())
 	svc := find(objs, "Service")
@@ -339,6 +343,8 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"promotion author without an email", "sluice", []string{"promotion.author.email=sluice"}, []string{"/promotion/author/email"}},
 		{"unknown gate store", "loadtester", []string{"gateStore=etcd"}, []string{"/gateStore"}},
 		{"no metric concurrency", "sluice", []string{"metricConcurrency=0"}, []string{"/metricConcurrency", "minimum"}},
+		{"no selector labels", "sluice", []string{"selectorLabels=null"}, []string{"selectorLabels must name at least one label"}},
+		{"selector label with a space", "sluice", []string{"selectorLabels[0]=my app"}, []string{"/selectorLabels/0"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -231,6 +231,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		MetricConcurrency:       opts.MetricConcurrency,
 		DisableConfigTracking:   !opts.EnableConfigTracking,
+		SelectorLabels:          selectorLabelList(opts.SelectorLabels),
 		SkipNameValidation:      opts.skipNameValidation,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

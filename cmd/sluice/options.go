@@ -39,6 +39,7 @@ type Options struct {
 	MaxConcurrentReconciles int
 	MetricConcurrency       int
 	EnableConfigTracking    bool
+	SelectorLabels          string
 	TraefikNativeLB         bool
 	DefaultAlertProvider    string
 	GitCacheDir             string
@@ -83,6 +84,7 @@ func DefaultOptions() Options {
 		MaxConcurrentReconciles: 8,
 		MetricConcurrency:       canary.DefaultMetricConcurrency,
 		EnableConfigTracking:    true,
+		SelectorLabels:          strings.Join(canary.DefaultSelectorLabels, ","),
 		GitBranch:               "main",
 		GitInterval:             time.Minute,
 		GitSyncName:             "cluster",
@@ -116,6 +118,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel.")
 	fs.IntVar(&o.MetricConcurrency, "metric-concurrency", o.MetricConcurrency, "Metric queries of one analysis step run at once (a step costs about its slowest query).")
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
+	fs.StringVar(&o.SelectorLabels, "selector-labels", o.SelectorLabels, "Comma-separated pod labels, in order of preference, whose value in a target's spec.selector.matchLabels identifies its pods (the primary's get <value>-primary).")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
 	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
 	fs.StringVar(&o.GitCacheDir, "git-cache-dir", o.GitCacheDir, "Directory of the Git checkouts; defaults to a directory under the system temp dir.")
@@ -185,6 +188,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ClusterName != "" && !clusterName.MatchString(o.ClusterName) {
 		errs = append(errs, fmt.Errorf("--cluster-name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not %q", o.ClusterName))
+	}
+	if err := validateSelectorLabels(o.SelectorLabels); err != nil {
+		errs = append(errs, err)
 	}
 	if o.MaxConcurrentRollouts < 0 {
 		errs = append(errs, errors.New("--max-concurrent-rollouts must be 0 (no limit) or more"))

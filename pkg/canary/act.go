@@ -135,6 +135,9 @@ func (r *CanaryReconciler) ensureObjects(ctx context.Context, s *scope) error {
 	if err := r.ensureServices(ctx, s); err != nil {
 		return err
 	}
+	if err := r.ensurePrimaryHeadlessService(ctx, s); err != nil {
+		return err
+	}
 	if err := r.ensurePrimaryAutoscaler(ctx, s); err != nil {
 		return err
 	}
@@ -162,7 +165,10 @@ func (r *CanaryReconciler) promotePrimary(ctx context.Context, s *scope) error {
 	if err != nil {
 		return err
 	}
-	if d, ok := p.(*appsv1.Deployment); ok {
+	switch d := p.(type) {
+	case *appsv1.Deployment:
+		d.Spec.Replicas = ptr.To(replicasOf(s.primary))
+	case *appsv1.StatefulSet:
 		d.Spec.Replicas = ptr.To(replicasOf(s.primary))
 	}
 	if err := controllerutil.SetControllerReference(s.canary, p, r.Scheme); err != nil {
@@ -188,7 +194,8 @@ func (r *CanaryReconciler) scaleTarget(ctx context.Context, s *scope, toZero boo
 	// GitSync leaves them to the engine.
 	base := s.target.DeepCopyObject().(client.Object)
 	switch t := s.target.(type) {
-	case deployment:
+	case deployment, statefulSet:
+		replicas := replicasField(t)
 		want := int32(0)
 		if !toZero {
 			want = 1
@@ -196,10 +203,10 @@ func (r *CanaryReconciler) scaleTarget(ctx context.Context, s *scope, toZero boo
 				want = max(replicasOf(s.primary), 1)
 			}
 		}
-		if ptr.Deref(t.Spec.Replicas, 1) == want {
+		if ptr.Deref(*replicas, 1) == want {
 			return nil
 		}
-		t.Spec.Replicas = &want
+		*replicas = &want
 	case daemonSet:
 		if t.scaledToZero() == toZero {
 			return nil

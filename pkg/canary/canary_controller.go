@@ -47,6 +47,9 @@ type CanaryReconciler struct {
 	MetricConcurrency int
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
+	// SelectorLabels are the pod labels, in order of preference, that
+	// identify a target's pods (--selector-labels); DefaultSelectorLabels when empty.
+	SelectorLabels []string
 	// DisableConfigTracking turns off the tracking of ConfigMaps and Secrets.
 	DisableConfigTracking bool
 	// SkipNameValidation allows several managers in one process (tests).

@@ -71,10 +71,12 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		For(&sluicev1beta1.Canary{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
+		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&appsv1.Deployment{}, r.mapBy(targetIndex, func(o client.Object) string { return "Deployment/" + o.GetName() })).
 		Watches(&appsv1.DaemonSet{}, r.mapBy(targetIndex, func(o client.Object) string { return "DaemonSet/" + o.GetName() })).
+		Watches(&appsv1.StatefulSet{}, r.mapBy(targetIndex, func(o client.Object) string { return "StatefulSet/" + o.GetName() })).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.mapBy(autoscalerIndex, func(o client.Object) string { return o.GetName() })).
 		Watches(configMapMeta, r.mapBy(configIndex, func(o client.Object) string { return kindConfigMap + "/" + o.GetName() }), builder.OnlyMetadata).
 		Watches(secretMeta, r.mapBy(configIndex, func(o client.Object) string { return kindSecret + "/" + o.GetName() }), builder.OnlyMetadata).

@@ -72,6 +72,10 @@ func (r *CanaryReconciler) releasePrimary(ctx context.Context, s *scope) error {
 	if ref := s.canary.Spec.AutoscalerRef; ref != nil && ref.Kind == "HorizontalPodAutoscaler" {
 		objs = append(objs, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: s.canary.Namespace, Name: ref.Name + copySuffix}})
 	}
+	if sts, ok := s.primary.(statefulSet); ok && sts.Spec.ServiceName != "" {
+		// The released primary's pods keep their DNS names.
+		objs = append(objs, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: s.canary.Namespace, Name: sts.Spec.ServiceName}})
+	}
 	for _, o := range objs {
 		if err := r.release(ctx, s.canary, o, nil); err != nil {
 			return err

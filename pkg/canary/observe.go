@@ -114,7 +114,7 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 		return fmt.Errorf("failed to get the target: %w", err)
 	}
 	s.target = target
-	if s.label, s.value, err = selectorLabel(target); err != nil {
+	if s.label, s.value, err = selectorLabel(target, r.selectorLabels()); err != nil {
 		return stall("UnsupportedSelector", "%s", err.Error())
 	}
 	s.configs, err = r.observeConfigs(ctx, c, &target.podTemplate().Spec)
@@ -145,5 +145,5 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 		s.obs.Primary = WorkloadState{Exists: true, Ready: ready, NotReadyMessage: why,
 			TemplateHash: primary.GetAnnotations()[sluicev1beta1.TemplateHashAnnotation]}
 	}
-	return nil
+	return checkStatefulSet(c, target, s.primary, s.label, s.value)
 }

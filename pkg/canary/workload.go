@@ -14,11 +14,13 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// selectorLabels are the pod labels, in order of preference, whose value
-// identifies the target's pods; the primary's pods get "<value>-primary".
-var selectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
+// DefaultSelectorLabels are the pod labels, in order of preference, whose
+// value identifies the target's pods (the primary's pods get
+// "<value>-primary"): Flagger's -selector-labels default, used when the
+// reconciler's SelectorLabels is empty.
+var DefaultSelectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
 
-// workload is a Deployment or a DaemonSet seen through what the engine needs.
+// workload is a Deployment, a DaemonSet or a StatefulSet seen through what the engine needs.
 type workload interface {
 	client.Object
 	// object is the API object itself, for the client.
@@ -92,22 +94,25 @@ func newWorkload(kind string) (workload, error) {
 		return deployment{&appsv1.Deployment{}}, nil
 	case "DaemonSet":
 		return daemonSet{&appsv1.DaemonSet{}}, nil
+	case "StatefulSet":
+		return statefulSet{&appsv1.StatefulSet{}}, nil
 	}
-	return nil, fmt.Errorf("target kind %s is not supported: use a Deployment or a DaemonSet", kind)
+	return nil, fmt.Errorf("target kind %s is not supported: use a Deployment, a DaemonSet or a StatefulSet", kind)
 }
 
-// selectorLabel finds the label that identifies the target's pods.
-func selectorLabel(w workload) (label, value string, err error) {
+// selectorLabel finds the label that identifies the target's pods: the
+// first of labels (the manager's --selector-labels) in its matchLabels.
+func selectorLabel(w workload, labels []string) (label, value string, err error) {
 	sel := w.labelSelector()
 	if sel != nil {
-		for _, l := range selectorLabels {
+		for _, l := range labels {
 			if v, ok := sel.MatchLabels[l]; ok && v != "" {
 				return l, v, nil
 			}
 		}
 	}
-	return "", "", fmt.Errorf("the selector of %s/%s has none of the labels %s in matchLabels: add one so that the primary's pods can be told apart",
-		w.GetObjectKind().GroupVersionKind().Kind, w.GetName(), strings.Join(selectorLabels, ", "))
+	return "", "", fmt.Errorf("the selector of %s %s has none of the labels %s in matchLabels: add one so that the primary's pods can be told apart, or accept its label with the manager's --selector-labels (chart value selectorLabels)",
+		kindOfWorkload(w), w.GetName(), strings.Join(labels, ", "))
 }
 
 // gitOpsMetadata are label and annotation keys of GitOps tools and of
@@ -177,14 +182,17 @@ func newPrimary(c *sluicev1beta1.Canary, target workload, label, value string, r
 			UpdateStrategy: t.Spec.UpdateStrategy, MinReadySeconds: t.Spec.MinReadySeconds,
 			RevisionHistoryLimit: t.Spec.RevisionHistoryLimit,
 		}}, nil
+	case statefulSet:
+		return newStatefulSetPrimary(t, meta, tmpl, label, value), nil
 	}
 	return nil, fmt.Errorf("unsupported workload %T", target)
 }
 
-// replicasOf is the number of replicas of a Deployment (1 for a DaemonSet, which has none).
+// replicasOf is the number of replicas of a Deployment or a StatefulSet (1
+// for a DaemonSet, which has none).
 func replicasOf(w workload) int32 {
-	if d, ok := w.(deployment); ok {
-		return ptr.Deref(d.Spec.Replicas, 1)
+	if f := replicasField(w); f != nil {
+		return ptr.Deref(*f, 1)
 	}
 	return 1
 }

@@ -92,4 +92,7 @@ always bound; the routers and notifications can be left out.
 {{- if and .Values.gitSync.bootstrap.enabled (not .Values.gitSync.bootstrap.url) -}}
 {{- fail "gitSync.bootstrap.enabled needs gitSync.bootstrap.url (https:// or ssh://); credentials go in the Secret named by gitSync.bootstrap.secretName" -}}
 {{- end -}}
+{{- if not .Values.selectorLabels -}}
+{{- fail "selectorLabels must name at least one label, e.g. [app, name, app.kubernetes.io/name]" -}}
+{{- end -}}
 {{- end -}}
