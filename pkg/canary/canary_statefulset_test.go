@@ -247,6 +247,41 @@ func TestCanary_StatefulSetRollback(t *testing.T) {
 	f.g.Eventually(gone).Should(BeTrue(), "the canary's claim goes with whenScaled: Delete")
 }
 
+// Given an initialized StatefulSet Canary, when it is deleted, then the
+// target serves again on its own claims, and the primary goes while its
+// claims stay (whenDeleted: Retain, whatever the target's), and its
+// headless Service goes with it.
+func TestCanary_StatefulSetDeletion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.volumes(3)
+	// Even a target that deletes its claims with itself does not take the
+	// primary's data along: the primary always retains.
+	f.statefulSet("queue", "1.0", 1, func(s *appsv1.StatefulSet) {
+		s.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+			WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType, WhenScaled: appsv1.RetainPersistentVolumeClaimRetentionPolicyType}
+	})
+	c := f.canary("queue", "queue", stsCanary)
+	f.waitPhase("queue", sluicev1beta1.CanaryPhaseInitialized)
+	f.g.Eventually(f.stsReplicas("queue")).Should(Equal(int32(0)))
+	primaryClaim, err := f.claimUID("data-queue-primary-0")()
+	f.g.Expect(err).NotTo(HaveOccurred())
+	f.g.Expect(env.Client.Delete(f.ctx, c)).To(Succeed())
+
+	f.g.Eventually(func() bool { return apierrors.IsNotFound(f.get(&sluicev1beta1.Canary{}, "queue")) }).Should(BeTrue())
+	target := &appsv1.StatefulSet{}
+	f.g.Expect(f.get(target, "queue")).To(Succeed())
+	f.g.Expect(*target.Spec.Replicas).To(Equal(int32(1)))
+	f.g.Expect(target.Status.AvailableReplicas).To(Equal(int32(1)))
+	apex := &corev1.Service{}
+	f.g.Expect(f.get(apex, "queue")).To(Succeed())
+	f.g.Expect(apex.Spec.Selector).To(Equal(map[string]string{"app": "queue"}))
+	f.g.Eventually(func() bool { return apierrors.IsNotFound(f.get(&appsv1.StatefulSet{}, "queue-primary")) }).Should(BeTrue())
+	f.g.Eventually(func() bool { return apierrors.IsNotFound(f.get(&corev1.Service{}, "queue-headless-primary")) }).Should(BeTrue())
+	f.g.Expect(f.get(&corev1.Service{}, "queue-headless")).To(Succeed(), "the user's headless Service stays")
+	f.g.Consistently(f.claimUID("data-queue-primary-0"), 2*time.Second, 200*time.Millisecond).Should(Equal(primaryClaim))
+}
+
 // Given a StatefulSet target recreated with another claim template, the
 // primary cannot take it: the Canary is Stalled and says what to do.
 func TestCanary_StatefulSetImmutableField(t *testing.T) {

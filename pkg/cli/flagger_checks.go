@@ -129,9 +129,9 @@ func (r *reporter) canary(c *sluicev1beta1.Canary) {
 		r.warn(r.at("spec", "provider"), "Sluice has no router for provider %s: the Canary would be Stalled (UnknownProvider); supported providers: %s", provider, supportedProviders())
 	}
 	switch kind := c.Spec.TargetRef.Kind; kind {
-	case "Deployment", "DaemonSet":
+	case "Deployment", "DaemonSet", "StatefulSet":
 	default:
-		r.warn(r.at("spec", "targetRef", "kind"), "targetRef kind %s is accepted but not released by Sluice (Stalled, UnsupportedTarget): use a Deployment or a DaemonSet", orDash(kind))
+		r.warn(r.at("spec", "targetRef", "kind"), "targetRef kind %s is accepted but not released by Sluice (Stalled, UnsupportedTarget): use a Deployment, a DaemonSet or a StatefulSet", orDash(kind))
 	}
 	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
 		r.warn(r.at("spec", "autoscalerRef", "kind"), "autoscalerRef kind %s is not supported yet (Stalled, UnsupportedAutoscaler): use an autoscaling/v2 HorizontalPodAutoscaler", ref.Kind)
