@@ -303,6 +303,28 @@ func TestCanary_StatefulSetImmutableField(t *testing.T) {
 		HavePrefix("ImmutableFieldChanged: StatefulSet kv changed spec.volumeClaimTemplates"),
 		ContainSubstring("kubectl delete statefulset kv-primary --cascade=orphan")))
 	f.g.Expect(f.stsImage("kv-primary")()).To(Equal("example.com/app:1.0"))
+
+	// The way out the message gives: the primary is recreated with the new
+	// template, adopts the orphaned pod and keeps its claim.
+	primary := &appsv1.StatefulSet{}
+	f.g.Expect(f.get(primary, "kv-primary")).To(Succeed())
+	claim, err := f.claimUID("data-kv-primary-0")()
+	f.g.Expect(err).NotTo(HaveOccurred())
+	f.g.Expect(env.Client.Delete(f.ctx, primary, client.PropagationPolicy(metav1.DeletePropagationOrphan))).To(Succeed())
+	f.g.Eventually(f.stalled("kv")).Should(BeEmpty())
+	f.g.Eventually(func() (string, error) {
+		p := &appsv1.StatefulSet{}
+		if err := f.get(p, "kv-primary"); err != nil {
+			return "", err
+		}
+		if p.UID == primary.UID {
+			return "", fmt.Errorf("not recreated yet")
+		}
+		q := p.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+		return q.String(), nil
+	}).Should(Equal("2Mi"))
+	f.waitPhase("kv", sluicev1beta1.CanaryPhaseInitialized)
+	f.g.Expect(f.claimUID("data-kv-primary-0")()).To(Equal(claim))
 }
 
 // Given target StatefulSets that cannot release, the Canary is Stalled
