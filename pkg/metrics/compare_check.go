@@ -75,8 +75,8 @@ func (k *Checker) checkCompared(ctx context.Context, c *sluicev1beta1.Canary, m 
 	if cmp.Test == sluicev1beta1.CompareTestMannWhitney {
 		in.MannWhitney, in.MinSamples, in.PValue = true, cmp.MinSamplesOrDefault(), cmp.PValueOrDefault()
 		in.CanarySamples, in.ComparedSamples = SamplesOf(c, m.Name)
-		in.CanarySamples = append(in.CanarySamples, canaryNow)
-		in.ComparedSamples = append(in.ComparedSamples, comparedNow)
+		in.CanarySamples = newest(append(in.CanarySamples, canaryNow))
+		in.ComparedSamples = newest(append(in.ComparedSamples, comparedNow))
 	}
 	verdict := compare.Judge(in)
 	res.Outcome, res.Reason, res.Message = sluicev1beta1.CheckFailed, verdict.Reason, truncate(verdict.Message+guard, 1024)
@@ -109,6 +109,15 @@ func SamplesOf(c *sluicev1beta1.Canary, name string) (canary, compared []float64
 		}
 	}
 	return canary, compared
+}
+
+// newest keeps the last MaxComparisonSamples values: those the engine will
+// have kept in status once this step is recorded.
+func newest(v []float64) []float64 {
+	if n := len(v); n > sluicev1beta1.MaxComparisonSamples {
+		return v[n-sluicev1beta1.MaxComparisonSamples:]
+	}
+	return v
 }
 
 func isUnbounded(lo, hi float64) bool {

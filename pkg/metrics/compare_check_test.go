@@ -172,6 +172,12 @@ func TestCheck_Compared(t *testing.T) {
 			// p = P(Z >= 3.32285) = 0.000445508.
 			wantMessage: "errors 6 vs primary 2: significantly higher (Mann-Whitney over 8 samples per side: U=64, p=0.000446 < 0.05)",
 			wantPValue:  "0.0004455"},
+		{name: "Mann-Whitney tests at most the 30 newest samples", target: "same",
+			metric:  comparedMetric(errorRate, sluicev1beta1.CanaryMetricCompare{Against: "primary", Test: "MannWhitney"}),
+			samples: []sluicev1beta1.ComparisonSamples{{Name: "errors", Canary: repeat("2", 30), Compared: repeat("2", 30)}},
+			want:    sluicev1beta1.CheckPassed, wantValue: "2", wantCompared: "2", wantPValue: "1",
+			// All tied: no evidence, U = n1 n2 / 2 = 450, p = 1.
+			wantMessage: "errors 2 vs primary 2: not significantly higher (Mann-Whitney over 30 samples per side: U=450, p=1 >= 0.05)"},
 		{name: "Mann-Whitney of alike sides passes", target: "same",
 			metric: comparedMetric(errorRate, sluicev1beta1.CanaryMetricCompare{Against: "primary", Test: "MannWhitney", MaxIncrease: "50%"}),
 			samples: []sluicev1beta1.ComparisonSamples{{Name: "errors",
@@ -244,4 +250,12 @@ func TestCheck_ComparedSidesRunConcurrently(t *testing.T) {
 		queries = append(queries, q)
 	}
 	g.Expect(queries).To(ConsistOf(`up{d="web",s="front"}`, `up{d="web-primary",s="front-primary"}`))
+}
+
+func repeat(v string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
 }
