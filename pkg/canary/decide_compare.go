@@ -2,7 +2,16 @@ package canary
 
 import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/metrics/compare"
 )
+
+// notJudgedYet tells whether a check passed only because its statistical
+// test has too few samples: such a step is no evidence for successLimit
+// (else a test-only metric could promote a release it never tested). A dry
+// run never decides, so it never holds the count either.
+func notJudgedYet(c sluicev1beta1.CheckResult) bool {
+	return c.Reason == compare.ReasonInsufficientSamples && !c.DryRun
+}
 
 // recordSamples appends this step's values of the metrics compared with a
 // statistical test to status.comparisonSamples, the samples their next

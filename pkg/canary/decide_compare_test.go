@@ -128,3 +128,38 @@ func TestDecide_ComparisonSamples(t *testing.T) {
 		})
 	}
 }
+
+// TestDecide_InsufficientSamplesAreNoEvidence: a step whose compared metric
+// passed only for want of samples neither counts towards successLimit nor
+// resets the count (a test-only metric must not promote a release it never
+// tested); a dry run's, or one that the test judged, counts as usual.
+func TestDecide_InsufficientSamplesAreNoEvidence(t *testing.T) {
+	insufficient := dcCompared("request-success-rate", "97", "98", sluicev1beta1.CheckPassed)
+	insufficient.Reason = "InsufficientSamples"
+	dryRun := insufficient
+	dryRun.DryRun = true
+	judged := dcCompared("request-success-rate", "97", "98", sluicev1beta1.CheckPassed)
+	judged.PValue = ptrString("0.4")
+	for _, tt := range []struct {
+		name      string
+		check     sluicev1beta1.CheckResult
+		successes int32
+		promoted  bool
+	}{
+		{"insufficient samples: no count", insufficient, 1, false},
+		{"a dry run's insufficient samples: counted", dryRun, 2, true},
+		{"judged by the test: counted", judged, 2, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			a := dcAnalysis()
+			a.SuccessLimit = 2
+			d := Decide(dtObserve(dtCanary(a, dtStatus(dtPhProgressing, dtWeight(10), daSuccesses(1))),
+				dtWithChecks(dtResults(tt.check))))
+			g.Expect(d.Status.ConsecutiveSuccesses).To(Equal(tt.successes))
+			g.Expect(d.Status.Phase == dtPhPromoting).To(Equal(tt.promoted), "phase %s", d.Status.Phase)
+		})
+	}
+}
+
+func ptrString(s string) *string { return &s }
