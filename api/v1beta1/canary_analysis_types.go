@@ -36,6 +36,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="spec.analysis.match (A/B testing) requires spec.analysis.iterations greater than 0"
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="spec.analysis.mirrorWeight has no effect without spec.analysis.mirror: true: set mirror or remove mirrorWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeightPromotion) || !has(self.iterations) || self.iterations == 0",message="spec.analysis.stepWeightPromotion applies to the progressive canary strategy only: remove it, or replace iterations with stepWeight"
+// +kubebuilder:validation:XValidation:rule="!has(self.metrics) || !self.metrics.exists(m, has(m.compare) && m.compare.against == 'baseline') || (has(self.baseline) && self.baseline)",message="a metric compared against: baseline needs spec.analysis.baseline: true (Sluice then runs baseline pods of the primary's version); set it, or compare against: primary"
 type CanaryAnalysis struct {
 	// interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
@@ -95,6 +96,12 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MirrorWeight int32 `json:"mirrorWeight,omitempty"`
+
+	// baseline runs baseline pods of the primary's version next to the
+	// canary, with the canary's traffic share, so that metrics with
+	// compare.against: baseline measure both under the same load and age.
+	// +optional
+	Baseline bool `json:"baseline,omitempty"`
 
 	// primaryReadyThreshold is the percentage of primary pods that must be
 	// available for the primary to be ready. Defaults to 100.
@@ -285,6 +292,13 @@ type CanaryMetric struct {
 	// +kubebuilder:validation:Enum=Fail;Hold
 	// +optional
 	OnError string `json:"onError,omitempty"`
+
+	// compare judges the metric against the same query measured on the
+	// baseline or the primary rather than against fixed values only (see
+	// CanaryMetricCompare and docs/metrics.md). A thresholdRange may still
+	// be set: it is then an absolute guard the canary must also meet.
+	// +optional
+	Compare *CanaryMetricCompare `json:"compare,omitempty"`
 }
 
 // Metric outcome policies.

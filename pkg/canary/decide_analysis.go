@@ -43,14 +43,15 @@ func (x *decider) successLimitMet() bool {
 }
 
 // countSuccess records a passing step towards successLimit. A step that
-// measured no metric (pre-rollout) or skipped one for its initialDelay is
-// no evidence and neither counts nor resets the count.
+// measured no metric (pre-rollout), skipped one for its initialDelay, or
+// passed a compared metric only for want of samples is no evidence and
+// neither counts nor resets the count.
 func (x *decider) countSuccess(pre bool, checks []sluicev1beta1.CheckResult) {
 	if pre {
 		return
 	}
 	for _, c := range checks {
-		if c.Kind == "metric" && c.Reason == reasonInitialDelay {
+		if c.Kind == "metric" && (c.Reason == reasonInitialDelay || notJudgedYet(c)) {
 			return
 		}
 	}
