@@ -40,7 +40,8 @@ var GVK = schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: 
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch
 
 // Register adds the Gateway API router to a registry, under gatewayapi,
-// gatewayapi:v1 and gatewayapi:v1beta1 (all write a v1 HTTPRoute). The
+// gatewayapi:v1 and gatewayapi:v1beta1 (which writes its HTTPRoute through
+// the v1beta1 API version). The
 // manager's scheme needs gatewayv1.Install (sigs.k8s.io/gateway-api/apis/v1).
 func Register(r *router.Registry) {
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} },
@@ -212,7 +213,7 @@ func Released(c *sluicev1beta1.Canary, live *unstructured.Unstructured) (*unstru
 func build(c *sluicev1beta1.Canary, rules []gatewayv1.HTTPRouteRule, live *unstructured.Unstructured, original string, owned bool) (*unstructured.Unstructured, error) {
 	apex, primary, canary := c.ServiceNames()
 	route := &gatewayv1.HTTPRoute{
-		TypeMeta:   metav1.TypeMeta{APIVersion: GVK.GroupVersion().String(), Kind: GVK.Kind},
+		TypeMeta:   metav1.TypeMeta{APIVersion: apiVersion(c), Kind: GVK.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: c.Namespace},
 		Spec: gatewayv1.HTTPRouteSpec{
 			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: parentRefs(c.Spec.Service.GatewayRefs)},
