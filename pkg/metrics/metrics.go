@@ -103,6 +103,9 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	if c.Spec.RouteRef != nil {
 		model.Route = c.Spec.RouteRef.Name
 	}
+	if name := c.Spec.Service.GatewayRouteRef(); name != "" {
+		model.Route = name // the user-owned HTTPRoute (Traefik names backends after it)
+	}
 	query, err := Render(t.query, model)
 	if err != nil {
 		return fail(ReasonRenderFailed, err)

@@ -84,6 +84,9 @@ type Registry struct {
 	factories map[string]Factory
 	// builtins are the builtin metrics' query templates by provider name.
 	builtins map[string]map[string]string
+	// unavailable says, by provider name, why a provider has no builtin
+	// metrics although its router is registered.
+	unavailable map[string]string
 	kinds    []client.Object
 	// Client, when set, is the client routers get instead of the one given
 	// to New: the manager's cache-backed client with unstructured objects
@@ -96,7 +99,7 @@ type Registry struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{factories: map[string]Factory{}, builtins: map[string]map[string]string{}}
+	return &Registry{factories: map[string]Factory{}, builtins: map[string]map[string]string{}, unavailable: map[string]string{}}
 }
 
 // Register adds a provider under one or more names (aliases such as gatewayapi:v1).
@@ -113,6 +116,18 @@ func (r *Registry) Register(f Factory, names ...string) {
 func (r *Registry) RegisterMetrics(queries map[string]string, names ...string) {
 	for _, n := range names {
 		r.builtins[n] = queries
+		delete(r.unavailable, n)
+	}
+}
+
+// RegisterMetricsUnavailable records, under one or more names, why a
+// provider has no builtin metrics in this configuration (say, its data
+// plane's series cannot tell the canary from the primary); BuiltinQuery
+// then returns that reason with the advice to use a MetricTemplate.
+func (r *Registry) RegisterMetricsUnavailable(reason string, names ...string) {
+	for _, n := range names {
+		delete(r.builtins, n)
+		r.unavailable[n] = reason
 	}
 }
 
@@ -120,6 +135,9 @@ func (r *Registry) RegisterMetrics(queries map[string]string, names ...string) {
 // provider; it implements pkg/metrics.BuiltinQueries.
 func (r *Registry) BuiltinQuery(provider, metric string) (string, error) {
 	qs, ok := r.builtins[provider]
+	if why, unavailable := r.unavailable[provider]; !ok && unavailable {
+		return "", fmt.Errorf("provider %s has no builtin metric %s: %s; measure it with a MetricTemplate (templateRef)", provider, metric, why)
+	}
 	if !ok {
 		return "", fmt.Errorf("provider %s has no builtin metric %s: measure it with a MetricTemplate (templateRef)", provider, metric)
 	}

@@ -43,11 +43,15 @@ var GVK = schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: 
 // gatewayapi:v1 and gatewayapi:v1beta1 (which writes its HTTPRoute through
 // the v1beta1 API version). The
 // manager's scheme needs gatewayv1.Install (sigs.k8s.io/gateway-api/apis/v1).
-func Register(r *router.Registry) {
+func Register(r *router.Registry, opts ...Option) {
+	o := options{implementation: DefaultImplementation}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} },
 		Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
 	r.RegisterKinds(&gatewayv1.HTTPRoute{})
-	r.RegisterMetrics(Metrics, Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
+	registerMetrics(r, o, Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
 }
 
 // Router drives the HTTPRoute of a Canary.
