@@ -87,7 +87,7 @@ type Registry struct {
 	// unavailable says, by provider name, why a provider has no builtin
 	// metrics although its router is registered.
 	unavailable map[string]string
-	kinds    []client.Object
+	kinds       []client.Object
 	// Client, when set, is the client routers get instead of the one given
 	// to New: the manager's cache-backed client with unstructured objects
 	// cached too.

@@ -74,8 +74,8 @@ var implementationMetrics = map[Implementation]map[string]string{
 // would measure primary and canary together (or nothing) and pass or fail
 // a release for the wrong reason.
 var implementationGaps = map[Implementation]string{
-	ImplementationEnvoyGateway: "Envoy Gateway folds the backendRefs of a route rule into one Envoy cluster (httproute/<namespace>/<route>/rule/<n>), so envoy_cluster_upstream_rq cannot tell the canary from the primary",
-	ImplementationKong:         "Kong merges the backendRefs of a route rule into one upstream, so kong_http_requests_total and kong_upstream_latency_ms cannot tell the canary from the primary",
+	ImplementationEnvoyGateway:       "Envoy Gateway folds the backendRefs of a route rule into one Envoy cluster (httproute/<namespace>/<route>/rule/<n>), so envoy_cluster_upstream_rq cannot tell the canary from the primary",
+	ImplementationKong:               "Kong merges the backendRefs of a route rule into one upstream, so kong_http_requests_total and kong_upstream_latency_ms cannot tell the canary from the primary",
 	ImplementationNGINXGatewayFabric: "NGINX Gateway Fabric exports connection and request totals per NGINX instance (nginx_gateway_fabric_*, nginx_http_requests), not per backend Service",
 }
 
