@@ -76,6 +76,14 @@ type SessionAffinityRouter interface {
 	SupportsSessionAffinity()
 }
 
+// CanaryCapabilities is a router whose capabilities depend on the Canary,
+// not only on its type (the gatewayapi router's GRPCRoute and user-owned
+// route variants): it lists what this Canary asks that it cannot do, as
+// messages a user can act on, which Unsupported adds to its own.
+type CanaryCapabilities interface {
+	UnsupportedFor(c *sluicev1beta1.Canary, provider string) []string
+}
+
 // Factory builds a provider's router with the manager's client (cached reads).
 type Factory func(c client.Client) Router
 
@@ -203,6 +211,9 @@ func Unsupported(rt Router, c *sluicev1beta1.Canary, provider string) []string {
 		if _, ok := rt.(SessionAffinityRouter); !ok {
 			out = append(out, fmt.Sprintf("provider %s has no session affinity: remove analysis.sessionAffinity", provider))
 		}
+	}
+	if cc, ok := rt.(CanaryCapabilities); ok {
+		out = append(out, cc.UnsupportedFor(c, provider)...)
 	}
 	return out
 }

@@ -50,7 +50,7 @@ func Register(r *router.Registry, opts ...Option) {
 	}
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} },
 		Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
-	r.RegisterKinds(&gatewayv1.HTTPRoute{})
+	r.RegisterKinds(&gatewayv1.HTTPRoute{}, &gatewayv1.GRPCRoute{})
 	registerMetrics(r, o, Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
 }
 
@@ -81,6 +81,9 @@ func (r *Router) SupportsSessionAffinity() {}
 // Reconcile creates or updates the HTTPRoute, keeping the weights and the
 // mirroring it holds (primary 100% when created).
 func (r *Router) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if v := r.variant(c); v != nil {
+		return v.Reconcile(ctx, c)
+	}
 	live, err := r.get(ctx, c)
 	if err != nil {
 		return err
@@ -99,6 +102,9 @@ func (r *Router) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
 
 // SetRoutes sets the weights and the mirroring.
 func (r *Router) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, routes router.Routes) error {
+	if v := r.variant(c); v != nil {
+		return v.SetRoutes(ctx, c, routes)
+	}
 	live, err := r.get(ctx, c)
 	if err != nil {
 		return err
@@ -108,6 +114,9 @@ func (r *Router) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, routes 
 
 // GetRoutes reads the weights and the mirroring from the live HTTPRoute.
 func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router.Routes, error) {
+	if v := r.variant(c); v != nil {
+		return v.GetRoutes(ctx, c)
+	}
 	live, err := r.get(ctx, c)
 	if err != nil {
 		return router.Routes{}, err
@@ -127,6 +136,9 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 // an HTTPRoute Sluice created is rewritten to route to the apex Service
 // (Released) and released from the Canary, so it outlives it.
 func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if v := r.variant(c); v != nil {
+		return v.Finalize(ctx, c)
+	}
 	apex, _, _ := c.ServiceNames()
 	return router.Finalize(ctx, r.client, GVK, c.Namespace, apex, c.UID, func(live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 		return Released(c, live)
