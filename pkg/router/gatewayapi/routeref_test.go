@@ -267,7 +267,9 @@ func TestRouteRef_Errors(t *testing.T) {
 			{"A/B", func(c *sluicev1beta1.Canary) {
 				c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{Iterations: 2, Match: []sluicev1beta1.HTTPMatchRequest{{Headers: map[string]sluicev1beta1.StringMatch{"x": {Exact: "y"}}}}}
 			}, "cannot route by request match"},
-			{"mirror", func(c *sluicev1beta1.Canary) { c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{Iterations: 2, Mirror: true} }, "cannot mirror traffic"},
+			{"mirror", func(c *sluicev1beta1.Canary) {
+				c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{Iterations: 2, Mirror: true}
+			}, "cannot mirror traffic"},
 			{"session affinity", func(c *sluicev1beta1.Canary) {
 				c.Spec.Analysis.SessionAffinity = &sluicev1beta1.SessionAffinity{CookieName: "s"}
 			}, "has no session affinity"},
