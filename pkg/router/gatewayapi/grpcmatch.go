@@ -19,12 +19,21 @@ import (
 // are errors.
 func translateGRPCMatches(in []sluicev1beta1.HTTPMatchRequest) ([]gatewayv1.GRPCRouteMatch, error) {
 	out := make([]gatewayv1.GRPCRouteMatch, 0, len(in))
+	everything := false
 	for i, m := range in {
 		gm, err := translateGRPCMatch(m)
 		if err != nil {
 			return nil, fmt.Errorf("match %d: %w", i, err)
 		}
+		if gm.Method == nil && len(gm.Headers) == 0 {
+			// A match of every call makes the whole list match every
+			// call: no matches at all says it without an empty entry.
+			everything = true
+		}
 		out = append(out, gm)
+	}
+	if everything {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -82,6 +91,8 @@ func grpcMethodMatch(s sluicev1beta1.StringMatch) (*gatewayv1.GRPCMethodMatch, e
 			return nil, fmt.Errorf("uri exact %q is not a gRPC method: use /<package.Service>/<Method>", s.Exact)
 		}
 		return match(gatewayv1.GRPCMethodMatchExact, service, method), nil
+	case s.Prefix == "/":
+		return nil, nil // every call, as an empty method match
 	case s.Prefix != "":
 		service, method, ok := split(s.Prefix)
 		if !ok || method != "" {

@@ -51,9 +51,6 @@ func grpcUnsupported(c *sluicev1beta1.Canary, provider string) []string {
 	if svc.CorsPolicy != nil {
 		out = append(out, "a GRPCRoute has no CORS filter: remove spec.service.corsPolicy")
 	}
-	if svc.Retries != nil {
-		out = append(out, "the gatewayapi provider does not set retries: remove spec.service.retries")
-	}
 	if _, err := translateGRPCMatches(svc.Match); err != nil {
 		out = append(out, fmt.Sprintf("invalid spec.service.match for a GRPCRoute: %v", err))
 	}

@@ -81,7 +81,6 @@ func refUnsupported(c *sluicev1beta1.Canary, provider string) []string {
 		{"hosts", len(svc.Hosts) > 0}, {"gatewayRefs", len(svc.GatewayRefs) > 0}, {"match", len(svc.Match) > 0},
 		{"headers", svc.Headers != nil}, {"rewrite", svc.Rewrite != nil}, {"corsPolicy", svc.CorsPolicy != nil},
 		{"timeout", svc.Timeout != ""}, {"backendTimeout", svc.BackendTimeout != ""}, {"mirror", len(svc.Mirror) > 0},
-		{"retries", svc.Retries != nil},
 	} {
 		if f.set {
 			generated = append(generated, "spec.service."+f.name)
