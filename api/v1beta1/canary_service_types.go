@@ -127,6 +127,11 @@ type CanaryService struct {
 	// +listType=atomic
 	GatewayRefs []gatewayv1.ParentReference `json:"gatewayRefs,omitempty"`
 
+	// gatewayAPI selects the kind of route the gatewayapi providers generate
+	// (HTTPRoute or GRPCRoute) or a user-owned HTTPRoute they edit instead.
+	// +optional
+	GatewayAPI *GatewayAPIRouting `json:"gatewayAPI,omitempty"`
+
 	// corsPolicy is the Cross-Origin Resource Sharing policy of the route.
 	// +optional
 	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`

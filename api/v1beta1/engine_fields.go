@@ -79,8 +79,12 @@ func (in *Canary) EngineOwnedFields(defaultProvider string) []OwnedFields {
 		out = append(out, OwnedFields{Group: "traefik.io", Kind: "TraefikService", Namespace: ns, Name: apex,
 			Paths: []string{"/spec/weighted/services"}})
 	}
-	if all || provider == ProviderGatewayAPI || provider == ProviderGatewayAPIV1 || provider == ProviderGatewayAPIV1Beta {
-		out = append(out, OwnedFields{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute", Namespace: ns, Name: apex,
+	// A user-owned route (gatewayAPI.routeRef) is the user's: GitSync must
+	// apply its rules (the router swaps only backendRefs, see
+	// pkg/router/gatewayapi/routeref.go); a generated one is an HTTPRoute or
+	// a GRPCRoute.
+	if (all || provider == ProviderGatewayAPI || provider == ProviderGatewayAPIV1 || provider == ProviderGatewayAPIV1Beta) && in.Spec.Service.GatewayRouteRef() == "" {
+		out = append(out, OwnedFields{Group: "gateway.networking.k8s.io", Kind: in.Spec.Service.GatewayRouteKind(), Namespace: ns, Name: apex,
 			Paths: []string{"/spec/parentRefs", "/spec/hostnames", "/spec/rules"}})
 	}
 	return out

@@ -27,6 +27,10 @@ func TestCanary_EngineOwnedFields(t *testing.T) {
 	}{
 		{"kubernetes", canary("Deployment", ProviderKubernetes), "", []string{"Deployment/web", "Service/front"}},
 		{"gatewayapi alias", canary("Deployment", ProviderGatewayAPIV1), "", []string{"Deployment/web", "Service/front", "HTTPRoute/front"}},
+		{"gatewayapi GRPCRoute", withGateway(canary("Deployment", ProviderGatewayAPI), &GatewayAPIRouting{RouteKind: GatewayRouteKindGRPC}), "",
+			[]string{"Deployment/web", "Service/front", "GRPCRoute/front"}},
+		{"gatewayapi user-owned route: its rules are the user's", withGateway(canary("Deployment", ProviderGatewayAPI), &GatewayAPIRouting{RouteRef: &GatewayRouteReference{Name: "front"}}), "",
+			[]string{"Deployment/web", "Service/front"}},
 		{"istio from the default provider", canary("DaemonSet", ""), ProviderIstio,
 			[]string{"DaemonSet/web", "Service/front", "VirtualService/front", "DestinationRule/front-primary", "DestinationRule/front-canary"}},
 		{"no provider anywhere: every routing kind", canary("Deployment", ""), "",
@@ -48,4 +52,9 @@ func TestCanary_EngineOwnedFields(t *testing.T) {
 	NewWithT(t).Expect(sts[0]).To(Equal(OwnedFields{Group: "apps", Kind: "StatefulSet", Namespace: "apps", Name: "web", Paths: []string{"/spec/replicas"}}))
 	ds := canary("DaemonSet", ProviderKubernetes).EngineOwnedFields("")
 	NewWithT(t).Expect(ds[0].Paths).To(Equal([]string{"/spec/template/spec/nodeSelector/sluice.dev~1scale-to-zero"}))
+}
+
+func withGateway(c *Canary, g *GatewayAPIRouting) *Canary {
+	c.Spec.Service.GatewayAPI = g
+	return c
 }

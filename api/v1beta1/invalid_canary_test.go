@@ -41,6 +41,10 @@ var invalidCanaryService = []invalidCase{
 	{name: "retries perTryTimeout not a duration", base: validCanary, mutate: []mutation{set("spec.service.retries", yamlValue(`{attempts: 3, perTryTimeout: soon}`))}, field: "spec.service.retries.perTryTimeout", message: "should match"},
 	{name: "load balancer simple and consistentHash", base: validCanary, mutate: []mutation{set("spec.service.trafficPolicy", yamlValue(`{loadBalancer: {simple: RANDOM, consistentHash: {useSourceIp: true}}}`))}, field: "spec.service.trafficPolicy.loadBalancer", message: "either simple or consistentHash, not both"},
 	{name: "consistentHash with two keys", base: validCanary, mutate: []mutation{set("spec.service.trafficPolicy", yamlValue(`{loadBalancer: {consistentHash: {useSourceIp: true, httpHeaderName: x-user}}}`))}, field: "spec.service.trafficPolicy.loadBalancer.consistentHash", message: "exactly one of httpHeaderName"},
+	{name: "gatewayAPI routeKind unknown", base: validCanary, mutate: []mutation{set("spec.service.gatewayAPI", yamlValue(`{routeKind: TCPRoute}`))}, field: "spec.service.gatewayAPI.routeKind", message: "Unsupported value"},
+	{name: "gatewayAPI routeRef without name", base: validCanary, mutate: []mutation{set("spec.service.gatewayAPI", yamlValue(`{routeRef: {}}`))}, field: "spec.service.gatewayAPI.routeRef.name", message: "Required value"},
+	{name: "gatewayAPI routeRef name not a DNS name", base: validCanary, mutate: []mutation{set("spec.service.gatewayAPI", yamlValue(`{routeRef: {name: My_Route}}`))}, field: "spec.service.gatewayAPI.routeRef.name", message: "should match"},
+	{name: "gatewayAPI routeRef with GRPCRoute", base: validCanary, mutate: []mutation{set("spec.service.gatewayAPI", yamlValue(`{routeKind: GRPCRoute, routeRef: {name: app}}`))}, field: "spec.service.gatewayAPI", message: "remove routeKind GRPCRoute or routeRef"},
 	{name: "tls mode unknown", base: validCanary, mutate: []mutation{set("spec.service.trafficPolicy", yamlValue(`{tls: {mode: STRICT}}`))}, field: "spec.service.trafficPolicy.tls.mode", message: "Unsupported value"},
 }
 

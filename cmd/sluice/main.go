@@ -184,7 +184,11 @@ func newRouters(opts Options) (*router.Registry, error) {
 	}
 	traefikrouter.Register(routers, traefikOpts...)
 	istiorouter.Register(routers)
-	gatewayapirouter.Register(routers)
+	impl, err := gatewayapirouter.ParseImplementation(opts.GatewayAPIImpl)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway-api-implementation: %w", err)
+	}
+	gatewayapirouter.Register(routers, gatewayapirouter.WithImplementation(impl))
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return nil, fmt.Errorf("--default-provider: %w", err)
 	}

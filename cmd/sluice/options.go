@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/logging"
+	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
 )
 
 // Options are the manager's settings, bound to command-line flags. No
@@ -41,6 +42,7 @@ type Options struct {
 	EnableConfigTracking    bool
 	SelectorLabels          string
 	TraefikNativeLB         bool
+	GatewayAPIImpl          string
 	DefaultAlertProvider    string
 	GitCacheDir             string
 	GitURL                  string
@@ -85,6 +87,7 @@ func DefaultOptions() Options {
 		MetricConcurrency:       canary.DefaultMetricConcurrency,
 		EnableConfigTracking:    true,
 		SelectorLabels:          strings.Join(canary.DefaultSelectorLabels, ","),
+		GatewayAPIImpl:          "traefik",
 		GitBranch:               "main",
 		GitInterval:             time.Minute,
 		GitSyncName:             "cluster",
@@ -120,6 +123,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
 	fs.StringVar(&o.SelectorLabels, "selector-labels", o.SelectorLabels, "Comma-separated pod labels, in order of preference, whose value in a target's spec.selector.matchLabels identifies its pods (the primary's get <value>-primary).")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
+	fs.StringVar(&o.GatewayAPIImpl, "gateway-api-implementation", o.GatewayAPIImpl, "Gateway API implementation whose series the gatewayapi builtin metrics query: traefik, envoy-gateway, istio, cilium, kong or nginx-gateway-fabric (those without per-backend series have no builtins: use a MetricTemplate).")
 	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
 	fs.StringVar(&o.GitCacheDir, "git-cache-dir", o.GitCacheDir, "Directory of the Git checkouts; defaults to a directory under the system temp dir.")
 	fs.StringVar(&o.GitURL, "git-url", o.GitURL, "Bootstrap: create a GitSync for this repository (https://, ssh://) at start, unless it exists.")
@@ -162,6 +166,9 @@ func (o *Options) Validate() error {
 	}
 	if o.DefaultProvider == "" {
 		errs = append(errs, errors.New("--default-provider must not be empty"))
+	}
+	if _, err := gatewayapirouter.ParseImplementation(o.GatewayAPIImpl); err != nil {
+		errs = append(errs, fmt.Errorf("--gateway-api-implementation: %w", err))
 	}
 	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs lease-duration > renew-deadline > retry-period > 0"))

@@ -25,8 +25,9 @@ func TestOptions_BindFlags(t *testing.T) {
 		"--leader-elect=false", "--log-level=debug", "--log-encoding=console",
 		"--metrics-server=https://thanos:9090", "--default-provider=istio",
 		"--watch-namespace=apps", "--leader-election-lease-duration=30s", "--cluster-name=prod-eu.1",
-		"--metric-concurrency=3",
+		"--metric-concurrency=3", "--gateway-api-implementation=istio",
 	})).To(Succeed())
+	g.Expect(o.GatewayAPIImpl).To(Equal("istio"))
 	g.Expect(o.MetricConcurrency).To(Equal(3))
 	g.Expect(o.ClusterName).To(Equal("prod-eu.1"))
 	g.Expect(o.LeaderElect).To(BeFalse())
@@ -56,6 +57,7 @@ func TestOptions_Validate(t *testing.T) {
 		{name: "promotion without an author email", change: func(o *Options) { o.EnablePromotion, o.PromotionAuthorEmail = true, "sluice" }, wantErr: "--enable-promotion needs"},
 		{name: "promotion without an author name", change: func(o *Options) { o.EnablePromotion, o.PromotionAuthorName = true, " " }, wantErr: "--enable-promotion needs"},
 		{name: "cluster name too long", change: func(o *Options) { o.ClusterName = strings.Repeat("c", 64) }, wantErr: "--cluster-name must be"},
+		{name: "unknown gateway api implementation", change: func(o *Options) { o.GatewayAPIImpl = "haproxy" }, wantErr: `--gateway-api-implementation: unknown Gateway API implementation "haproxy": use one of traefik, envoy-gateway, istio, cilium, kong, nginx-gateway-fabric`},
 		{name: "metric concurrency zero", change: func(o *Options) { o.MetricConcurrency = 0 }, wantErr: "--metric-concurrency must be at least 1"},
 	}
 	for _, tt := range tests {

@@ -115,6 +115,9 @@ func canaryModel(c *sluicev1beta1.Canary, m sluicev1beta1.CanaryMetric) Model {
 	if c.Spec.RouteRef != nil {
 		model.Route = c.Spec.RouteRef.Name
 	}
+	if name := c.Spec.Service.GatewayRouteRef(); name != "" {
+		model.Route = name // the user-owned HTTPRoute (Traefik names backends after it)
+	}
 	return model
 }
 

@@ -76,6 +76,14 @@ type SessionAffinityRouter interface {
 	SupportsSessionAffinity()
 }
 
+// CanaryCapabilities is a router whose capabilities depend on the Canary,
+// not only on its type (the gatewayapi router's GRPCRoute and user-owned
+// route variants): it lists what this Canary asks that it cannot do, as
+// messages a user can act on, which Unsupported adds to its own.
+type CanaryCapabilities interface {
+	UnsupportedFor(c *sluicev1beta1.Canary, provider string) []string
+}
+
 // Factory builds a provider's router with the manager's client (cached reads).
 type Factory func(c client.Client) Router
 
@@ -84,7 +92,10 @@ type Registry struct {
 	factories map[string]Factory
 	// builtins are the builtin metrics' query templates by provider name.
 	builtins map[string]map[string]string
-	kinds    []client.Object
+	// unavailable says, by provider name, why a provider has no builtin
+	// metrics although its router is registered.
+	unavailable map[string]string
+	kinds       []client.Object
 	// Client, when set, is the client routers get instead of the one given
 	// to New: the manager's cache-backed client with unstructured objects
 	// cached too.
@@ -96,7 +107,7 @@ type Registry struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{factories: map[string]Factory{}, builtins: map[string]map[string]string{}}
+	return &Registry{factories: map[string]Factory{}, builtins: map[string]map[string]string{}, unavailable: map[string]string{}}
 }
 
 // Register adds a provider under one or more names (aliases such as gatewayapi:v1).
@@ -113,6 +124,18 @@ func (r *Registry) Register(f Factory, names ...string) {
 func (r *Registry) RegisterMetrics(queries map[string]string, names ...string) {
 	for _, n := range names {
 		r.builtins[n] = queries
+		delete(r.unavailable, n)
+	}
+}
+
+// RegisterMetricsUnavailable records, under one or more names, why a
+// provider has no builtin metrics in this configuration (say, its data
+// plane's series cannot tell the canary from the primary); BuiltinQuery
+// then returns that reason with the advice to use a MetricTemplate.
+func (r *Registry) RegisterMetricsUnavailable(reason string, names ...string) {
+	for _, n := range names {
+		delete(r.builtins, n)
+		r.unavailable[n] = reason
 	}
 }
 
@@ -120,6 +143,9 @@ func (r *Registry) RegisterMetrics(queries map[string]string, names ...string) {
 // provider; it implements pkg/metrics.BuiltinQueries.
 func (r *Registry) BuiltinQuery(provider, metric string) (string, error) {
 	qs, ok := r.builtins[provider]
+	if why, unavailable := r.unavailable[provider]; !ok && unavailable {
+		return "", fmt.Errorf("provider %s has no builtin metric %s: %s; measure it with a MetricTemplate (templateRef)", provider, metric, why)
+	}
 	if !ok {
 		return "", fmt.Errorf("provider %s has no builtin metric %s: measure it with a MetricTemplate (templateRef)", provider, metric)
 	}
@@ -185,6 +211,9 @@ func Unsupported(rt Router, c *sluicev1beta1.Canary, provider string) []string {
 		if _, ok := rt.(SessionAffinityRouter); !ok {
 			out = append(out, fmt.Sprintf("provider %s has no session affinity: remove analysis.sessionAffinity", provider))
 		}
+	}
+	if cc, ok := rt.(CanaryCapabilities); ok {
+		out = append(out, cc.UnsupportedFor(c, provider)...)
 	}
 	return out
 }

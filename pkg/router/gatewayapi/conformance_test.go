@@ -105,7 +105,7 @@ func original(canary *sluicev1beta1.Canary) *unstructured.Unstructured {
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Input{
 		Provider:  gatewayapi.Name,
-		Register:  gatewayapi.Register,
+		Register:  func(r *router.Registry) { gatewayapi.Register(r) },
 		Client:    env.Client,
 		Namespace: func(ctx context.Context) (string, error) { return env.Namespace(ctx, "gwapi-conformance") },
 		Canary:    testCanary,

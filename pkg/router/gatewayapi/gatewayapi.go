@@ -40,13 +40,18 @@ var GVK = schema.GroupVersionKind{Group: gatewayv1.GroupVersion.Group, Version: 
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch
 
 // Register adds the Gateway API router to a registry, under gatewayapi,
-// gatewayapi:v1 and gatewayapi:v1beta1 (all write a v1 HTTPRoute). The
+// gatewayapi:v1 and gatewayapi:v1beta1 (which writes its HTTPRoute through
+// the v1beta1 API version). The
 // manager's scheme needs gatewayv1.Install (sigs.k8s.io/gateway-api/apis/v1).
-func Register(r *router.Registry) {
+func Register(r *router.Registry, opts ...Option) {
+	o := options{implementation: DefaultImplementation}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r.Register(func(c client.Client) router.Router { return &Router{client: c} },
 		Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
-	r.RegisterKinds(&gatewayv1.HTTPRoute{})
-	r.RegisterMetrics(Metrics, Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
+	r.RegisterKinds(&gatewayv1.HTTPRoute{}, &gatewayv1.GRPCRoute{})
+	registerMetrics(r, o, Name, sluicev1beta1.ProviderGatewayAPIV1, sluicev1beta1.ProviderGatewayAPIV1Beta)
 }
 
 // Router drives the HTTPRoute of a Canary.
@@ -76,6 +81,9 @@ func (r *Router) SupportsSessionAffinity() {}
 // Reconcile creates or updates the HTTPRoute, keeping the weights and the
 // mirroring it holds (primary 100% when created).
 func (r *Router) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if v := r.variant(c); v != nil {
+		return v.Reconcile(ctx, c)
+	}
 	live, err := r.get(ctx, c)
 	if err != nil {
 		return err
@@ -94,6 +102,9 @@ func (r *Router) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
 
 // SetRoutes sets the weights and the mirroring.
 func (r *Router) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, routes router.Routes) error {
+	if v := r.variant(c); v != nil {
+		return v.SetRoutes(ctx, c, routes)
+	}
 	live, err := r.get(ctx, c)
 	if err != nil {
 		return err
@@ -103,6 +114,9 @@ func (r *Router) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, routes 
 
 // GetRoutes reads the weights and the mirroring from the live HTTPRoute.
 func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router.Routes, error) {
+	if v := r.variant(c); v != nil {
+		return v.GetRoutes(ctx, c)
+	}
 	live, err := r.get(ctx, c)
 	if err != nil {
 		return router.Routes{}, err
@@ -122,6 +136,9 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 // an HTTPRoute Sluice created is rewritten to route to the apex Service
 // (Released) and released from the Canary, so it outlives it.
 func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if v := r.variant(c); v != nil {
+		return v.Finalize(ctx, c)
+	}
 	apex, _, _ := c.ServiceNames()
 	return router.Finalize(ctx, r.client, GVK, c.Namespace, apex, c.UID, func(live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 		return Released(c, live)
@@ -212,7 +229,7 @@ func Released(c *sluicev1beta1.Canary, live *unstructured.Unstructured) (*unstru
 func build(c *sluicev1beta1.Canary, rules []gatewayv1.HTTPRouteRule, live *unstructured.Unstructured, original string, owned bool) (*unstructured.Unstructured, error) {
 	apex, primary, canary := c.ServiceNames()
 	route := &gatewayv1.HTTPRoute{
-		TypeMeta:   metav1.TypeMeta{APIVersion: GVK.GroupVersion().String(), Kind: GVK.Kind},
+		TypeMeta:   metav1.TypeMeta{APIVersion: apiVersion(c), Kind: GVK.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: c.Namespace},
 		Spec: gatewayv1.HTTPRouteSpec{
 			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: parentRefs(c.Spec.Service.GatewayRefs)},
