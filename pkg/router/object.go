@@ -38,6 +38,9 @@ type ObjectSpec struct {
 	// Routes reads the weights from a live object; false when it does not
 	// route to both the primary and the canary.
 	Routes func(c *sluicev1beta1.Canary, live *unstructured.Unstructured) (Routes, bool)
+	// Labels, when set, returns labels the provider needs on the object
+	// (Kuma's kuma.io/mesh); spec.service.apex labels override them.
+	Labels func(c *sluicev1beta1.Canary) map[string]string
 	// Release returns the spec left behind when the Canary is deleted: every
 	// request to the apex Service. Nil leaves an object Sluice created to
 	// the garbage collector.
@@ -154,6 +157,9 @@ func (r *ObjectRouter) object(c *sluicev1beta1.Canary, spec map[string]any, live
 	u.SetName(name)
 	u.SetNamespace(c.Namespace)
 	labels, annotations := map[string]string{}, map[string]string{}
+	if r.Spec.Labels != nil {
+		maps.Copy(labels, r.Spec.Labels(c))
+	}
 	if m := c.Spec.Service.Apex; m != nil {
 		maps.Copy(labels, m.Labels)
 		maps.Copy(annotations, m.Annotations)
