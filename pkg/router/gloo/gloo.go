@@ -132,7 +132,9 @@ func upstreamSpec(c client.Client, canary bool) router.ObjectSpec {
 			return RenderUpstream(cn, svc, config), nil
 		},
 		// Upstreams hold no weights.
-		Routes: func(*sluicev1beta1.Canary, *unstructured.Unstructured) (router.Routes, bool) { return router.Routes{}, false },
+		Routes: func(*sluicev1beta1.Canary, *unstructured.Unstructured) (router.Routes, bool) {
+			return router.Routes{}, false
+		},
 	}
 }
 
