@@ -1,5 +1,7 @@
 package v1beta1
 
+import "strings"
+
 // The server-side apply field managers of Sluice's writers. Each writer has
 // its own, so the API server records which of them owns a field and GitSync
 // can step aside from the fields the engine and the routers own instead of
@@ -75,9 +77,21 @@ func (in *Canary) EngineOwnedFields(defaultProvider string) []OwnedFields {
 		out = append(out, OwnedFields{Group: "traefik.io", Kind: "TraefikService", Namespace: ns, Name: apex,
 			Paths: []string{"/spec/weighted/services"}})
 	}
-	if all || provider == ProviderGatewayAPI || provider == ProviderGatewayAPIV1 || provider == ProviderGatewayAPIV1Beta {
+	// linkerd writes the same HTTPRoute, attached to the apex Service.
+	if all || provider == ProviderGatewayAPI || provider == ProviderGatewayAPIV1 || provider == ProviderGatewayAPIV1Beta || provider == "linkerd" {
 		out = append(out, OwnedFields{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute", Namespace: ns, Name: apex,
 			Paths: []string{"/spec/parentRefs", "/spec/hostnames", "/spec/rules"}})
+	}
+	// Batch 2 of Flagger's routers: the objects named after the apex that a
+	// user may have kept (apisix writes its own route, the gloo Upstreams are Sluice's).
+	if all || strings.HasPrefix(provider, "smi:") {
+		out = append(out, OwnedFields{Group: "split.smi-spec.io", Kind: "TrafficSplit", Namespace: ns, Name: apex, Paths: []string{"/spec/service", "/spec/backends"}})
+	}
+	if all || provider == "kuma" {
+		out = append(out, OwnedFields{Group: "kuma.io", Kind: "MeshHTTPRoute", Namespace: ns, Name: apex, Paths: []string{"/spec/targetRef", "/spec/to"}})
+	}
+	if all || provider == "gloo" {
+		out = append(out, OwnedFields{Group: "gateway.solo.io", Kind: "RouteTable", Namespace: ns, Name: apex, Paths: []string{"/spec/routes"}})
 	}
 	return out
 }
