@@ -31,7 +31,7 @@ func TestBuiltinQuery_Meshes(t *testing.T) {
 		"linkerd": `deployment=~"web"`,
 		"gloo":    `"ns-web-canaryupstream-`,
 		"kuma":    `"web-canary_ns_svc_`,
-		"apisix":  `"ns_.+-web-canary_`,
+		"apisix":  `"ns_web-web-canary_`,
 	}
 	for p, want := range canary {
 		for _, m := range []string{"request-success-rate", "request-duration"} {
