@@ -153,7 +153,7 @@ func upstreamConfig(ctx context.Context, c client.Reader, cn *sluicev1beta1.Cana
 		return nil, err
 	}
 	if !found {
-		return nil, fmt.Errorf("Upstream %s/%s of spec.upstreamRef does not exist", ns, ref.Name)
+		return nil, fmt.Errorf("the Upstream %s/%s of spec.upstreamRef does not exist", ns, ref.Name)
 	}
 	return u, nil
 }

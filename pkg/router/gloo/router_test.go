@@ -85,7 +85,7 @@ func TestRouter_UpstreamsAndRouteTable(t *testing.T) {
 	g.Expect(get(g, gloo.RouteTableGVK, ns, "app").GetResourceVersion()).To(Equal(rv), "an idle reconcile wrote")
 
 	c.Spec.UpstreamRef.Name = "nope"
-	g.Expect(rt.Reconcile(ctx, c)).To(MatchError(ContainSubstring("Upstream " + ns + "/nope of spec.upstreamRef does not exist")))
+	g.Expect(rt.Reconcile(ctx, c)).To(MatchError(ContainSubstring("the Upstream " + ns + "/nope of spec.upstreamRef does not exist")))
 }
 
 // TestRenderRouteTable_ABTesting checks the A/B routes: the analysis'
