@@ -101,6 +101,7 @@ func TestRouter_MeshParent(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	c := newCanary(ns)
 	c.UID = "00000000-0000-0000-0000-000000000002"
+	c.Spec.Service.Hosts = []string{"app.web.svc.cluster.local"}
 	c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{Iterations: 3, Match: []sluicev1beta1.HTTPMatchRequest{
 		{Headers: map[string]sluicev1beta1.StringMatch{"x-canary": {Exact: "insider"}}}}}
 	g.Expect(prepare(ctx, env.Client, c)).To(Succeed())
@@ -116,6 +117,7 @@ func TestRouter_MeshParent(t *testing.T) {
 	g.Expect(*p.Kind).To(Equal(gatewayv1.Kind("Service")))
 	g.Expect(p.Name).To(Equal(gatewayv1.ObjectName("app")))
 	g.Expect(*p.Port).To(Equal(gatewayv1.PortNumber(80)))
+	g.Expect(route.Spec.Hostnames).To(BeEmpty(), "a mesh route carries no hostnames")
 	g.Expect(route.Spec.Rules).NotTo(BeEmpty())
 	ab := route.Spec.Rules[0]
 	g.Expect(ab.Matches).NotTo(BeEmpty())
@@ -125,8 +127,10 @@ func TestRouter_MeshParent(t *testing.T) {
 	named := c.DeepCopy()
 	named.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public"}}
 	g.Expect(linkerd.Mesh(named).Spec.Service.GatewayRefs).To(Equal(named.Spec.Service.GatewayRefs))
+	g.Expect(linkerd.Mesh(named).Spec.Service.Hosts).To(Equal(named.Spec.Service.Hosts))
 	g.Expect(linkerd.Mesh(c)).NotTo(BeIdenticalTo(c), "Mesh must not change the Canary it is given")
 	g.Expect(c.Spec.Service.GatewayRefs).To(BeEmpty())
+	g.Expect(c.Spec.Service.Hosts).To(HaveLen(1))
 
 	// Mirroring and sticky sessions are refused before a release starts.
 	c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{Iterations: 3, Mirror: true}

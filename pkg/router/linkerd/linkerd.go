@@ -80,8 +80,11 @@ func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 
 // Mesh returns the Canary as the gatewayapi router sees it in mesh mode:
 // without spec.service.gatewayRefs, the HTTPRoute's parent is the apex
-// Service on the service port. Gateways named in gatewayRefs are kept, for
-// a route that serves both the mesh and an ingress Gateway.
+// Service on the service port, and spec.service.hosts are left out (a mesh
+// route matches the Service it is attached to; GAMMA has implementations
+// ignore hostnames, and Flagger's hosts named the TrafficSplit's root
+// service). Gateways named in gatewayRefs are kept with the hosts, for a
+// route that serves both the mesh and an ingress Gateway.
 func Mesh(c *sluicev1beta1.Canary) *sluicev1beta1.Canary {
 	if len(c.Spec.Service.GatewayRefs) > 0 {
 		return c
@@ -94,5 +97,6 @@ func Mesh(c *sluicev1beta1.Canary) *sluicev1beta1.Canary {
 		Name:  gatewayv1.ObjectName(apex),
 		Port:  ptr.To(c.Spec.Service.Port),
 	}}
+	out.Spec.Service.Hosts = nil
 	return out
 }
