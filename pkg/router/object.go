@@ -77,7 +77,7 @@ func (r *ObjectRouter) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) e
 // ObjectRouter do not mirror, and Unsupported reports it before a release.
 func (r *ObjectRouter) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, routes Routes) error {
 	if routes.Mirrored {
-		return fmt.Errorf("the %s provider cannot mirror traffic", c.Spec.Provider)
+		return fmt.Errorf("the router of %s cannot mirror traffic", r.Spec.GVK.Kind)
 	}
 	if routes.PrimaryWeight < 0 || routes.CanaryWeight < 0 {
 		return fmt.Errorf("invalid weights: %s", routes)

@@ -123,7 +123,7 @@ func TestRouter_Errors(t *testing.T) {
 	c, rt := setup(t)
 	_, err := rt.GetRoutes(ctx, c)
 	g.Expect(err).To(MatchError(ContainSubstring("ApisixRoute web-app-canary does not exist")))
-	g.Expect(rt.SetRoutes(ctx, c, router.Routes{PrimaryWeight: 100, Mirrored: true})).To(MatchError(ContainSubstring("cannot mirror")))
+	g.Expect(rt.SetRoutes(ctx, c, router.Routes{PrimaryWeight: 100, Mirrored: true})).To(MatchError(ContainSubstring("the router of ApisixRoute cannot mirror traffic")))
 }
 
 // TestRender_AcceptedByTheCRD applies the rendered route with strict field
