@@ -1,5 +1,7 @@
 package v1beta1
 
+import "strings"
+
 // The server-side apply field managers of Sluice's writers. Each writer has
 // its own, so the API server records which of them owns a field and GitSync
 // can step aside from the fields the engine and the routers own instead of
@@ -82,10 +84,21 @@ func (in *Canary) EngineOwnedFields(defaultProvider string) []OwnedFields {
 	// A user-owned route (gatewayAPI.routeRef) is the user's: GitSync must
 	// apply its rules (the router swaps only backendRefs, see
 	// pkg/router/gatewayapi/routeref.go); a generated one is an HTTPRoute or
-	// a GRPCRoute.
-	if (all || provider == ProviderGatewayAPI || provider == ProviderGatewayAPIV1 || provider == ProviderGatewayAPIV1Beta) && in.Spec.Service.GatewayRouteRef() == "" {
+	// a GRPCRoute. linkerd writes the same HTTPRoute, attached to the apex Service.
+	if (all || provider == ProviderGatewayAPI || provider == ProviderGatewayAPIV1 || provider == ProviderGatewayAPIV1Beta || provider == "linkerd") && in.Spec.Service.GatewayRouteRef() == "" {
 		out = append(out, OwnedFields{Group: "gateway.networking.k8s.io", Kind: in.Spec.Service.GatewayRouteKind(), Namespace: ns, Name: apex,
 			Paths: []string{"/spec/parentRefs", "/spec/hostnames", "/spec/rules"}})
+	}
+	// Batch 2 of Flagger's routers: the objects named after the apex that a
+	// user may have kept (apisix writes its own route, the gloo Upstreams are Sluice's).
+	if all || strings.HasPrefix(provider, "smi:") {
+		out = append(out, OwnedFields{Group: "split.smi-spec.io", Kind: "TrafficSplit", Namespace: ns, Name: apex, Paths: []string{"/spec/service", "/spec/backends"}})
+	}
+	if all || provider == "kuma" {
+		out = append(out, OwnedFields{Group: "kuma.io", Kind: "MeshHTTPRoute", Namespace: ns, Name: apex, Paths: []string{"/spec/targetRef", "/spec/to"}})
+	}
+	if all || provider == "gloo" {
+		out = append(out, OwnedFields{Group: "gateway.solo.io", Kind: "RouteTable", Namespace: ns, Name: apex, Paths: []string{"/spec/routes"}})
 	}
 	return out
 }

@@ -35,7 +35,12 @@ func TestCanary_EngineOwnedFields(t *testing.T) {
 			[]string{"DaemonSet/web", "Service/front", "VirtualService/front", "DestinationRule/front-primary", "DestinationRule/front-canary"}},
 		{"no provider anywhere: every routing kind", canary("Deployment", ""), "",
 			[]string{"Deployment/web", "Service/front", "VirtualService/front", "DestinationRule/front-primary", "DestinationRule/front-canary",
-				"TraefikService/front", "HTTPRoute/front"}},
+				"TraefikService/front", "HTTPRoute/front", "TrafficSplit/front", "MeshHTTPRoute/front", "RouteTable/front"}},
+		{"linkerd", canary("Deployment", "linkerd"), "", []string{"Deployment/web", "Service/front", "HTTPRoute/front"}},
+		{"smi", canary("Deployment", "smi:v1alpha2"), "", []string{"Deployment/web", "Service/front", "TrafficSplit/front"}},
+		{"kuma", canary("Deployment", "kuma"), "", []string{"Deployment/web", "Service/front", "MeshHTTPRoute/front"}},
+		{"gloo", canary("Deployment", "gloo"), "", []string{"Deployment/web", "Service/front", "RouteTable/front"}},
+		{"apisix: its route is its own", canary("Deployment", "apisix"), "", []string{"Deployment/web", "Service/front"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -196,12 +196,13 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	g.Expect(svc[0].GetName()).To(Equal("sluice-metrics"))
 
 	// Every feature's role is bound; the routers and notifications can be turned off.
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "istio", "gatewayapi", "traefik", "notifications"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "istio", "gatewayapi", "traefik", "linkerd", "smi", "gloo", "kuma", "apisix", "notifications"))
 	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
 		"--set", "routers.istio.enabled=false", "--set", "routers.traefik.enabled=false", "--set", "notifications.enabled=false",
+		"--set", "routers.smi.enabled=false", "--set", "routers.gloo.enabled=false", "--set", "routers.kuma.enabled=false", "--set", "routers.apisix.enabled=false",
 		"--set", "gitSync.apply.rules=null")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi", "linkerd"))
 	g.Expect(args).NotTo(ContainElement(HavePrefix("--enable-promotion")))
 
 	// Promotion is off by default; on, its role is bound and the author passed.
@@ -328,12 +329,13 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"credentials in the Git URL", "sluice", []string{"gitSync.bootstrap.url=https://bot:s3cr3t@git.example.com/a.git"}, []string{"gitSync.bootstrap.url must not carry credentials"}},
 		{"credentials in the metrics server", "sluice", []string{"metricsServer=http://admin:s3cr3t@prometheus:9090"}, []string{"metricsServer must not carry credentials"}},
 		{"metrics server without scheme", "sluice", []string{"metricsServer=prometheus:9090"}, []string{"/metricsServer"}},
-		{"unknown provider", "sluice", []string{"defaultProvider=linkerd"}, []string{"/defaultProvider"}},
+		{"unknown provider", "sluice", []string{"defaultProvider=appmesh"}, []string{"/defaultProvider"}},
 		{"bad duration", "sluice", []string{"leaderElection.leaseDuration=15"}, []string{"/leaderElection/leaseDuration"}},
 		{"bad alert provider reference", "sluice", []string{"defaultAlertProvider=slack"}, []string{"/defaultAlertProvider"}},
 		{"cluster name with a slash", "sluice", []string{"clusterName=eu/prod"}, []string{"/clusterName"}},
 		{"unknown verb in apply rules", "sluice", []string{"gitSync.apply.rules[0].verbs[0]=escalate", "gitSync.apply.rules[0].resources[0]=roles"}, []string{"/gitSync/apply/rules/0/verbs/0"}},
 		{"default router disabled", "sluice", []string{"defaultProvider=traefik", "routers.traefik.enabled=false"}, []string{`defaultProvider is "traefik" but routers.traefik.enabled is false`}},
+		{"default smi router disabled", "sluice", []string{"defaultProvider=smi:v1alpha2", "routers.smi.enabled=false"}, []string{`defaultProvider is "smi:v1alpha2" but routers.smi.enabled is false`}},
 		{"replicas without leader election", "sluice", []string{"leaderElection.enabled=false"}, []string{"leaderElection.enabled=false with replicaCount > 1"}},
 		{"bootstrap without URL", "sluice", []string{"gitSync.bootstrap.enabled=true"}, []string{"gitSync.bootstrap.enabled needs gitSync.bootstrap.url"}},
 		{"shell tasks without allow-list", "loadtester", []string{"shellTasks.enabled=true"}, []string{"shellTasks.enabled needs a non-empty shellTasks.allow"}},

@@ -41,6 +41,12 @@ import (
 	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
 	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
+	// Flagger's other routers, batch 2 (issue 20).
+	apisixrouter "github.com/sluice-cd/sluice/pkg/router/apisix"
+	gloorouter "github.com/sluice-cd/sluice/pkg/router/gloo"
+	kumarouter "github.com/sluice-cd/sluice/pkg/router/kuma"
+	linkerdrouter "github.com/sluice-cd/sluice/pkg/router/linkerd"
+	smirouter "github.com/sluice-cd/sluice/pkg/router/smi"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
@@ -189,6 +195,12 @@ func newRouters(opts Options) (*router.Registry, error) {
 		return nil, fmt.Errorf("--gateway-api-implementation: %w", err)
 	}
 	gatewayapirouter.Register(routers, gatewayapirouter.WithImplementation(impl))
+	// linkerd drives HTTPRoutes too: their kind is registered by gatewayapi above.
+	linkerdrouter.Register(routers)
+	smirouter.Register(routers)
+	gloorouter.Register(routers)
+	kumarouter.Register(routers)
+	apisixrouter.Register(routers)
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return nil, fmt.Errorf("--default-provider: %w", err)
 	}

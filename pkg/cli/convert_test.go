@@ -203,7 +203,7 @@ func TestConvert_DirectoriesWriteAndStrict(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	g.Expect(os.MkdirAll(filepath.Join(dir, "apps", "podinfo"), 0o755)).To(Succeed())
-	canary := "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n  provider: linkerd\n" +
+	canary := "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n  provider: appmesh\n" +
 		"  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  service: {port: 80}\n  analysis: {stepWeight: 5}\n"
 	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n"
 	files := map[string]string{
@@ -219,7 +219,7 @@ func TestConvert_DirectoriesWriteAndStrict(t *testing.T) {
 	r := kubectlSluice(ctx, "", "convert", dir)
 	g.Expect(r.err).NotTo(HaveOccurred())
 	g.Expect(r.out.String()).To(Equal(cm + "---\n" + strings.Replace(canary, FlaggerAPIVersion, "sluice.dev/v1beta1", 1)))
-	g.Expect(r.errOut.String()).To(ContainSubstring(filepath.Join(dir, "apps", "podinfo", "canary.yml") + ":6: warning: Canary podinfo: Sluice has no router for provider linkerd"))
+	g.Expect(r.errOut.String()).To(ContainSubstring(filepath.Join(dir, "apps", "podinfo", "canary.yml") + ":6: warning: Canary podinfo: Sluice has no router for provider appmesh"))
 
 	// --strict fails on the warning; --write rewrites only the Flagger file, keeping its mode.
 	r = kubectlSluice(ctx, "", "convert", "--strict", dir)

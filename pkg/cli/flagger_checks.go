@@ -23,6 +23,14 @@ var sluiceRouters = map[string]routerCaps{
 	sluicev1beta1.ProviderGatewayAPIV1:     {match: true, mirror: true, sessionAffinity: true},
 	sluicev1beta1.ProviderGatewayAPIV1Beta: {match: true, mirror: true, sessionAffinity: true},
 	sluicev1beta1.ProviderTraefik:          {},
+	// Batch 2 of Flagger's other routers (docs/routers.md).
+	"linkerd":      {match: true},
+	"smi:v1alpha1": {},
+	"smi:v1alpha2": {},
+	"smi:v1alpha3": {},
+	"gloo":         {match: true},
+	"kuma":         {match: true},
+	"apisix":       {},
 }
 
 func supportedProviders() string {
@@ -127,6 +135,8 @@ func (r *reporter) canary(c *sluicev1beta1.Canary) {
 		r.note(r.at("spec"), "spec.provider is not set: Sluice uses its --default-provider (kubernetes unless set at install) where Flagger used -mesh-provider (istio unless set); set spec.provider to be explicit")
 	case !known:
 		r.warn(r.at("spec", "provider"), "Sluice has no router for provider %s: the Canary would be Stalled (UnknownProvider); supported providers: %s", provider, supportedProviders())
+	case provider == "linkerd":
+		r.note(r.at("spec", "provider"), "provider linkerd writes a Gateway API HTTPRoute attached to the apex Service (Linkerd 2.14 and later), where Flagger wrote an SMI TrafficSplit: with the linkerd-smi extension, use provider smi:v1alpha2")
 	}
 	switch kind := c.Spec.TargetRef.Kind; kind {
 	case "Deployment", "DaemonSet", "StatefulSet":

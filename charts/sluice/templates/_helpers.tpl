@@ -60,7 +60,7 @@ always bound; the routers and notifications can be left out.
 */}}
 {{- define "sluice.rbacFeatures" -}}
 {{- $features := list "manager" "engine" "gitsync" -}}
-{{- range $router := list "istio" "gatewayapi" "traefik" -}}
+{{- range $router := list "istio" "gatewayapi" "traefik" "linkerd" "smi" "gloo" "kuma" "apisix" -}}
 {{- if (index $.Values.routers $router).enabled -}}
 {{- $features = append $features $router -}}
 {{- end -}}
@@ -80,7 +80,7 @@ always bound; the routers and notifications can be left out.
 {{- fail "leaderElection.enabled=false with replicaCount > 1 would let several replicas drive the same releases: set replicaCount: 1 or enable leader election" -}}
 {{- end -}}
 {{- $provider := .Values.defaultProvider | splitList ":" | first -}}
-{{- if and (has $provider (list "istio" "gatewayapi" "traefik")) (not (index .Values.routers $provider).enabled) -}}
+{{- if and (has $provider (list "istio" "gatewayapi" "traefik" "linkerd" "smi" "gloo" "kuma" "apisix")) (not (index .Values.routers $provider).enabled) -}}
 {{- fail (printf "defaultProvider is %q but routers.%s.enabled is false: enable the router or choose another default provider" .Values.defaultProvider $provider) -}}
 {{- end -}}
 {{- if regexMatch "^https?://[^/]*@" .Values.gitSync.bootstrap.url -}}
