@@ -36,6 +36,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="spec.analysis.match (A/B testing) requires spec.analysis.iterations greater than 0"
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="spec.analysis.mirrorWeight has no effect without spec.analysis.mirror: true: set mirror or remove mirrorWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeightPromotion) || !has(self.iterations) || self.iterations == 0",message="spec.analysis.stepWeightPromotion applies to the progressive canary strategy only: remove it, or replace iterations with stepWeight"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline || has(self.stepWeight) || has(self.stepWeights)",message="spec.analysis.baseline needs the progressive canary strategy (stepWeight or stepWeights): the baseline receives the canary's weight"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline || (has(self.stepWeights) ? self.stepWeights[size(self.stepWeights) - 1] <= 50 : (has(self.maxWeight) && self.maxWeight <= 50))",message="spec.analysis.baseline routes the canary's weight to the baseline too, so the canary's maximum weight (maxWeight, or the last stepWeights entry) must be set to 50 or less"
 type CanaryAnalysis struct {
 	// interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
@@ -84,6 +86,18 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
+
+	// baseline runs a baseline during each release: a Deployment
+	// <target>-baseline with the primary's pod template (the current
+	// version) and as many replicas as the canary, behind a Service
+	// <apex>-baseline, that receives the same traffic weight as the canary
+	// (the router splits primary / baseline / canary), so that metrics can
+	// compare the canary with pods of the same age under the same load. It
+	// needs the progressive canary strategy, a Deployment target and a
+	// router that splits three ways (gatewayapi, istio, traefik); the
+	// baseline is deleted after promotion or rollback.
+	// +optional
+	Baseline bool `json:"baseline,omitempty"`
 
 	// mirror mirrors traffic to the canary: for the whole analysis with
 	// iterations (blue/green), or for one step before the first weight shift.

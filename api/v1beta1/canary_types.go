@@ -62,6 +62,7 @@ type CanaryList struct {
 // CanarySpec is the desired state of a Canary.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis.sessionAffinity) || !has(self.analysis.iterations) || self.analysis.iterations == 0",message="spec.analysis.sessionAffinity works with the progressive canary strategy only: remove analysis.iterations or analysis.sessionAffinity"
+// +kubebuilder:validation:XValidation:rule="!has(self.analysis.baseline) || !self.analysis.baseline || self.targetRef.kind == 'Deployment'",message="spec.analysis.baseline needs a Deployment target: the baseline runs as many replicas as the canary"
 type CanarySpec struct {
 	// provider is the traffic management provider for this Canary (istio,
 	// gatewayapi, traefik, kubernetes, ...). It overrides the controller's
