@@ -288,7 +288,7 @@ func percent(w router.Routes) router.Routes {
 	}
 	// All weights are clamped to >= 0 (weight32), so 0 <= canary, baseline
 	// <= 100; the baseline is rounded down so their sum stays <= 100.
-	canary := int32((int64(w.CanaryWeight)*100 + sum/2) / sum) //nolint:gosec // G115: 0 <= canary <= 100, see above.
+	canary := int32((int64(w.CanaryWeight)*100 + sum/2) / sum)                 //nolint:gosec // G115: 0 <= canary <= 100, see above.
 	baseline := int32(min(int64(w.BaselineWeight)*100/sum, int64(100-canary))) //nolint:gosec // G115: 0 <= baseline <= 100-canary, see above.
 	return router.Routes{PrimaryWeight: 100 - canary - baseline, CanaryWeight: canary, BaselineWeight: baseline}
 }
