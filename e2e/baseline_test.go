@@ -24,13 +24,14 @@ import (
 // baselineMetrics is the analysis of scenario 16: the canary's success rate.
 const baselineMetrics = `
       - name: request-success-rate
-        interval: 20s
+        interval: 30s
         thresholdRange:
           min: 95
 `
 
 // baselineCanary is a Canary of podinfo through the stack's Gateway with a
-// baseline: 20 % steps up to 40 %, so the split runs 60/20/20 then 20/40/40.
+// baseline: 10 % steps every 10 s up to 40 %, so the split runs 80/10/10 up
+// to 20/40/40 (four measured steps, enough requests for each).
 func baselineCanary(ns, host string) string {
 	return fmt.Sprintf(`
 metadata:
@@ -51,9 +52,9 @@ spec:
       - name: %s
         namespace: %s
   analysis:
-    interval: 5s
+    interval: 10s
     threshold: 2
-    stepWeight: 20
+    stepWeight: 10
     maxWeight: 40
     baseline: true
     metrics:%s`, ns, stack.AppPort, stack.AppPort, host, stack.GatewayName, stack.GatewayNamespace, baselineMetrics)
