@@ -394,7 +394,7 @@ func baselineWeight(c *sluicev1beta1.Canary, rule map[string]any) int32 {
 	for _, d := range sliceOf(rule["route"]) {
 		dm, _ := d.(map[string]any)
 		if host, _, _ := unstructured.NestedString(dm, "destination", "host"); host == c.BaselineServiceName() {
-			return int32(min(max(number(dm["weight"]), 0), 100)) //nolint:gosec // clamped to a percentage
+			return int32(min(max(number(dm["weight"]), 0), 100))
 		}
 	}
 	return 0
