@@ -38,6 +38,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeightPromotion) || !has(self.iterations) || self.iterations == 0",message="spec.analysis.stepWeightPromotion applies to the progressive canary strategy only: remove it, or replace iterations with stepWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline || has(self.stepWeight) || has(self.stepWeights)",message="spec.analysis.baseline needs the progressive canary strategy (stepWeight or stepWeights): the baseline receives the canary's weight"
 // +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline || (has(self.stepWeights) ? self.stepWeights[size(self.stepWeights) - 1] <= 50 : (has(self.maxWeight) && self.maxWeight <= 50))",message="spec.analysis.baseline routes the canary's weight to the baseline too, so the canary's maximum weight (maxWeight, or the last stepWeights entry) must be set to 50 or less"
+// +kubebuilder:validation:XValidation:rule="!has(self.metrics) || !self.metrics.exists(m, has(m.compare) && m.compare.against == 'baseline') || (has(self.baseline) && self.baseline)",message="a metric compared against: baseline needs spec.analysis.baseline: true (Sluice then runs baseline pods of the primary's version); set it, or compare against: primary"
 type CanaryAnalysis struct {
 	// interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
 	// +kubebuilder:validation:Type=string
@@ -91,8 +92,8 @@ type CanaryAnalysis struct {
 	// <target>-baseline with the primary's pod template (the current
 	// version) and as many replicas as the canary, behind a Service
 	// <apex>-baseline, that receives the same traffic weight as the canary
-	// (the router splits primary / baseline / canary), so that metrics can
-	// compare the canary with pods of the same age under the same load. It
+	// (the router splits primary / baseline / canary), so that metrics with
+	// compare.against: baseline measure both under the same load and age. It
 	// needs the progressive canary strategy, a Deployment target and a
 	// router that splits three ways (gatewayapi, istio, traefik); the
 	// baseline is deleted after promotion or rollback.
@@ -299,6 +300,13 @@ type CanaryMetric struct {
 	// +kubebuilder:validation:Enum=Fail;Hold
 	// +optional
 	OnError string `json:"onError,omitempty"`
+
+	// compare judges the metric against the same query measured on the
+	// baseline or the primary rather than against fixed values only (see
+	// CanaryMetricCompare and docs/metrics.md). A thresholdRange may still
+	// be set: it is then an absolute guard the canary must also meet.
+	// +optional
+	Compare *CanaryMetricCompare `json:"compare,omitempty"`
 }
 
 // Metric outcome policies.

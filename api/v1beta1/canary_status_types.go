@@ -200,6 +200,15 @@ type CanaryStatus struct {
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 
+	// comparisonSamples are the values of the metrics compared with a
+	// statistical test (compare.test) at each step of the current release
+	// that measured both sides, at most 30 per metric (the newest).
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	ComparisonSamples []ComparisonSamples `json:"comparisonSamples,omitempty"`
+
 	// history is a bounded list of the last analysis steps, newest last;
 	// spec.analysis.historyLimit says how many (10 by default).
 	// +kubebuilder:validation:MaxItems=50
@@ -319,7 +328,8 @@ type CheckResult struct {
 	Message string `json:"message,omitempty"`
 	// reason is a machine-readable cause of an Error outcome, e.g.
 	// QueryFailed, MultipleSeries, TemplateNotFound, SecretNotFound,
-	// UnsupportedProvider, RenderFailed.
+	// UnsupportedProvider, RenderFailed; or InsufficientSamples for a
+	// compared metric passed before its statistical test could run.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Reason string `json:"reason,omitempty"`
@@ -335,6 +345,20 @@ type CheckResult struct {
 	// and never fails, holds or pauses the release.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+	// comparedAgainst is the side a compared metric was measured on too
+	// (baseline or primary): value is the canary's, comparedValue that side's.
+	// +kubebuilder:validation:Enum=baseline;primary
+	// +optional
+	ComparedAgainst string `json:"comparedAgainst,omitempty"`
+	// comparedValue is the value measured on the compared side.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	ComparedValue *string `json:"comparedValue,omitempty"`
+	// pValue is the p-value of the compared metric's statistical test, when
+	// it ran (see compare.test).
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	PValue *string `json:"pValue,omitempty"`
 }
 
 // GetConditions returns the status conditions.

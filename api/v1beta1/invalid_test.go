@@ -203,6 +203,11 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.analysis.webhooks", yamlValue(`[{name: a, url: "http://loadtester.test:8080/gate/approve?x=1"}, {name: b, type: pre-rollout, url: "https://[::1]:9443/"}]`))}},
 		{validCanary, []mutation{set("spec.analysis.metrics", yamlValue(`[{name: request-success-rate, thresholdRange: {min: 99}}, {name: request-duration, thresholdRange: {max: 500}}, {name: errors, query: vector(0), thresholdRange: {max: 1}, interval: 30s}]`))}},
 		{validCanary, []mutation{set("spec.analysis.metrics.0.threshold", 99), del("spec.analysis.metrics.0.thresholdRange")}},
+		// Compared metrics: a tolerance, a test alone, a test with a tolerance
+		// and an absolute guard, against the baseline when it runs.
+		{validCanary, []mutation{set("spec.analysis.metrics.0.compare", yamlValue(`{against: primary, maxIncrease: 12.5%, direction: LowerIsWorse}`))}},
+		{validCanary, []mutation{del("spec.analysis.metrics.0.thresholdRange"), set("spec.analysis.metrics.0.compare", yamlValue(`{against: primary, test: MannWhitney}`))}},
+		{validCanary, []mutation{set("spec.analysis.baseline", true), set("spec.analysis.metrics.0.compare", yamlValue(`{against: baseline, maxDelta: 0.5, test: MannWhitney, minSamples: 30, pValue: 0.01}`))}},
 		{validMetricTemplate, []mutation{set("spec.provider.secretRef", map[string]any{"name": "prom"}), set("spec.provider.region", "eu-west-1")}},
 		{validMetricTemplate, []mutation{set("spec.provider.headers", yamlValue(`{X-Scope-OrgID: [tenant]}`))}},
 		{validMetricTemplate, []mutation{set("spec.provider.type", "web"), set("spec.provider.address", "https://slo.example/api/{{namespace}}/{{target}}?w={{interval}}"), set("spec.provider.method", "POST"), set("spec.provider.body", `{"service": "{{ target }}"}`), set("spec.query", "{$.data.ok}")}},

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/metrics"
 )
 
 // DefaultMetricConcurrency is how many metric queries of one step run at once
@@ -39,11 +40,20 @@ func CheckMetrics(ctx context.Context, checker MetricChecker, c *sluicev1beta1.C
 				Reason: reasonInitialDelay, Message: truncate(msg, 1024), DryRun: m.DryRun}
 			continue
 		}
+		// A compared metric runs two queries at once: it takes two slots
+		// (never more than the bound, or it would wait forever).
+		slots := min(metrics.QueriesOf(m), limit)
 		wg.Add(1)
-		sem <- struct{}{}
+		for range slots {
+			sem <- struct{}{}
+		}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer func() {
+				for range slots {
+					<-sem
+				}
+			}()
 			out[i] = checker.Check(ctx, c, provider, m)
 		}()
 	}

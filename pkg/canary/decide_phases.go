@@ -123,6 +123,7 @@ func (x *decider) start(retry bool) {
 	x.st.NotReadySince = x.now()
 	x.st.HeldSince, x.st.InconclusiveSince, x.st.ConsecutiveSuccesses = nil, nil, 0
 	x.st.History = nil
+	x.st.ComparisonSamples = nil // a release compares its own steps only
 	if x.c.Spec.Analysis != nil && x.c.Spec.Analysis.SessionAffinity != nil && x.o.NewCookie != "" {
 		if x.st.SessionAffinityCookie != "" {
 			x.st.PreviousSessionAffinityCookie = x.st.SessionAffinityCookie
@@ -240,6 +241,7 @@ func (x *decider) step() {
 		return
 	}
 	x.st.LastStepTime = x.now()
+	x.recordSamples(res.Checks)
 	x.requeue(x.c.AnalysisInterval())
 	if failed := failures(res.Checks); len(failed) > 0 {
 		x.st.HeldSince = nil

@@ -159,9 +159,25 @@ func outcomeOf(ch sluicev1beta1.CheckResult) string {
 
 func valueOf(ch sluicev1beta1.CheckResult) string {
 	if ch.Value == nil {
-		return "-"
+		return "-" + compared(ch)
 	}
-	return *ch.Value
+	return *ch.Value + compared(ch)
+}
+
+// compared is what a compared metric measured on the other side, next to
+// the canary's value: " vs primary 98 (p=0.003)"; "" for other checks.
+func compared(ch sluicev1beta1.CheckResult) string {
+	if ch.ComparedAgainst == "" {
+		return ""
+	}
+	out := " vs " + ch.ComparedAgainst
+	if ch.ComparedValue != nil {
+		out += " " + *ch.ComparedValue
+	}
+	if ch.PValue != nil {
+		out += " (p=" + *ch.PValue + ")"
+	}
+	return out
 }
 
 // checkMessage is the message with the machine reason in front.
@@ -211,8 +227,8 @@ func checksLine(checks []sluicev1beta1.CheckResult) string {
 	parts := make([]string, 0, len(checks))
 	for _, ch := range checks {
 		p := ch.Name
-		if ch.Value != nil {
-			p += "=" + *ch.Value
+		if ch.Value != nil || ch.ComparedAgainst != "" {
+			p += "=" + valueOf(ch)
 		}
 		parts = append(parts, p+" "+outcomeOf(ch))
 	}

@@ -84,16 +84,28 @@ type target struct {
 // Check runs one metric of a Canary.
 func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider string, m sluicev1beta1.CanaryMetric) sluicev1beta1.CheckResult {
 	res := sluicev1beta1.CheckResult{Name: m.Name, Kind: "metric", DryRun: m.DryRun}
-	fail := func(reason string, err error) sluicev1beta1.CheckResult {
-		res.Outcome, res.Reason, res.Message = sluicev1beta1.CheckError, reason, truncate(err.Error(), 1024)
-		// A dry run never holds a step: it must not change the release.
-		res.Held = m.OnError == sluicev1beta1.PolicyHold && reason != ReasonUnsupportedProvider && !m.DryRun
-		return res
-	}
 	t, reason, err := k.resolve(ctx, c, provider, m)
 	if err != nil {
-		return fail(reason, err)
+		return failed(res, m, reason, err)
 	}
+	model := canaryModel(c, m)
+	if m.Compare != nil {
+		return k.checkCompared(ctx, c, m, t, model, res)
+	}
+	got := k.measure(ctx, t, model, m)
+	res.Query = got.query
+	if out, done := settle(res, m, got, ""); done {
+		return out
+	}
+	v := formatValue(got.value)
+	res.Value = &v
+	res.Outcome, res.Message = judge(m, got.value)
+	return res
+}
+
+// canaryModel is what the metric's query templates see when they measure
+// the canary.
+func canaryModel(c *sluicev1beta1.Canary, m sluicev1beta1.CanaryMetric) Model {
 	apex, _, _ := c.ServiceNames()
 	model := Model{Name: c.Name, Namespace: c.Namespace, Target: c.Spec.TargetRef.Name, Service: apex,
 		Route: apex, Interval: m.IntervalOrDefault(), Variables: m.TemplateVariables}
@@ -103,20 +115,35 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	if c.Spec.RouteRef != nil {
 		model.Route = c.Spec.RouteRef.Name
 	}
+	return model
+}
+
+// measurement is the answer of one query: a value, no data, or an error.
+type measurement struct {
+	value  float64
+	query  string // rendered, credentials redacted, bounded
+	noData bool   // the backend has no value (ErrNoData)
+	nan    bool   // the backend let NaN through
+	reason string // of an error
+	err    error  // credentials redacted
+}
+
+// measure renders a metric's query with a model and runs it.
+func (k *Checker) measure(ctx context.Context, t target, model Model, m sluicev1beta1.CanaryMetric) measurement {
 	query, err := Render(t.query, model)
 	if err != nil {
-		return fail(ReasonRenderFailed, err)
+		return measurement{reason: ReasonRenderFailed, err: err}
 	}
 	if t.typ == "web" { // its URL and body are templates too (docs/metrics.md)
 		if t, err = renderWeb(t, model); err != nil {
-			return fail(ReasonRenderFailed, err)
+			return measurement{reason: ReasonRenderFailed, err: err}
 		}
 	}
 	prov, secrets, reason, err := k.client(ctx, t)
 	if err != nil {
-		return fail(reason, errors.New(redact(err.Error(), secrets)))
+		return measurement{reason: reason, err: errors.New(redact(err.Error(), secrets))}
 	}
-	res.Query = truncate(redact(query, secrets), 4096)
+	out := measurement{query: truncate(redact(query, secrets), 4096)}
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = DefaultQueryTimeout
@@ -128,29 +155,55 @@ func (k *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary, provider s
 	var multi *MultipleSeriesError
 	switch {
 	case errors.Is(err, ErrNoData):
-		res.Message = "the query returned no data (is the canary receiving traffic?)"
-		switch m.NoData {
-		case sluicev1beta1.PolicyPass:
-			res.Outcome, res.Message = sluicev1beta1.CheckPassed, res.Message+"; counted as passed (noData: Pass)"
-		case sluicev1beta1.PolicySkip:
-			res.Outcome, res.Message = sluicev1beta1.CheckSkipped, res.Message+"; skipped (noData: Skip)"
-		default:
-			res.Outcome = sluicev1beta1.CheckNoData
-		}
-		return res
+		out.noData = true
 	case errors.As(err, &multi):
-		return fail(ReasonMultipleSeries, err)
+		out.reason, out.err = ReasonMultipleSeries, err
 	case err != nil:
-		return fail(ReasonQueryFailed, errors.New(redact(err.Error(), secrets)))
+		out.reason, out.err = ReasonQueryFailed, errors.New(redact(err.Error(), secrets))
+	case math.IsNaN(value):
+		out.nan = true
+	default:
+		out.value = value
 	}
-	if math.IsNaN(value) {
+	return out
+}
+
+// settle ends a check whose measurement has no value: an Error, or NoData
+// as the metric's noData policy says. side prefixes the message ("" for the
+// canary, "primary: " for a compared side). It reports false when there is
+// a value to judge.
+func settle(res sluicev1beta1.CheckResult, m sluicev1beta1.CanaryMetric, got measurement, side string) (sluicev1beta1.CheckResult, bool) {
+	switch {
+	case got.err != nil:
+		return failed(res, m, got.reason, fmt.Errorf("%s%w", side, got.err)), true
+	case got.nan:
 		// A provider that lets NaN through still never passes a check with it.
-		res.Outcome, res.Message = sluicev1beta1.CheckNoData, "the query returned NaN"
-		return res
+		res.Outcome, res.Message = sluicev1beta1.CheckNoData, side+"the query returned NaN"
+		return res, true
+	case !got.noData:
+		return res, false
 	}
-	v := formatValue(value)
-	res.Value = &v
-	res.Outcome, res.Message = judge(m, value)
+	res.Message = side + "the query returned no data (is the canary receiving traffic?)"
+	if side != "" {
+		res.Message = side + "the query returned no data (is it receiving traffic?)"
+	}
+	switch m.NoData {
+	case sluicev1beta1.PolicyPass:
+		res.Outcome, res.Message = sluicev1beta1.CheckPassed, res.Message+"; counted as passed (noData: Pass)"
+	case sluicev1beta1.PolicySkip:
+		res.Outcome, res.Message = sluicev1beta1.CheckSkipped, res.Message+"; skipped (noData: Skip)"
+	default:
+		res.Outcome = sluicev1beta1.CheckNoData
+	}
+	return res, true
+}
+
+// failed ends a check in Error; onError: Hold holds the step instead of
+// counting a failure, except for a dry run (it must not change the release)
+// and an unsupported provider (waiting never fixes it).
+func failed(res sluicev1beta1.CheckResult, m sluicev1beta1.CanaryMetric, reason string, err error) sluicev1beta1.CheckResult {
+	res.Outcome, res.Reason, res.Message = sluicev1beta1.CheckError, reason, truncate(err.Error(), 1024)
+	res.Held = m.OnError == sluicev1beta1.PolicyHold && reason != ReasonUnsupportedProvider && !m.DryRun
 	return res
 }
 
