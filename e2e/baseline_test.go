@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +22,15 @@ import (
 	"github.com/sluice-cd/sluice/e2e/stack"
 )
 
-// baselineMetrics is the analysis of scenario 16: the canary's success rate.
+// baselineMetrics is the analysis of scenario 16: the canary's success rate
+// compared with the baseline's, at most 3 points below it (no absolute
+// threshold: a service failing 2 % would never pass min: 99).
 const baselineMetrics = `
       - name: request-success-rate
         interval: 30s
-        thresholdRange:
-          min: 95
+        compare:
+          against: baseline
+          maxDelta: 3
 `
 
 // baselineCanary is a Canary of podinfo through the stack's Gateway with a
@@ -61,14 +65,19 @@ spec:
 }
 
 // TestBaseline_ThreeWaySplitUnderLiveTraffic is scenario 16, the acceptance
-// of issue 19 section 4: podinfo 1.0.0 fails 2 % of its requests.
+// of issue 19 section 4: podinfo 1.0.0 fails 2 % of its requests, and the
+// builtin request-success-rate of the canary is compared with the
+// baseline's.
 //
 //  1. 1.1.0, failing 2 % too, is released with a baseline: the baseline
 //     (<target>-baseline, 1.0.0) is created before traffic shifts, the
 //     observed traffic splits primary/baseline/canary with the baseline's
-//     share equal to the canary's, the release is promoted, the recorded
-//     values are those of the canary, and the baseline is deleted;
-//  2. 1.2.0, failing 6 %, is rolled back, and the baseline deleted again.
+//     share equal to the canary's, the release is promoted although an
+//     absolute min: 99 would have rolled it back (the recorded canary
+//     values are below 99), every step records both sides' values, and the
+//     baseline is deleted;
+//  2. 1.2.0, failing 6 %, is rolled back, the failed checks recording the
+//     canary's value below the baseline's, and the baseline deleted again.
 func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
@@ -81,8 +90,8 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 	baselineKey := client.ObjectKey{Namespace: p.ns, Name: "podinfo-baseline"}
 	g.Expect(apierrors.IsNotFound(env.Client.Get(ctx, baselineKey, &appsv1.Deployment{}))).To(BeTrue(), "a baseline before any release")
 
-	// and 60 requests a second through Traefik
-	load := p.serve(ctx, g, 60, 12*time.Minute)
+	// and 80 requests a second through Traefik
+	load := p.serve(ctx, g, 80, 12*time.Minute)
 	defer load.Stop()
 
 	// When 1.1.0, failing 2 % as well, is released
@@ -106,13 +115,21 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 	g.Expect(r.final.Status.Phase).To(Equal(sluicev1beta1.CanaryPhaseSucceeded), "status: %+v", r.final.Status)
 
 	// and at every step the baseline and the canary each got the canary weight
-	checked := expectThreeWaySplit(g, r, "1.1.0", 60, 0.1)
+	checked := expectThreeWaySplit(g, r, "1.1.0", 80, 0.1)
 	g.Expect(checked).To(ContainElements(int32(20), int32(40)), "too little traffic was observed at the steps:%s", describeSplits(r))
 
-	// and the analysis recorded the canary's success rate at each step
-	rates := metricValues(r.final, sluicev1beta1.MetricRequestSuccessRate)
-	g.Expect(rates).NotTo(BeEmpty(), "no request-success-rate was measured: %+v", r.final.Status.History)
-	t.Logf("request-success-rate of 1.1.0: %v", rates)
+	// and every step recorded both sides' success rates, the canary's below
+	// 99 often enough that min: 99 (threshold 2) would have rolled it back
+	pairs := comparedValues(g, r.final, sluicev1beta1.MetricRequestSuccessRate)
+	t.Logf("request-success-rate of 1.1.0 vs the baseline: %v", pairs)
+	g.Expect(pairs).NotTo(BeEmpty(), "no comparison was recorded: %+v", r.final.Status.History)
+	below99 := 0
+	for _, p := range pairs {
+		if p[0] < 99 {
+			below99++
+		}
+	}
+	g.Expect(below99).To(BeNumerically(">=", 2), "an absolute min: 99 would have passed 1.1.0 too: %v", pairs)
 
 	// and the baseline is deleted, the routes back to two backends
 	expectBaselineGone(ctx, g, p.ns)
@@ -133,7 +150,23 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 	r = watchRollout(ctx, t, p.key, load, 5*time.Minute, sluicev1beta1.CanaryPhaseSucceeded, sluicev1beta1.CanaryPhaseFailed)
 	t.Logf("phases %v; traffic observed while Progressing:%s", r.phases, describeSplits(r))
 	g.Expect(r.final.Status.Phase).To(Equal(sluicev1beta1.CanaryPhaseFailed), "status: %+v", r.final.Status)
-	t.Logf("request-success-rate of 1.2.0: %v", metricValues(r.final, sluicev1beta1.MetricRequestSuccessRate))
+	pairs = comparedValues(g, r.final, sluicev1beta1.MetricRequestSuccessRate)
+	t.Logf("request-success-rate of 1.2.0 vs the baseline: %v", pairs)
+
+	// and the failed checks recorded the canary more than 3 points below the baseline
+	failed := 0
+	for _, step := range r.final.Status.History {
+		for _, c := range step.Checks {
+			if c.Name == sluicev1beta1.MetricRequestSuccessRate && c.Outcome == sluicev1beta1.CheckFailed {
+				failed++
+				g.Expect(c.ComparedAgainst).To(Equal("baseline"))
+				g.Expect(c.Value).NotTo(BeNil())
+				g.Expect(c.ComparedValue).NotTo(BeNil(), "the baseline's value is not recorded: %+v", c)
+				g.Expect(parseFloat(g, *c.ComparedValue) - parseFloat(g, *c.Value)).To(BeNumerically(">", 3), "%+v", c)
+			}
+		}
+	}
+	g.Expect(failed).To(BeNumerically(">=", 1), "no failed comparison in the history: %+v", r.final.Status.History)
 
 	// and the baseline is deleted again
 	expectBaselineGone(ctx, g, p.ns)
@@ -200,4 +233,24 @@ func envValue(d *appsv1.Deployment, name string) string {
 		}
 	}
 	return ""
+}
+
+// comparedValues are the [canary, compared] values of a compared metric at
+// each step that measured both sides.
+func comparedValues(g Gomega, c *sluicev1beta1.Canary, name string) [][2]float64 {
+	var out [][2]float64
+	for _, step := range c.Status.History {
+		for _, check := range step.Checks {
+			if check.Name == name && check.Value != nil && check.ComparedValue != nil {
+				out = append(out, [2]float64{parseFloat(g, *check.Value), parseFloat(g, *check.ComparedValue)})
+			}
+		}
+	}
+	return out
+}
+
+func parseFloat(g Gomega, s string) float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	g.Expect(err).NotTo(HaveOccurred())
+	return f
 }
