@@ -162,7 +162,7 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 				g.Expect(c.ComparedAgainst).To(Equal("baseline"))
 				g.Expect(c.Value).NotTo(BeNil())
 				g.Expect(c.ComparedValue).NotTo(BeNil(), "the baseline's value is not recorded: %+v", c)
-				g.Expect(parseFloat(g, *c.ComparedValue) - parseFloat(g, *c.Value)).To(BeNumerically(">", 3), "%+v", c)
+				g.Expect(parseFloat(g, *c.ComparedValue)-parseFloat(g, *c.Value)).To(BeNumerically(">", 3), "%+v", c)
 			}
 		}
 	}
