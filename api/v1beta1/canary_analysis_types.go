@@ -36,6 +36,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || (has(self.iterations) && self.iterations > 0)",message="spec.analysis.match (A/B testing) requires spec.analysis.iterations greater than 0"
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorWeight) || (has(self.mirror) && self.mirror)",message="spec.analysis.mirrorWeight has no effect without spec.analysis.mirror: true: set mirror or remove mirrorWeight"
 // +kubebuilder:validation:XValidation:rule="!has(self.stepWeightPromotion) || !has(self.iterations) || self.iterations == 0",message="spec.analysis.stepWeightPromotion applies to the progressive canary strategy only: remove it, or replace iterations with stepWeight"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline || has(self.stepWeight) || has(self.stepWeights)",message="spec.analysis.baseline needs the progressive canary strategy (stepWeight or stepWeights): the baseline receives the canary's weight"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline || (has(self.stepWeights) ? self.stepWeights[size(self.stepWeights) - 1] <= 50 : (has(self.maxWeight) && self.maxWeight <= 50))",message="spec.analysis.baseline routes the canary's weight to the baseline too, so the canary's maximum weight (maxWeight, or the last stepWeights entry) must be set to 50 or less"
 // +kubebuilder:validation:XValidation:rule="!has(self.metrics) || !self.metrics.exists(m, has(m.compare) && m.compare.against == 'baseline') || (has(self.baseline) && self.baseline)",message="a metric compared against: baseline needs spec.analysis.baseline: true (Sluice then runs baseline pods of the primary's version); set it, or compare against: primary"
 type CanaryAnalysis struct {
 	// interval between analysis steps, e.g. 1m or 30s. Defaults to 1m.
@@ -86,6 +88,18 @@ type CanaryAnalysis struct {
 	// +optional
 	StepWeightPromotion int32 `json:"stepWeightPromotion,omitempty"`
 
+	// baseline runs a baseline during each release: a Deployment
+	// <target>-baseline with the primary's pod template (the current
+	// version) and as many replicas as the canary, behind a Service
+	// <apex>-baseline, that receives the same traffic weight as the canary
+	// (the router splits primary / baseline / canary), so that metrics with
+	// compare.against: baseline measure both under the same load and age. It
+	// needs the progressive canary strategy, a Deployment target and a
+	// router that splits three ways (gatewayapi, istio, traefik); the
+	// baseline is deleted after promotion or rollback.
+	// +optional
+	Baseline bool `json:"baseline,omitempty"`
+
 	// mirror mirrors traffic to the canary: for the whole analysis with
 	// iterations (blue/green), or for one step before the first weight shift.
 	// +optional
@@ -96,12 +110,6 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MirrorWeight int32 `json:"mirrorWeight,omitempty"`
-
-	// baseline runs baseline pods of the primary's version next to the
-	// canary, with the canary's traffic share, so that metrics with
-	// compare.against: baseline measure both under the same load and age.
-	// +optional
-	Baseline bool `json:"baseline,omitempty"`
 
 	// primaryReadyThreshold is the percentage of primary pods that must be
 	// available for the primary to be ready. Defaults to 100.

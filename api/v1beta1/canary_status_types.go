@@ -73,6 +73,12 @@ type CanaryStatus struct {
 	// +optional
 	CanaryWeight int32 `json:"canaryWeight,omitempty"`
 
+	// baselineWeight is the traffic weight routed to the baseline
+	// (spec.analysis.baseline), equal to canaryWeight while the analysis
+	// runs and 0 otherwise.
+	// +optional
+	BaselineWeight int32 `json:"baselineWeight,omitempty"`
+
 	// iterations is the number of analysis steps done in the current release.
 	// +optional
 	Iterations int32 `json:"iterations,omitempty"`

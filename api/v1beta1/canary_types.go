@@ -63,6 +63,7 @@ type CanaryList struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.analysis.sessionAffinity) || !has(self.analysis.iterations) || self.analysis.iterations == 0",message="spec.analysis.sessionAffinity works with the progressive canary strategy only: remove analysis.iterations or analysis.sessionAffinity"
 // +kubebuilder:validation:XValidation:rule="self.targetRef.kind != 'StatefulSet' || !has(self.analysis.mirror) || !self.analysis.mirror",message="spec.analysis.mirror is not supported for a StatefulSet target: mirrored requests would apply every write twice; use a progressive canary, blue/green or A/B strategy"
+// +kubebuilder:validation:XValidation:rule="!has(self.analysis.baseline) || !self.analysis.baseline || self.targetRef.kind == 'Deployment'",message="spec.analysis.baseline needs a Deployment target: the baseline runs as many replicas as the canary"
 type CanarySpec struct {
 	// provider is the traffic management provider for this Canary (istio,
 	// gatewayapi, traefik, kubernetes, ...). It overrides the controller's

@@ -44,6 +44,10 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) ([]E
 			events = append(events, r.runPostRollout(ctx, &scope{canary: c}, d.Status.Phase)...)
 		case RestoreApex:
 			err = r.restoreApex(ctx, s)
+		case EnsureBaseline:
+			err = r.ensureBaseline(ctx, s)
+		case RemoveBaseline:
+			err = r.removeBaseline(ctx, s)
 		case RestoreTargetTemplate:
 			err = r.restoreTargetTemplate(ctx, s)
 		case ReleasePrimary:

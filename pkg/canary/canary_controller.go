@@ -200,7 +200,7 @@ func changes(c *sluicev1beta1.Canary, d Decision) bool {
 		// EnsureObjects and PromotePrimary (repeated while the primary
 		// rolls out) converge to the same objects whatever the reconcile
 		// that asks: they need no freshness check.
-		if a.Kind != EnsureObjects && a.Kind != PromotePrimary {
+		if a.Kind != EnsureObjects && a.Kind != PromotePrimary && a.Kind != EnsureBaseline {
 			return true
 		}
 	}

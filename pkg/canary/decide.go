@@ -31,6 +31,8 @@ type Observation struct {
 
 	Target  WorkloadState
 	Primary WorkloadState
+	// Baseline is the baseline Deployment (spec.analysis.baseline).
+	Baseline WorkloadState
 	// Routes are the weights read back from the routing objects; RoutesKnown
 	// is false when they could not be read (objects not created yet).
 	Routes      router.Routes
@@ -140,6 +142,11 @@ const (
 	// FinalizeRoutes leaves the routing objects serving the apex Service
 	// only: pre-existing ones restored, those Sluice created released.
 	FinalizeRoutes ActionKind = "FinalizeRoutes"
+	// EnsureBaseline creates or updates the baseline Deployment and
+	// Service (spec.analysis.baseline; baseline.go).
+	EnsureBaseline ActionKind = "EnsureBaseline"
+	// RemoveBaseline deletes them after the release.
+	RemoveBaseline ActionKind = "RemoveBaseline"
 )
 
 // Action is one step of work for the reconciler.
@@ -272,7 +279,8 @@ func (x *decider) healRoutes() {
 	case "", sluicev1beta1.CanaryPhaseInitializing:
 		return
 	}
-	want := router.Routes{PrimaryWeight: 100 - x.st.CanaryWeight, CanaryWeight: x.st.CanaryWeight, Mirrored: x.st.Mirrored}
+	want := router.Routes{PrimaryWeight: 100 - x.st.CanaryWeight - x.st.BaselineWeight, CanaryWeight: x.st.CanaryWeight,
+		BaselineWeight: x.st.BaselineWeight, Mirrored: x.st.Mirrored}
 	if x.o.Routes != want {
 		x.act(Action{Kind: SetRoutes, Routes: want})
 		x.event(true, "RoutesRestored", fmt.Sprintf("The routes read %s instead of %s: restored", x.o.Routes, want))
@@ -283,8 +291,10 @@ func (x *decider) healRoutes() {
 }
 
 func (x *decider) setRoutes(primary, canary int32, mirrored bool) {
-	x.act(Action{Kind: SetRoutes, Routes: router.Routes{PrimaryWeight: primary, CanaryWeight: canary, Mirrored: mirrored}})
+	r := x.withBaseline(router.Routes{PrimaryWeight: primary, CanaryWeight: canary, Mirrored: mirrored})
+	x.act(Action{Kind: SetRoutes, Routes: r})
 	x.st.CanaryWeight = canary
+	x.st.BaselineWeight = r.BaselineWeight
 	x.st.Mirrored = mirrored
 }
 

@@ -49,6 +49,9 @@ func (in fuzzInput) observation() Observation {
 	if in.bit(0) {
 		a.Mirror = true
 	}
+	// A baseline goes with the progressive strategies (the CRD refuses it
+	// with the others).
+	a.Baseline = in.bit(15) && in.strategy%4 < 2
 	var opts []dtCanaryOpt
 	if in.bit(1) {
 		opts = append(opts, dtHooks(dtHookConfirmPromote, dtHookConfirmTraffic, dtHookRollback))
@@ -64,6 +67,9 @@ func (in fuzzInput) observation() Observation {
 	st := &c.Status
 	maxWeight := c.MaxWeight()
 	st.CanaryWeight = int32(in.weight) % (maxWeight + 1)
+	if a.Baseline && (phase == dtPhProgressing || phase == dtPhWaitingPromotion) {
+		st.BaselineWeight = st.CanaryWeight
+	}
 	st.FailedChecks = int32(in.failed) % a.Threshold // below the threshold, as a status Decide wrote
 	st.Iterations = int32(in.iterations % 5)
 	st.LastStepTime = dtAgo(time.Duration(in.stepAgo) * time.Second)
@@ -166,8 +172,12 @@ func decisionInvariants(o Observation, d Decision) error {
 			continue
 		}
 		r := a.Routes
-		if r.CanaryWeight < 0 || r.PrimaryWeight < 0 || r.CanaryWeight+r.PrimaryWeight != 100 || r.CanaryWeight > limit {
+		if r.CanaryWeight < 0 || r.PrimaryWeight < 0 || r.CanaryWeight+r.PrimaryWeight+r.BaselineWeight != 100 || r.CanaryWeight > limit {
 			return fmt.Errorf("routes %s outside [0, %d] or not adding up to 100", r, limit)
+		}
+		// The baseline gets the canary's weight or nothing, and status says which.
+		if (r.BaselineWeight != 0 && r.BaselineWeight != r.CanaryWeight) || (r.BaselineWeight != 0 && !c.BaselineEnabled()) || st.BaselineWeight != r.BaselineWeight {
+			return fmt.Errorf("routes %s with a baseline weight that is not the canary's (status %d)", r, st.BaselineWeight)
 		}
 	}
 	if st.CanaryWeight < 0 || st.CanaryWeight > limit {

@@ -61,6 +61,7 @@ func (x *decider) idle() {
 		if !x.o.Target.ScaledToZero && x.st.CanaryWeight == 0 && x.drained() {
 			x.act(Action{Kind: ScaleTargetToZero})
 		}
+		x.removeBaseline()
 	}
 	if !retry && !x.newRevision() {
 		scaleDown()
@@ -111,6 +112,7 @@ func (x *decider) idle() {
 func (x *decider) start(retry bool) {
 	restart := x.st.Phase == sluicev1beta1.CanaryPhaseProgressing || x.st.Phase == sluicev1beta1.CanaryPhaseWaitingPromotion
 	x.act(Action{Kind: ScaleTargetUp})
+	x.ensureBaseline()
 	x.setRoutes(100, 0, false)
 	x.st.LastAppliedSpec = x.o.Target.TemplateHash
 	x.st.TrackedConfigs = x.o.Target.Configs
@@ -166,6 +168,7 @@ func (x *decider) analyse() {
 	if x.o.Target.ScaledToZero {
 		x.act(Action{Kind: ScaleTargetUp}) // scaled down by someone else: the analysis needs it
 	}
+	x.ensureBaseline()
 	if x.request(sluicev1beta1.AbortAnnotation, true) {
 		x.rollback("Aborted", fmt.Sprintf("Rolled back as requested by %s", sluicev1beta1.AbortAnnotation))
 		return
@@ -181,6 +184,9 @@ func (x *decider) analyse() {
 		}
 		x.waitReason = &Reason{Reason: "CanaryNotReady", Message: x.o.Target.NotReadyMessage}
 		x.requeue(min(left, waitRetry))
+		return
+	}
+	if x.waitForBaseline() {
 		return
 	}
 	x.st.NotReadySince = nil
@@ -408,6 +414,7 @@ func (x *decider) finalise() {
 			return
 		}
 		x.act(Action{Kind: ScaleTargetToZero})
+		x.removeBaseline()
 		x.requeue(waitRetry)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,8 +23,9 @@ type scope struct {
 	canary   *sluicev1beta1.Canary
 	provider string
 	router   router.Router
-	target   workload // nil when missing
-	primary  workload // nil when missing
+	target   workload           // nil when missing
+	primary  workload           // nil when missing
+	baseline *appsv1.Deployment // nil when missing
 	label    string
 	value    string
 	configs  trackedConfigs
@@ -145,5 +147,8 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 		s.obs.Primary = WorkloadState{Exists: true, Ready: ready, NotReadyMessage: why,
 			TemplateHash: primary.GetAnnotations()[sluicev1beta1.TemplateHashAnnotation]}
 	}
-	return checkStatefulSet(c, target, s.primary, s.label, s.value)
+	if err := checkStatefulSet(c, target, s.primary, s.label, s.value); err != nil {
+		return err
+	}
+	return r.observeBaseline(ctx, s)
 }

@@ -35,11 +35,16 @@ func (k *Checker) checkCompared(ctx context.Context, c *sluicev1beta1.Canary, m 
 	cmp := m.Compare
 	other := model
 	other.Target, other.Service = c.ComparedNames(cmp.Against)
+	// The Traefik and Gateway API builtins name the canary's Service as
+	// {{ service }}-canary-; on the compared side {{ service }} is that
+	// side's Service itself (SideQuery).
+	otherT := t
+	otherT.query = SideQuery(t.query)
 	var theirs measurement
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		theirs = k.measure(ctx, t, other, m)
+		theirs = k.measure(ctx, otherT, other, m)
 	}()
 	ours := k.measure(ctx, t, model, m)
 	<-done

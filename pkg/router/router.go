@@ -22,12 +22,19 @@ import (
 type Routes struct {
 	PrimaryWeight int32
 	CanaryWeight  int32
-	Mirrored      bool
+	// BaselineWeight is the baseline's share (spec.analysis.baseline),
+	// set only for a BaselineRouter; 0 means the routes carry no baseline
+	// backend at all.
+	BaselineWeight int32
+	Mirrored       bool
 }
 
 // String formats routes for messages.
 func (r Routes) String() string {
 	s := fmt.Sprintf("primary %d%%, canary %d%%", r.PrimaryWeight, r.CanaryWeight)
+	if r.BaselineWeight > 0 {
+		s = fmt.Sprintf("primary %d%%, baseline %d%%, canary %d%%", r.PrimaryWeight, r.BaselineWeight, r.CanaryWeight)
+	}
 	if r.Mirrored {
 		s += ", mirrored"
 	}
@@ -83,6 +90,21 @@ type SessionAffinityRouter interface {
 type CanaryCapabilities interface {
 	UnsupportedFor(c *sluicev1beta1.Canary, provider string) []string
 }
+
+// BaselineRouter is a router that can split traffic three ways: primary,
+// baseline and canary (spec.analysis.baseline). SetRoutes routes
+// Routes.BaselineWeight to the baseline Service (the Canary's
+// BaselineServiceName) while it is above 0, and the routing objects carry
+// no baseline backend when it is 0; GetRoutes reads it back.
+type BaselineRouter interface {
+	Router
+	SupportsBaseline()
+}
+
+// BaselineProviders are the providers whose routers are BaselineRouters,
+// named in the message of a Canary that asks for a baseline elsewhere
+// (cmd/sluice tests that the list matches the registry).
+var BaselineProviders = []string{"gatewayapi", "istio", "traefik"}
 
 // Factory builds a provider's router with the manager's client (cached reads).
 type Factory func(c client.Client) Router
@@ -200,6 +222,13 @@ func Unsupported(rt Router, c *sluicev1beta1.Canary, provider string) []string {
 	case sluicev1beta1.StrategyABTesting:
 		if _, ok := rt.(MatchRouter); !ok {
 			out = append(out, fmt.Sprintf("provider %s cannot route by request match: remove analysis.match or use a provider with A/B testing (istio, gatewayapi)", provider))
+		}
+	}
+	if a.Baseline {
+		if _, ok := rt.(BaselineRouter); !ok {
+			out = append(out, fmt.Sprintf("provider %s cannot split traffic three ways (primary, baseline, canary): remove analysis.baseline or use a provider that can (%s)", provider, strings.Join(BaselineProviders, ", ")))
+		} else if c.Strategy(provider) != sluicev1beta1.StrategyCanary {
+			out = append(out, "analysis.baseline needs the progressive canary strategy (stepWeight or stepWeights): blue/green and A/B testing send the canary no weight a baseline could share")
 		}
 	}
 	if a.Mirror {

@@ -28,6 +28,10 @@ const (
 	Match           Feature = "match"
 	Mirror          Feature = "mirror"
 	SessionAffinity Feature = "session-affinity"
+	// Baseline is the three-way split (router.BaselineRouter). The suite
+	// tells it by type assertion, so routers written before it need not
+	// list it; listing it for a router that has it is an error.
+	Baseline Feature = "baseline"
 )
 
 // Input describes a router to the suite.
@@ -190,6 +194,10 @@ func Run(t *testing.T, in Input) {
 		}
 	})
 
+	t.Run("baseline", func(t *testing.T) {
+		runBaseline(t, in, newCanary)
+	})
+
 	// The steps below need routing objects; the kubernetes provider has none.
 	if in.Objects == nil {
 		t.Run("finalize leaves the apex Service to the engine", func(t *testing.T) {
@@ -302,6 +310,8 @@ func finalizeReleases(t *testing.T, in Input, newCanary func(*testing.T, sluicev
 		{name: "A/B", feature: Match, analysis: sluicev1beta1.CanaryAnalysis{Iterations: 3, Match: []sluicev1beta1.HTTPMatchRequest{
 			{Headers: map[string]sluicev1beta1.StringMatch{"x-canary": {Exact: "insider"}}}}},
 			routes: router.Routes{CanaryWeight: 100}},
+		{name: "baseline", feature: Baseline, analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50, Baseline: true},
+			routes: router.Routes{PrimaryWeight: 40, BaselineWeight: 30, CanaryWeight: 30}},
 		{name: "sticky sessions", feature: SessionAffinity, analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50,
 			SessionAffinity: &sluicev1beta1.SessionAffinity{CookieName: "sticky", MaxAge: 60}},
 			routes: router.Routes{PrimaryWeight: 50, CanaryWeight: 50}, cookie: "sticky=abc123"},
@@ -317,6 +327,9 @@ func finalizeReleases(t *testing.T, in Input, newCanary func(*testing.T, sluicev
 		t.Run(sc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			c, rt := newCanary(t, sc.analysis)
+			if _, ok := rt.(router.BaselineRouter); sc.feature == Baseline && !ok {
+				return // the baseline step checks that Unsupported reports it
+			}
 			c.Status.SessionAffinityCookie = sc.cookie
 			g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
 			g.Expect(rt.SetRoutes(ctx, c, sc.routes)).To(Succeed())

@@ -64,7 +64,11 @@ var (
 	_ router.MatchRouter           = (*Router)(nil)
 	_ router.MirrorRouter          = (*Router)(nil)
 	_ router.SessionAffinityRouter = (*Router)(nil)
+	_ router.BaselineRouter        = (*Router)(nil)
 )
+
+// SupportsBaseline marks the router as able to split three ways (baseline.go).
+func (r *Router) SupportsBaseline() {}
 
 // SupportsWeights marks the router as able to split traffic by weight.
 func (r *Router) SupportsWeights() {}
@@ -363,6 +367,8 @@ func routesOf(c *sluicev1beta1.Canary, route *gatewayv1.HTTPRoute) (router.Route
 			out.PrimaryWeight = w
 		case canary:
 			out.CanaryWeight = w
+		case c.BaselineServiceName():
+			out.BaselineWeight = w
 		}
 	}
 	for _, f := range found.Filters {

@@ -150,6 +150,7 @@ func TestGRPCRoute_Unsupported(t *testing.T) {
 		{"query params", func(c *sluicev1beta1.Canary) {
 			c.Spec.Service.Match = []sluicev1beta1.HTTPMatchRequest{{QueryParams: map[string]sluicev1beta1.StringMatch{"a": {Exact: "b"}}}}
 		}, "cannot match query parameters"},
+		{"baseline", func(c *sluicev1beta1.Canary) { c.Spec.Analysis.Baseline = true }, "with routeKind GRPCRoute cannot split traffic three ways"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)

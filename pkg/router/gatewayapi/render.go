@@ -78,6 +78,11 @@ func Rules(c *sluicev1beta1.Canary, routes router.Routes) ([]gatewayv1.HTTPRoute
 		return r
 	}
 	weighted := func() []gatewayv1.HTTPBackendRef {
+		if routes.BaselineWeight > 0 {
+			// The baseline's backend exists only while it receives traffic.
+			return []gatewayv1.HTTPBackendRef{backend(primary, routes.PrimaryWeight),
+				backend(c.BaselineServiceName(), routes.BaselineWeight), backend(canary, routes.CanaryWeight)}
+		}
 		return []gatewayv1.HTTPBackendRef{backend(primary, routes.PrimaryWeight), backend(canary, routes.CanaryWeight)}
 	}
 

@@ -273,6 +273,9 @@ func TestRouteRef_Errors(t *testing.T) {
 			{"session affinity", func(c *sluicev1beta1.Canary) {
 				c.Spec.Analysis.SessionAffinity = &sluicev1beta1.SessionAffinity{CookieName: "s"}
 			}, "has no session affinity"},
+			{"baseline", func(c *sluicev1beta1.Canary) {
+				c.Spec.Analysis.Baseline = true
+			}, "routeRef cannot split traffic three ways"},
 			{"generated-route fields", func(c *sluicev1beta1.Canary) {
 				c.Spec.Service.Hosts = []string{"a.example.com"}
 				c.Spec.Service.Timeout = "10s"

@@ -1,6 +1,8 @@
 package gatewayapi
 
 import (
+	"fmt"
+
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/router"
 )
@@ -23,12 +25,27 @@ func (r *Router) variant(c *sluicev1beta1.Canary) router.Router {
 
 // UnsupportedFor lists what this Canary asks that its variant (GRPCRoute,
 // user-owned HTTPRoute) cannot do; the engine stalls the Canary with them.
+//
+// The generated HTTPRoute alone carries a baseline backend (render.go): a
+// variant asked for a baseline must say so rather than measure a baseline
+// that receives no traffic.
 func (r *Router) UnsupportedFor(c *sluicev1beta1.Canary, provider string) []string {
+	var out []string
 	switch {
 	case c.Spec.Service.GatewayRouteRef() != "":
-		return refUnsupported(c, provider)
+		out = refUnsupported(c, provider)
+		if baseline(c) {
+			out = append(out, fmt.Sprintf("provider %s with spec.service.gatewayAPI.routeRef cannot split traffic three ways (it only swaps the apex backendRef of the user's HTTPRoute): remove analysis.baseline or remove routeRef", provider))
+		}
 	case c.Spec.Service.GatewayRouteKind() == sluicev1beta1.GatewayRouteKindGRPC:
-		return grpcUnsupported(c, provider)
+		out = grpcUnsupported(c, provider)
+		if baseline(c) {
+			out = append(out, fmt.Sprintf("provider %s with routeKind GRPCRoute cannot split traffic three ways yet: remove analysis.baseline or use an HTTPRoute", provider))
+		}
 	}
-	return nil
+	return out
+}
+
+func baseline(c *sluicev1beta1.Canary) bool {
+	return c.Spec.Analysis != nil && c.Spec.Analysis.Baseline
 }

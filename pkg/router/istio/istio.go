@@ -59,7 +59,12 @@ var (
 	_ router.MatchRouter           = (*Router)(nil)
 	_ router.MirrorRouter          = (*Router)(nil)
 	_ router.SessionAffinityRouter = (*Router)(nil)
+	_ router.BaselineRouter        = (*Router)(nil)
 )
+
+// SupportsBaseline marks the three-way split capability: the weighted rules
+// get a destination <apex>-baseline while it receives traffic.
+func (r *Router) SupportsBaseline() {}
 
 // SupportsWeights marks the weighted-split capability.
 func (r *Router) SupportsWeights() {}
@@ -276,14 +281,14 @@ func readRoutes(c *sluicev1beta1.Canary, live *unstructured.Unstructured) (route
 		}
 		if p, cn := weights(c, m); p >= 0 && cn >= 0 {
 			_, mirrored := m["mirror"]
-			return router.Routes{PrimaryWeight: int32(p), CanaryWeight: int32(cn), Mirrored: mirrored}, true //nolint:gosec // percentages
+			return router.Routes{PrimaryWeight: int32(p), CanaryWeight: int32(cn), BaselineWeight: baselineWeight(c, m), Mirrored: mirrored}, true //nolint:gosec // percentages
 		}
 	}
 	tcp, _, _ := unstructured.NestedSlice(live.Object, "spec", "tcp")
 	for _, t := range tcp {
 		m, _ := t.(map[string]any)
 		if p, cn := weights(c, m); p >= 0 && cn >= 0 {
-			return router.Routes{PrimaryWeight: int32(p), CanaryWeight: int32(cn)}, true //nolint:gosec // percentages
+			return router.Routes{PrimaryWeight: int32(p), CanaryWeight: int32(cn), BaselineWeight: baselineWeight(c, m)}, true //nolint:gosec // percentages
 		}
 	}
 	return router.Routes{}, false
@@ -381,4 +386,16 @@ func toMap(spec json.Marshaler) (map[string]any, error) {
 		return nil, fmt.Errorf("failed to decode the Istio spec: %w", err)
 	}
 	return out, nil
+}
+
+// baselineWeight is the weight of a rule's baseline destination, 0 when it
+// has none.
+func baselineWeight(c *sluicev1beta1.Canary, rule map[string]any) int32 {
+	for _, d := range sliceOf(rule["route"]) {
+		dm, _ := d.(map[string]any)
+		if host, _, _ := unstructured.NestedString(dm, "destination", "host"); host == c.BaselineServiceName() {
+			return int32(min(max(number(dm["weight"]), 0), 100))
+		}
+	}
+	return 0
 }

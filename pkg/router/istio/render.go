@@ -108,6 +108,9 @@ func tcpRoute(c *sluicev1beta1.Canary, routes router.Routes, p Port, multi bool)
 		{Destination: destination(primary, p), Weight: routes.PrimaryWeight},
 		{Destination: destination(canary, p), Weight: routes.CanaryWeight},
 	}}
+	if routes.BaselineWeight > 0 {
+		r.Route = append(r.Route, &istionet.RouteDestination{Destination: destination(c.BaselineServiceName(), p), Weight: routes.BaselineWeight})
+	}
 	if multi {
 		r.Match = []*istionet.L4MatchAttributes{{Port: uint32(p.Number)}} //nolint:gosec // a port
 	}
@@ -206,6 +209,10 @@ func httpRoutes(c *sluicev1beta1.Canary, routes router.Routes, p Port, multi boo
 		r.Route = []*istionet.HTTPRouteDestination{
 			{Destination: destination(primary, p), Weight: pw},
 			{Destination: destination(canary, p), Weight: cw},
+		}
+		if routes.BaselineWeight > 0 {
+			// The baseline's destination exists only while it receives traffic.
+			r.Route = append(r.Route, &istionet.HTTPRouteDestination{Destination: destination(c.BaselineServiceName(), p), Weight: routes.BaselineWeight})
 		}
 		return r, nil
 	}

@@ -74,9 +74,18 @@ func render(c *sluicev1beta1.Canary, routes router.Routes, live *unstructured.Un
 		liveServices, _, _ = unstructured.NestedSlice(live.Object, "spec", "weighted", "services")
 	}
 	port := int64(c.Spec.Service.Port)
-	services := mergeServices(liveServices, c.Namespace,
-		entry{name: primary, port: port, weight: int64(routes.PrimaryWeight), nativeLB: o.nativeLB},
-		entry{name: canary, port: port, weight: int64(routes.CanaryWeight), nativeLB: o.nativeLB})
+	ours := []entry{
+		{name: primary, port: port, weight: int64(routes.PrimaryWeight), nativeLB: o.nativeLB},
+		{name: canary, port: port, weight: int64(routes.CanaryWeight), nativeLB: o.nativeLB},
+	}
+	if routes.BaselineWeight > 0 {
+		ours = append(ours, entry{name: c.BaselineServiceName(), port: port, weight: int64(routes.BaselineWeight), nativeLB: o.nativeLB})
+	} else {
+		// The baseline's entry exists only while it receives traffic: its
+		// Service is deleted after the release.
+		liveServices = withoutEntry(liveServices, c.Namespace, c.BaselineServiceName())
+	}
+	services := mergeServices(liveServices, c.Namespace, ours...)
 	if err := unstructured.SetNestedSlice(u.Object, services, "spec", "weighted", "services"); err != nil {
 		return nil, fmt.Errorf("failed to render TraefikService %s: %w", apex, err)
 	}
@@ -122,7 +131,7 @@ func released(c *sluicev1beta1.Canary, live *unstructured.Unstructured, o option
 		liveServices, _, _ = unstructured.NestedSlice(live.Object, "spec", "weighted", "services")
 	}
 	ours := entry{name: apex, port: int64(c.Spec.Service.Port), weight: 100, nativeLB: o.nativeLB}
-	sides := []entry{{name: primary}, {name: apex}, {name: canary}}
+	sides := []entry{{name: primary}, {name: apex}, {name: canary}, {name: c.BaselineServiceName()}}
 	services := make([]any, 0, len(liveServices)+1)
 	done := false
 	for _, item := range liveServices {
@@ -218,14 +227,27 @@ func (e entry) merge(live map[string]any) map[string]any {
 	return m
 }
 
-// rawWeights reads the weights of the primary and canary entries as they
-// are (Traefik's default weight is 1); ok is false when one is missing.
+// withoutEntry drops the Sluice entry named name from live weighted services.
+func withoutEntry(live []any, ns, name string) []any {
+	out := make([]any, 0, len(live))
+	for _, item := range live {
+		if m, ok := item.(map[string]any); ok && indexOf(m, ns, []entry{{name: name}}) == 0 {
+			continue
+		}
+		out = append(out, item)
+	}
+	return out
+}
+
+// rawWeights reads the weights of the primary, canary and (when present)
+// baseline entries as they are (Traefik's default weight is 1); ok is false
+// when the primary or the canary is missing.
 func rawWeights(live *unstructured.Unstructured, c *sluicev1beta1.Canary) (router.Routes, bool) {
 	_, primary, canary := c.ServiceNames()
 	services, _, _ := unstructured.NestedSlice(live.Object, "spec", "weighted", "services")
-	ours := []entry{{name: primary}, {name: canary}}
-	found := [2]bool{}
-	weights := [2]int64{}
+	ours := []entry{{name: primary}, {name: canary}, {name: c.BaselineServiceName()}}
+	found := [3]bool{}
+	weights := [3]int64{}
 	for _, item := range services {
 		m, ok := item.(map[string]any)
 		if !ok {
@@ -244,7 +266,7 @@ func rawWeights(live *unstructured.Unstructured, c *sluicev1beta1.Canary) (route
 	if !found[0] || !found[1] {
 		return router.Routes{}, false
 	}
-	return router.Routes{PrimaryWeight: weight32(weights[0]), CanaryWeight: weight32(weights[1])}, true
+	return router.Routes{PrimaryWeight: weight32(weights[0]), CanaryWeight: weight32(weights[1]), BaselineWeight: weight32(weights[2])}, true
 }
 
 // weight32 is a weight read from a live object, clamped to what Routes holds.
@@ -260,13 +282,15 @@ func weight32(w int64) int32 {
 
 // percent turns relative weights into percentages summing to 100.
 func percent(w router.Routes) router.Routes {
-	sum := int64(w.PrimaryWeight) + int64(w.CanaryWeight)
+	sum := int64(w.PrimaryWeight) + int64(w.CanaryWeight) + int64(w.BaselineWeight)
 	if sum == 100 || sum <= 0 {
 		return w
 	}
-	// Both weights are clamped to >= 0 (weight32), so 0 <= canary <= 100.
-	canary := int32((int64(w.CanaryWeight)*100 + sum/2) / sum) //nolint:gosec // G115: 0 <= canary <= 100, see above.
-	return router.Routes{PrimaryWeight: 100 - canary, CanaryWeight: canary}
+	// All weights are clamped to >= 0 (weight32), so 0 <= canary, baseline
+	// <= 100; the baseline is rounded down so their sum stays <= 100.
+	canary := int32((int64(w.CanaryWeight)*100 + sum/2) / sum)                 //nolint:gosec // G115: 0 <= canary <= 100, see above.
+	baseline := int32(min(int64(w.BaselineWeight)*100/sum, int64(100-canary))) //nolint:gosec // G115: 0 <= baseline <= 100-canary, see above.
+	return router.Routes{PrimaryWeight: 100 - canary - baseline, CanaryWeight: canary, BaselineWeight: baseline}
 }
 
 func toInt64(v any) (int64, bool) {

@@ -63,7 +63,14 @@ type Router struct {
 	opts   options
 }
 
-var _ router.WeightedRouter = (*Router)(nil)
+var (
+	_ router.WeightedRouter = (*Router)(nil)
+	_ router.BaselineRouter = (*Router)(nil)
+)
+
+// SupportsBaseline marks the router as able to split three ways: the
+// baseline gets its own weighted entry while it receives traffic.
+func (r *Router) SupportsBaseline() {}
 
 // SupportsWeights marks the router as able to split traffic by weight.
 func (r *Router) SupportsWeights() {}
@@ -91,7 +98,7 @@ func (r *Router) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, routes 
 	if routes.Mirrored {
 		return fmt.Errorf("the traefik provider cannot mirror traffic")
 	}
-	if routes.PrimaryWeight < 0 || routes.CanaryWeight < 0 {
+	if routes.PrimaryWeight < 0 || routes.CanaryWeight < 0 || routes.BaselineWeight < 0 {
 		return fmt.Errorf("invalid weights: %s", routes)
 	}
 	live, err := r.get(ctx, c)
