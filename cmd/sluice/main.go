@@ -172,7 +172,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err := setupControllers(ctx, mgr, opts, routers); err != nil {
 		return err
 	}
-	mgr.GetLogger().Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect, "selector", fmt.Sprint(shard))
+	mgr.GetLogger().Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect, "selector", selectorString(shard))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager failed: %w", err)
 	}

@@ -106,3 +106,11 @@ func shardLogger(opts Options) logr.Logger {
 	}
 	return ctrl.Log.WithValues("shard", opts.ShardKey)
 }
+
+// selectorString is how the log names the objects a manager reconciles.
+func selectorString(sel labels.Selector) string {
+	if sel == nil {
+		return "all"
+	}
+	return sel.String()
+}
