@@ -53,6 +53,7 @@ type config struct {
 	stepWeight int
 	maxWeight  int
 	iterations int
+	shards     int
 }
 
 func main() {
@@ -70,6 +71,7 @@ func main() {
 	fs.IntVar(&c.stepWeight, "step-weight", 20, "stepWeight of the gatewayapi canaries.")
 	fs.IntVar(&c.maxWeight, "max-weight", 60, "maxWeight of the gatewayapi canaries.")
 	fs.IntVar(&c.iterations, "iterations", 3, "iterations of the kubernetes (blue/green) canaries.")
+	fs.IntVar(&c.shards, "shards", 0, "Shard mode (docs/scale.md \"Sharding\"): label the canaries for this many shards, run one controller then the shards, and print each one's peak RSS; 0 is off.")
 	_ = fs.Parse(os.Args[1:])
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -102,6 +104,9 @@ func (c config) validate() error {
 	}
 	if c.iterations < 1 {
 		errs = append(errs, errors.New("-iterations must be at least 1"))
+	}
+	if c.shards < 0 || c.shards == 1 {
+		errs = append(errs, errors.New("-shards must be 0 (off) or at least 2"))
 	}
 	if c.idle <= 0 || c.timeout <= 0 || c.workers < 1 {
 		errs = append(errs, errors.New("-idle and -timeout must be positive and -workers at least 1"))
@@ -170,7 +175,7 @@ func run(ctx context.Context, c config) (err error) {
 	if err != nil {
 		return err
 	}
-	f := &fleet{c: cl, n: c.n, interval: c.interval, stepWeight: int32(c.stepWeight), maxWeight: int32(c.maxWeight), iterations: int32(c.iterations)}
+	f := &fleet{c: cl, n: c.n, interval: c.interval, stepWeight: int32(c.stepWeight), maxWeight: int32(c.maxWeight), iterations: int32(c.iterations), shards: c.shards}
 	logf("creating %d canaries (Deployments, ConfigMaps, Canaries in %d namespaces)", c.n, (c.n+perNamespace-1)/perNamespace)
 	if err := f.create(ctx, c.workers); err != nil {
 		return err
@@ -179,6 +184,9 @@ func run(ctx context.Context, c config) (err error) {
 	base = append(base, strings.Fields(c.extra)...)
 	b := &bench{cfg: c, fleet: f, obs: obs, proxy: proxy, queries: queries, bin: bin, kubeconfig: kubeconfig, dir: dir}
 
+	if c.shards > 0 {
+		return b.runShardMode(ctx, os.Stdout, base)
+	}
 	var results []*result
 	r, err := b.runOnce(ctx, "no limit", 0, base, true, "2")
 	if r != nil {

@@ -31,6 +31,8 @@ type fleet struct {
 	stepWeight, maxWeight int32
 	// Blue/green (kubernetes): iterations.
 	iterations int32
+	// shards > 0 labels canary i for shard shardKey(i, shards).
+	shards int
 }
 
 // name and namespace of canary i.
@@ -87,7 +89,11 @@ func (f *fleet) create(ctx context.Context, workers int) error {
 	}
 	return parallel(ctx, f.n, workers, func(i int) error {
 		k := f.key(i)
-		for _, o := range []client.Object{f.configMap(k), f.deployment(k, "1"), f.canary(k, f.provider(i))} {
+		c := f.canary(k, f.provider(i))
+		if f.shards > 0 {
+			c.Labels = map[string]string{sluicev1beta1.ShardLabel: shardKey(i, f.shards)}
+		}
+		for _, o := range []client.Object{f.configMap(k), f.deployment(k, "1"), c} {
 			if err := f.c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("failed to create %T %s: %w", o, k, err)
 			}

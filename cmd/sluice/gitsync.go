@@ -63,6 +63,10 @@ func bootstrapGitSync(ctx context.Context, c client.Client, opts Options) error 
 			Interval: &metav1.Duration{Duration: opts.GitInterval},
 		},
 	}
+	if opts.ShardKey != "" {
+		// A shard sees only its own GitSyncs: the one it bootstraps is one.
+		gs.Labels = map[string]string{sluicev1beta1.ShardLabel: opts.ShardKey}
+	}
 	if opts.GitSecret != "" {
 		gs.Spec.SecretRef = &corev1.LocalObjectReference{Name: opts.GitSecret}
 	}

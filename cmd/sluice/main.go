@@ -131,7 +131,11 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	cacheOpts := cache.Options{ByObject: byObject}
+	shard, err := opts.shardSelector()
+	if err != nil {
+		return err
+	}
+	cacheOpts := cache.Options{ByObject: shardCache(byObject, shard)}
 	if opts.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}
@@ -141,7 +145,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElect,
-		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionID:              opts.leaderElectionID(),
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &opts.LeaseDuration,
@@ -149,6 +153,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 		RetryPeriod:                   &opts.RetryPeriod,
 		GracefulShutdownTimeout:       &opts.GracefulShutdownTimeout,
 		Cache:                         cacheOpts,
+		Logger:                        shardLogger(opts),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
@@ -173,7 +178,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err := setupControllers(ctx, mgr, opts, routers); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect)
+	mgr.GetLogger().Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect, "selector", selectorString(shard))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager failed: %w", err)
 	}

@@ -60,6 +60,8 @@ type Options struct {
 	PromotionSigningKey     string
 	PromotionInsecureLocal  bool
 	ShowVersion             bool
+	ShardKey                string
+	WatchLabelSelector      string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
@@ -140,6 +142,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.PromotionInsecureLocal, "promotion-insecure-loopback-registries", o.PromotionInsecureLocal, "Scan registries on loopback (localhost, 127.0.0.0/8, ::1) over plain HTTP, for a registry beside the manager; other registries are always scanned over HTTPS.")
 	fs.StringVar(&o.PromotionSigningKey, "promotion-signing-key", o.PromotionSigningKey, "File (mounted from a Secret) of the key that signs promotion commits: an armored OpenPGP private key or an SSH private key; a file \"passphrase\" beside it decrypts it. Empty leaves commits unsigned.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart; empty leaves it out.")
+	fs.StringVar(&o.ShardKey, "shard-key", o.ShardKey, "Run as the shard that reconciles only the Canaries, GitSyncs and Pipelines labelled sharding.sluice.dev/key=<value>, with its own Lease (<leader-election-id>-<value>); see docs/scale.md.")
+	fs.StringVar(&o.WatchLabelSelector, "watch-label-selector", o.WatchLabelSelector, "Reconcile only the Canaries, GitSyncs and Pipelines this label selector matches; the main manager of a sharded install takes '!sharding.sluice.dev/key'.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 }
 
@@ -195,6 +199,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ClusterName != "" && !clusterName.MatchString(o.ClusterName) {
 		errs = append(errs, fmt.Errorf("--cluster-name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not %q", o.ClusterName))
+	}
+	if err := o.validateShard(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := validateSelectorLabels(o.SelectorLabels); err != nil {
 		errs = append(errs, err)

@@ -74,6 +74,17 @@ always bound; the routers and notifications can be left out.
 {{- join "," $features -}}
 {{- end -}}
 
+{{/* The component labels of a manager Deployment: the main one (shard "")
+or a shard's, whose selectors must not overlap. */}}
+{{- define "sluice.shardLabels" -}}
+{{- if . -}}
+app.kubernetes.io/component: shard
+sharding.sluice.dev/key: {{ . }}
+{{- else -}}
+app.kubernetes.io/component: manager
+{{- end -}}
+{{- end -}}
+
 {{/* Cross-field checks the schema cannot express; each fails with what to change. */}}
 {{- define "sluice.validate" -}}
 {{- if and (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) -}}
