@@ -23,14 +23,20 @@ import (
 )
 
 // baselineMetrics is the analysis of scenario 16: the canary's success rate
-// compared with the baseline's, at most 3 points below it (no absolute
-// threshold: a service failing 2 % would never pass min: 99).
+// compared with the baseline's, at most 2 points below it (no absolute
+// threshold: a service failing 2 % would never pass min: 99). Why 2: at the
+// stack's load a 10 % step sees about 240 requests in the 30 s window, so the
+// difference of two equal 2 % error rates has a standard deviation of about
+// 1.3 points (less at larger steps): a step fails by chance about 6 % of the
+// time at 10 % and almost never above, and threshold 2 needs two such steps.
+// A 6 % canary is about 4 points below and fails 86–99 % of steps; with 3,
+// one step in three passed by chance and the rollback was far less certain.
 const baselineMetrics = `
       - name: request-success-rate
         interval: 30s
         compare:
           against: baseline
-          maxDelta: 3
+          maxDelta: 2
 `
 
 // baselineCanary is a Canary of podinfo through the stack's Gateway with a
@@ -153,7 +159,7 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 	pairs = comparedValues(g, r.final, sluicev1beta1.MetricRequestSuccessRate)
 	t.Logf("request-success-rate of 1.2.0 vs the baseline: %v", pairs)
 
-	// and the failed checks recorded the canary more than 3 points below the baseline
+	// and the failed checks recorded the canary more than 2 points below the baseline
 	failed := 0
 	for _, step := range r.final.Status.History {
 		for _, c := range step.Checks {
@@ -162,7 +168,7 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 				g.Expect(c.ComparedAgainst).To(Equal("baseline"))
 				g.Expect(c.Value).NotTo(BeNil())
 				g.Expect(c.ComparedValue).NotTo(BeNil(), "the baseline's value is not recorded: %+v", c)
-				g.Expect(parseFloat(g, *c.ComparedValue)-parseFloat(g, *c.Value)).To(BeNumerically(">", 3), "%+v", c)
+				g.Expect(parseFloat(g, *c.ComparedValue)-parseFloat(g, *c.Value)).To(BeNumerically(">", 2), "%+v", c)
 			}
 		}
 	}
