@@ -122,6 +122,7 @@ test: tools traefik verify vet lint lint-api ## Verify generated files, vet, lin
 FUZZ_TARGETS := \
 	./pkg/metrics:FuzzRender \
 	./pkg/cli:FuzzConvert \
+	./pkg/cli:FuzzHeyToHTTPLoad \
 	./pkg/gitsync:FuzzBuild \
 	./pkg/gitsync:FuzzParseSSHSignature \
 	./pkg/gitsync/receiverfuzz:FuzzReceiver \

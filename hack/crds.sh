@@ -39,3 +39,22 @@ if [ ! -d "$dest" ]; then
 fi
 mkdir -p "$root/bin"
 ln -sfn "$dest" "$root/bin/crds"
+
+# KEDA's ScaledObject CRD (autoscalerRef kind ScaledObject), linked as
+# bin/crds-keda. KEDA's module needs a newer Go than Sluice builds with, so
+# `go mod download` fetches and verifies its zip but will not extract it:
+# the CRD is read from the verified zip.
+KEDA=github.com/kedacore/keda/v2@v2.21.1
+keda_dest="$cache_root/crds/keda-$(echo "$KEDA v1" | sha256sum | cut -c1-16)"
+if [ ! -d "$keda_dest" ]; then
+  tmp=$(mktemp -d "$cache_root/crds/.build-XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  zip=$( (cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$KEDA" || true) | sed -n 's/^[[:space:]]*"Zip": "\(.*\)",$/\1/p')
+  [ -f "$zip" ] || { echo "crds.sh: could not download $KEDA" >&2; exit 1; }
+  unzip -q -j -d "$tmp/out" "$zip" "${KEDA}/config/crd/bases/keda.sh_scaledobjects.yaml"
+  chmod -R u+w "$tmp/out"
+  mv "$tmp/out" "$keda_dest"
+  rm -rf "$tmp"
+  trap - EXIT
+fi
+ln -sfn "$keda_dest" "$root/bin/crds-keda"

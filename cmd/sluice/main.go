@@ -178,6 +178,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err := setupControllers(ctx, mgr, opts, routers); err != nil {
 		return err
 	}
+	canary.SetInfo(version, opts.DefaultProvider) // flagger_info
 	mgr.GetLogger().Info("Starting the manager", "version", version, "leaderElection", opts.LeaderElect, "selector", selectorString(shard))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager failed: %w", err)
@@ -271,7 +272,8 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 func newDispatcher(mgr ctrl.Manager, opts Options) (*notify.Dispatcher, error) {
 	dopts := notify.DispatcherOptions{
 		Reader: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Registerer: ctrlmetrics.Registry,
-		Logger: ctrl.Log.WithName("notify"),
+		Logger:  ctrl.Log.WithName("notify"),
+		Globals: opts.Notifiers.globals(), ClusterName: opts.ClusterName,
 	}
 	if opts.DefaultAlertProvider != "" {
 		ns, name, _ := strings.Cut(opts.DefaultAlertProvider, "/")

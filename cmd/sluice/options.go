@@ -54,6 +54,7 @@ type Options struct {
 	GitSyncNamespace        string
 	GitReceiverAddr         string
 	ClusterName             string
+	Notifiers               notifierOptions // notifier_flags.go
 	EnablePromotion         bool
 	PromotionAuthorName     string
 	PromotionAuthorEmail    string
@@ -141,10 +142,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.PromotionAuthorEmail, "promotion-author-email", o.PromotionAuthorEmail, "Email that authors and commits the promotion commits.")
 	fs.BoolVar(&o.PromotionInsecureLocal, "promotion-insecure-loopback-registries", o.PromotionInsecureLocal, "Scan registries on loopback (localhost, 127.0.0.0/8, ::1) over plain HTTP, for a registry beside the manager; other registries are always scanned over HTTPS.")
 	fs.StringVar(&o.PromotionSigningKey, "promotion-signing-key", o.PromotionSigningKey, "File (mounted from a Secret) of the key that signs promotion commits: an armored OpenPGP private key or an SSH private key; a file \"passphrase\" beside it decrypts it. Empty leaves commits unsigned.")
-	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart; empty leaves it out.")
+	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart, and in notifications (a Cluster field, as Flagger's -cluster-name); empty leaves it out.")
 	fs.StringVar(&o.ShardKey, "shard-key", o.ShardKey, "Run as the shard that reconciles only the Canaries, GitSyncs and Pipelines labelled sharding.sluice.dev/key=<value>, with its own Lease (<leader-election-id>-<value>); see docs/scale.md.")
 	fs.StringVar(&o.WatchLabelSelector, "watch-label-selector", o.WatchLabelSelector, "Reconcile only the Canaries, GitSyncs and Pipelines this label selector matches; the main manager of a sharded install takes '!sharding.sluice.dev/key'.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
+	o.Notifiers.bindFlags(fs)
 }
 
 // clusterName is what --cluster-name accepts: it becomes part of a commit status context.
@@ -218,5 +220,6 @@ func (o *Options) Validate() error {
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
 	}
+	errs = append(errs, o.Notifiers.validate()...)
 	return errors.Join(errs...)
 }

@@ -145,6 +145,9 @@ func (r *CanaryReconciler) ensureObjects(ctx context.Context, s *scope) error {
 	if err := r.ensurePrimaryAutoscaler(ctx, s); err != nil {
 		return err
 	}
+	if err := r.ensurePrimaryScaledObject(ctx, s, false); err != nil {
+		return err
+	}
 	return s.router.Reconcile(ctx, s.canary)
 }
 
@@ -154,6 +157,9 @@ func (r *CanaryReconciler) promotePrimary(ctx context.Context, s *scope) error {
 		return err
 	}
 	if err := r.ensurePrimaryAutoscaler(ctx, s); err != nil {
+		return err
+	}
+	if err := r.ensurePrimaryScaledObject(ctx, s, true); err != nil {
 		return err
 	}
 	if s.primary == nil {
@@ -190,6 +196,11 @@ func (r *CanaryReconciler) promotePrimary(ctx context.Context, s *scope) error {
 func (r *CanaryReconciler) scaleTarget(ctx context.Context, s *scope, toZero bool) error {
 	if s.target == nil {
 		return nil
+	}
+	// KEDA would scale an emptied target back up: its ScaledObject is
+	// paused at zero while the target is, and resumed with it (Flagger).
+	if err := r.pauseTargetScaledObject(ctx, s, toZero); err != nil {
+		return err
 	}
 	// The target is the user's (kept in Git, applied by GitSync or another
 	// tool): a merge patch changes the one field the engine owns on it. An

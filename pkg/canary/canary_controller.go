@@ -91,6 +91,9 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, r.Client.Patch(ctx, c, patch)
 	}
 
+	defer func(phase sluicev1beta1.CanaryPhase, start time.Time) {
+		observeAnalysisStep(c, phase, r.Clock.Since(start))
+	}(c.Status.Phase, r.Clock.Now())
 	s, err := r.observe(ctx, c)
 	if err != nil {
 		return ctrl.Result{}, err

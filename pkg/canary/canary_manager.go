@@ -89,6 +89,7 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 			b = b.Watches(kind, handler.EnqueueRequestsFromMapFunc(byCanaryLabel), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 		}
 	}
+	b = r.watchScaledObjects(mgr, b)
 	return b.Complete(r)
 }
 

@@ -76,6 +76,7 @@ func (r *CanaryReconciler) releasePrimary(ctx context.Context, s *scope) error {
 		// The released primary's pods keep their DNS names.
 		objs = append(objs, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: s.canary.Namespace, Name: sts.Spec.ServiceName}})
 	}
+	objs = append(objs, primaryScaledObjectRef(s.canary)...)
 	for _, o := range objs {
 		if err := r.release(ctx, s.canary, o, nil); err != nil {
 			return err

@@ -96,6 +96,7 @@ func TestCanary_MetricsFollowTheCanary(t *testing.T) {
 		HaveKeyWithValue("sluice_canary_releases_total{name=observed,result=succeeded,strategy=blue-green}", 1.0),
 		HaveKeyWithValue("sluice_canary_analysis_duration_seconds{name=observed,result=succeeded,strategy=blue-green}", 1.0),
 		HaveKeyWithValue("flagger_canary_successes_total{analysis_status=completed,deployment_strategy=blue-green,name=observed}", 1.0),
+		HaveKeyWithValue("flagger_canary_duration_seconds{name=observed}", BeNumerically(">=", 1.0)),
 		HaveKeyWithValue("sluice_webhook_calls_total{name=observed,result=success,type=rollout,webhook=load}", BeNumerically(">=", 2.0)),
 		HaveKeyWithValue("sluice_webhook_duration_seconds{name=observed,type=rollout,webhook=load}", BeNumerically(">=", 2.0)),
 		HaveKey("sluice_webhook_calls_total{name=observed,result=success,type=event,webhook=audit}"),

@@ -101,8 +101,10 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 			return stall("UnsupportedFeature", "%s", strings.Join(missing, "; "))
 		}
 	}
-	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" && !deleting {
-		return stall("UnsupportedAutoscaler", "autoscalerRef kind %s is not supported yet: use an autoscaling/v2 HorizontalPodAutoscaler", ref.Kind)
+	if usesScaledObject(c) && !deleting {
+		if err := r.observeScaledObject(ctx, c); err != nil {
+			return err
+		}
 	}
 
 	target, err := newWorkload(c.Spec.TargetRef.Kind)

@@ -67,7 +67,7 @@ func (co *convertOptions) run(args []string) error {
 	if err != nil {
 		return err
 	}
-	converted, warnings, notes := 0, 0, 0
+	converted, warnings, notes, actions := 0, 0, 0, 0
 	first := true
 	for _, in := range inputs {
 		res, err := ConvertFlagger(in.name, in.data)
@@ -76,9 +76,12 @@ func (co *convertOptions) run(args []string) error {
 		}
 		for _, f := range res.Findings {
 			fmt.Fprintln(co.Streams.ErrOut, f.String())
-			if f.Severity == SeverityWarning {
+			switch f.Severity {
+			case SeverityWarning:
 				warnings++
-			} else {
+			case SeverityAction:
+				actions++
+			default:
 				notes++
 			}
 		}
@@ -104,7 +107,11 @@ func (co *convertOptions) run(args []string) error {
 			return fmt.Errorf("failed to write the output: %w", err)
 		}
 	}
-	fmt.Fprintf(co.Streams.ErrOut, "converted %d Flagger object(s) in %d input(s): %d warning(s), %d note(s)\n", converted, len(inputs), warnings, notes)
+	summary := fmt.Sprintf("converted %d Flagger object(s) in %d input(s): %d warning(s), %d note(s)", converted, len(inputs), warnings, notes)
+	if actions > 0 { // printed only when there are, so older summaries read the same
+		summary += fmt.Sprintf(", %d action(s) for the operator", actions)
+	}
+	fmt.Fprintln(co.Streams.ErrOut, summary)
 	if co.strict && warnings > 0 {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%d warning(s) reported (--strict)", warnings)}
 	}

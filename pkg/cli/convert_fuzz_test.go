@@ -38,6 +38,9 @@ func FuzzConvert(f *testing.F) {
 		"apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: [x]}\nspec: [1, 2]\n",
 		"\ufeffapiVersion: flagger.app/v1beta1\r\nkind: Canary\r\n",
 		"apiVersion: >-\n  flagger.app/v1beta1\nkind: Canary\n",
+		"apiVersion: flagger.app/v1beta1\nkind: Canary\nspec:\n  analysis:\n    webhooks:\n      - metadata:\n          cmd: \"hey -z 1m -q 10 -c 2 http://a.test/\"\n",
+		"apiVersion: flagger.app/v1beta1\nkind: Canary\nspec:\n  analysis:\n    webhooks:\n      - metadata: {type: bash, cmd: 'hey -m POST -d \"x\" http://a/'}\n",
+		"apiVersion: flagger.app/v1beta1\nkind: Canary\nspec:\n  analysis:\n    webhooks:\n      - metadata:\n          type: \"cmd\"\n          cmd: hey http://a.test/ # c\n",
 		"---\n...\n---\n", "", "- a\n- b\n", "{",
 	} {
 		f.Add([]byte(s))

@@ -85,11 +85,12 @@ func TestConvert_GoldenOutputsAndFindings(t *testing.T) {
 }
 
 // expectOnlyAPIVersionsChanged checks that every line is kept but the
-// Flagger apiVersions and canaryAnalysis keys.
+// Flagger apiVersions, canaryAnalysis keys and hey tasks rewritten to
+// http-load (checked by TestConvert_HeyBecomesHTTPLoad).
 func expectOnlyAPIVersionsChanged(t *testing.T, in, out string) {
 	t.Helper()
 	g := NewWithT(t)
-	inLines, outLines := strings.Split(in, "\n"), strings.Split(out, "\n")
+	inLines, outLines := withoutLoadTasks(strings.Split(in, "\n")), withoutLoadTasks(strings.Split(out, "\n"))
 	g.Expect(outLines).To(HaveLen(len(inLines)), "the output keeps every line")
 	for i := range inLines {
 		if inLines[i] == outLines[i] {
@@ -260,4 +261,29 @@ func TestApplyEdits_RejectsAPositionThatDoesNotHoldTheText(t *testing.T) {
 	g.Expect(string(out)).To(Equal("a: é z\nb: w\n"))
 	_, err = applyEdits([]byte("a: b\n"), []edit{{line: 1, col: 4, old: "c", new: "d"}})
 	g.Expect(err).To(MatchError(ContainSubstring(`expected "c" at column 4`)))
+}
+
+// loadTaskLine is a line of a load tester task's metadata that the hey
+// rewrite may replace: a hey cmd, its type, and http-load's keys.
+var loadTaskLine = regexp.MustCompile(`^\s*(cmd: "?hey .*|type: "?(cmd|bash|http-load)"?|(url|rate|duration|concurrency|method|headers|body|timeout): ".*")$`)
+
+// withoutLoadTasks drops the lines of load tester task metadata that are
+// inside a metadata block (after a "metadata:" line, until the indent drops).
+func withoutLoadTasks(lines []string) []string {
+	out := make([]string, 0, len(lines))
+	inMetadata, indent := false, 0
+	for _, l := range lines {
+		lead := len(l) - len(strings.TrimLeft(l, " "))
+		if inMetadata && lead <= indent {
+			inMetadata = false
+		}
+		if inMetadata && loadTaskLine.MatchString(l) {
+			continue
+		}
+		if strings.TrimSpace(l) == "metadata:" {
+			inMetadata, indent = true, lead
+		}
+		out = append(out, l)
+	}
+	return out
 }

@@ -87,7 +87,7 @@ func ConvertFlagger(source string, data []byte) (*ConvertResult, error) {
 		if len(doc.Content) == 0 {
 			continue
 		}
-		c := &converter{source: source, res: res}
+		c := &converter{source: source, res: res, data: data}
 		c.object(doc.Content[0])
 		edits = append(edits, c.edits...)
 	}
@@ -103,6 +103,7 @@ func ConvertFlagger(source string, data []byte) (*ConvertResult, error) {
 // converter converts the objects of one document.
 type converter struct {
 	source string
+	data   []byte // the whole input, for edits wider than a scalar
 	res    *ConvertResult
 	edits  []edit
 }
@@ -141,6 +142,7 @@ func (c *converter) object(n *yaml.Node) {
 	c.res.Converted++
 	if kind == "Canary" {
 		c.renameCanaryAnalysis(r, n)
+		c.convertLoadTests(r, n)
 	}
 	r.check()
 }

@@ -143,8 +143,8 @@ func (r *reporter) canary(c *sluicev1beta1.Canary) {
 	default:
 		r.warn(r.at("spec", "targetRef", "kind"), "targetRef kind %s is accepted but not released by Sluice (Stalled, UnsupportedTarget): use a Deployment, a DaemonSet or a StatefulSet", orDash(kind))
 	}
-	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
-		r.warn(r.at("spec", "autoscalerRef", "kind"), "autoscalerRef kind %s is not supported yet (Stalled, UnsupportedAutoscaler): use an autoscaling/v2 HorizontalPodAutoscaler", ref.Kind)
+	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind == "ScaledObject" && ref.APIVersion != "keda.sh/v1alpha1" {
+		r.warn(r.at("spec", "autoscalerRef", "apiVersion"), "autoscalerRef apiVersion %s is not a KEDA ScaledObject version Sluice supports (Stalled, UnsupportedAutoscaler): use keda.sh/v1alpha1", orDash(ref.APIVersion))
 	}
 	a := c.Spec.Analysis
 	if a == nil {

@@ -36,6 +36,12 @@ type DispatcherOptions struct {
 	// DefaultProvider, when set, receives every event of Canaries without
 	// analysis.alerts.
 	DefaultProvider *types.NamespacedName
+	// Globals, set by the manager's flags (global.go), receive every event
+	// of Canaries without analysis.alerts too.
+	Globals []GlobalNotifier
+	// ClusterName, when set, is shown in every notification (Flagger's
+	// -cluster-name).
+	ClusterName string
 	// Workers deliver in parallel (default 4).
 	Workers int
 	// QueueSize bounds the events waiting for a worker (default 256); when
@@ -91,6 +97,9 @@ func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 	}
 	if p := opts.DefaultProvider; p != nil && (p.Namespace == "" || p.Name == "") {
 		return nil, fmt.Errorf("notify: the default AlertProvider must be namespace/name, got %q", p.String())
+	}
+	if err := validateGlobals(opts.Globals); err != nil {
+		return nil, err
 	}
 	if opts.SecretReader == nil {
 		opts.SecretReader = opts.Reader
@@ -184,6 +193,9 @@ func (d *Dispatcher) Dispatch(c *sluicev1beta1.Canary, e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	if e.Cluster == "" {
+		e.Cluster = d.opts.ClusterName
+	}
 	for _, j := range d.route(c, e) {
 		d.enqueue(j)
 	}
@@ -197,10 +209,11 @@ func (d *Dispatcher) route(c *sluicev1beta1.Canary, e Event) []job {
 		alerts = c.Spec.Analysis.Alerts
 	}
 	if len(alerts) == 0 {
-		if d.opts.DefaultProvider == nil {
-			return nil
+		jobs := d.globalJobs(e)
+		if d.opts.DefaultProvider != nil {
+			jobs = append(jobs, job{provider: *d.opts.DefaultProvider, alert: "default", event: e})
 		}
-		return []job{{provider: *d.opts.DefaultProvider, alert: "default", event: e}}
+		return jobs
 	}
 	var jobs []job
 	for _, a := range alerts {
@@ -232,6 +245,9 @@ func (d *Dispatcher) DispatchTo(provider types.NamespacedName, alert string, e E
 	e.Failed = append([]sluicev1beta1.CheckResult(nil), e.Failed...)
 	if e.Time.IsZero() {
 		e.Time = time.Now()
+	}
+	if e.Cluster == "" {
+		e.Cluster = d.opts.ClusterName
 	}
 	d.enqueue(job{provider: provider, alert: alert, event: e})
 }
@@ -311,6 +327,9 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 // notifier reads the AlertProvider and builds its notifier. A missing
 // provider or an invalid configuration is permanent.
 func (d *Dispatcher) notifier(ctx context.Context, key types.NamespacedName) (Notifier, string, bool, error) {
+	if n, typ, ok, err := d.globalNotifier(ctx, key); ok {
+		return n, typ, errors.Is(err, ErrUnsupportedType), err
+	}
 	var p sluicev1beta1.AlertProvider
 	if err := d.opts.Reader.Get(ctx, key, &p); err != nil {
 		return nil, "unknown", false, fmt.Errorf("failed to read AlertProvider %s: %w", key, err)

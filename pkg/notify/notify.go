@@ -45,6 +45,9 @@ type Event struct {
 	Failed []sluicev1beta1.CheckResult
 	// Time is when the event happened; zero means when it was dispatched.
 	Time time.Time
+	// Cluster names the cluster (--cluster-name), shown first as a field
+	// as Flagger does; empty leaves it out. The Dispatcher sets it.
+	Cluster string
 }
 
 // Notifier posts events to one provider.
@@ -114,6 +117,15 @@ type message struct {
 
 // newMessage builds the content of a notification.
 func newMessage(e Event) message {
+	m := eventMessage(e)
+	if e.Cluster != "" {
+		m.Fields = append([]field{{Title: "Cluster", Value: e.Cluster}}, m.Fields...)
+	}
+	return m
+}
+
+// eventMessage builds the content of a Canary's, GitSync's or Pipeline's event.
+func eventMessage(e Event) message {
 	if e.GitSync != nil {
 		return gitSyncMessage(e)
 	}
