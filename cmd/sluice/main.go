@@ -37,10 +37,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/notify"
 	"github.com/sluice-cd/sluice/pkg/router"
-	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
-	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
-	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
-	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
+	"github.com/sluice-cd/sluice/pkg/router/providers"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
@@ -177,14 +174,9 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 // newRouters builds the router registry.
 func newRouters(opts Options) (*router.Registry, error) {
 	routers := router.NewRegistry()
-	kubernetesrouter.Register(routers)
-	var traefikOpts []traefikrouter.Option
-	if opts.TraefikNativeLB {
-		traefikOpts = append(traefikOpts, traefikrouter.WithNativeLB())
-	}
-	traefikrouter.Register(routers, traefikOpts...)
-	istiorouter.Register(routers)
-	gatewayapirouter.Register(routers)
+	// Every router is listed in pkg/router/providers, which also generates
+	// the capability table of docs/routers.md.
+	providers.RegisterAll(routers, providers.Options{TraefikNativeLB: opts.TraefikNativeLB})
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return nil, fmt.Errorf("--default-provider: %w", err)
 	}

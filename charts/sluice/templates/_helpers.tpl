@@ -56,10 +56,12 @@ app.kubernetes.io/part-of: sluice
 The features whose generated ClusterRole (rbac/<feature>.yaml, a copy of
 config/rbac/generated/<feature>/role.yaml made by `make manifests`) is bound.
 manager, engine and gitsync always run in the manager, so their roles are
-always bound; the routers and notifications can be left out.
+always bound; the routers and notifications can be left out. The Ingress
+routers (nginx) are always bound too: Ingress is a core kind, always
+installed, so the manager caches and watches Ingresses whatever the values say.
 */}}
 {{- define "sluice.rbacFeatures" -}}
-{{- $features := list "manager" "engine" "gitsync" -}}
+{{- $features := list "manager" "engine" "gitsync" "nginx" -}}
 {{- range $router := list "istio" "gatewayapi" "traefik" -}}
 {{- if (index $.Values.routers $router).enabled -}}
 {{- $features = append $features $router -}}
