@@ -57,11 +57,11 @@ The features whose generated ClusterRole (rbac/<feature>.yaml, a copy of
 config/rbac/generated/<feature>/role.yaml made by `make manifests`) is bound.
 manager, engine and gitsync always run in the manager, so their roles are
 always bound; the routers and notifications can be left out. The Ingress
-routers (nginx) are always bound too: Ingress is a core kind, always
+routers (nginx, skipper) are always bound too: Ingress is a core kind, always
 installed, so the manager caches and watches Ingresses whatever the values say.
 */}}
 {{- define "sluice.rbacFeatures" -}}
-{{- $features := list "manager" "engine" "gitsync" "nginx" -}}
+{{- $features := list "manager" "engine" "gitsync" "nginx" "skipper" -}}
 {{- range $router := list "istio" "gatewayapi" "traefik" -}}
 {{- if (index $.Values.routers $router).enabled -}}
 {{- $features = append $features $router -}}

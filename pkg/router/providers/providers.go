@@ -10,6 +10,7 @@ import (
 	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
 	nginxrouter "github.com/sluice-cd/sluice/pkg/router/nginx"
+	skipperrouter "github.com/sluice-cd/sluice/pkg/router/skipper"
 	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
 )
 
@@ -33,4 +34,5 @@ func RegisterAll(r *router.Registry, o Options) {
 	istiorouter.Register(r)
 	gatewayapirouter.Register(r)
 	nginxrouter.Register(r, nginxrouter.WithAnnotationsPrefix(o.NginxAnnotationsPrefix))
+	skipperrouter.Register(r)
 }
