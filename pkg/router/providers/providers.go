@@ -6,6 +6,7 @@ package providers
 
 import (
 	"github.com/sluice-cd/sluice/pkg/router"
+	contourrouter "github.com/sluice-cd/sluice/pkg/router/contour"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
 	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
@@ -35,4 +36,5 @@ func RegisterAll(r *router.Registry, o Options) {
 	gatewayapirouter.Register(r)
 	nginxrouter.Register(r, nginxrouter.WithAnnotationsPrefix(o.NginxAnnotationsPrefix))
 	skipperrouter.Register(r)
+	contourrouter.Register(r)
 }
