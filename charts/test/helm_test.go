@@ -192,9 +192,9 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	g.Expect(svc[0].GetName()).To(Equal("sluice-metrics"))
 
 	// Every feature's role is bound; the routers and notifications can be turned off.
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "nginx", "skipper", "istio", "gatewayapi", "traefik", "contour", "notifications"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "nginx", "skipper", "istio", "gatewayapi", "traefik", "contour", "knative", "notifications"))
 	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
-		"--set", "routers.istio.enabled=false", "--set", "routers.traefik.enabled=false", "--set", "routers.contour.enabled=false", "--set", "notifications.enabled=false",
+		"--set", "routers.istio.enabled=false", "--set", "routers.traefik.enabled=false", "--set", "routers.contour.enabled=false", "--set", "routers.knative.enabled=false", "--set", "notifications.enabled=false",
 		"--set", "gitSync.apply.rules=null")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi", "nginx", "skipper"))

@@ -62,7 +62,7 @@ installed, so the manager caches and watches Ingresses whatever the values say.
 */}}
 {{- define "sluice.rbacFeatures" -}}
 {{- $features := list "manager" "engine" "gitsync" "nginx" "skipper" -}}
-{{- range $router := list "istio" "gatewayapi" "traefik" "contour" -}}
+{{- range $router := list "istio" "gatewayapi" "traefik" "contour" "knative" -}}
 {{- if (index $.Values.routers $router).enabled -}}
 {{- $features = append $features $router -}}
 {{- end -}}
@@ -82,7 +82,7 @@ installed, so the manager caches and watches Ingresses whatever the values say.
 {{- fail "leaderElection.enabled=false with replicaCount > 1 would let several replicas drive the same releases: set replicaCount: 1 or enable leader election" -}}
 {{- end -}}
 {{- $provider := .Values.defaultProvider | splitList ":" | first -}}
-{{- if and (has $provider (list "istio" "gatewayapi" "traefik" "contour")) (not (index .Values.routers $provider).enabled) -}}
+{{- if and (has $provider (list "istio" "gatewayapi" "traefik" "contour" "knative")) (not (index .Values.routers $provider).enabled) -}}
 {{- fail (printf "defaultProvider is %q but routers.%s.enabled is false: enable the router or choose another default provider" .Values.defaultProvider $provider) -}}
 {{- end -}}
 {{- if regexMatch "^https?://[^/]*@" .Values.gitSync.bootstrap.url -}}

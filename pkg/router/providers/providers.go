@@ -9,6 +9,7 @@ import (
 	contourrouter "github.com/sluice-cd/sluice/pkg/router/contour"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
 	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
+	knativerouter "github.com/sluice-cd/sluice/pkg/router/knative"
 	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
 	nginxrouter "github.com/sluice-cd/sluice/pkg/router/nginx"
 	skipperrouter "github.com/sluice-cd/sluice/pkg/router/skipper"
@@ -37,4 +38,5 @@ func RegisterAll(r *router.Registry, o Options) {
 	nginxrouter.Register(r, nginxrouter.WithAnnotationsPrefix(o.NginxAnnotationsPrefix))
 	skipperrouter.Register(r)
 	contourrouter.Register(r)
+	knativerouter.Register(r)
 }
