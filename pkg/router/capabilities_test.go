@@ -68,7 +68,9 @@ func TestRegistry_UnsupportedNamesTheSupportedList(t *testing.T) {
 
 type checked struct{ weighted }
 
-func (checked) CheckSpec(*sluicev1beta1.Canary) []string { return []string{"spec.ingressRef is missing"} }
+func (checked) CheckSpec(*sluicev1beta1.Canary) []string {
+	return []string{"spec.ingressRef is missing"}
+}
 
 func TestUnsupported_SpecChecker(t *testing.T) {
 	g := NewWithT(t)

@@ -262,7 +262,7 @@ func readWeights(live *unstructured.Unstructured, c *sluicev1beta1.Canary) (rout
 		if p < 0 || k < 0 || p+k <= 0 {
 			return router.Routes{}, false
 		}
-		cw := int32(math.Round(float64(k) * 100 / float64(p+k))) //nolint:gosec // G115: 0 <= cw <= 100.
+		cw := int32(math.Round(float64(k) * 100 / float64(p+k)))
 		return router.Routes{PrimaryWeight: 100 - cw, CanaryWeight: cw}, true
 	}
 	return router.Routes{}, false

@@ -100,7 +100,7 @@ func handEdit(ctx context.Context, c client.Client, canary *sluicev1beta1.Canary
 	traffic, _, _ := unstructured.NestedSlice(svc.Object, "spec", "traffic")
 	for _, t := range traffic {
 		m := t.(map[string]any)
-		if m["latestRevision"] == true {
+		if latest, _ := m["latestRevision"].(bool); latest {
 			m["percent"] = int64(r.CanaryWeight)
 		} else {
 			m["percent"] = int64(r.PrimaryWeight)

@@ -131,7 +131,7 @@ func backends(u *unstructured.Unstructured) ([]string, bool) {
 func deleted(ctx context.Context, c client.Client, canary *sluicev1beta1.Canary) error {
 	err := c.Get(ctx, client.ObjectKey{Namespace: canary.Namespace, Name: router.CanaryIngressName(canary)}, &networkingv1.Ingress{})
 	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("the canary Ingress is still there after Finalize (%v)", err)
+		return fmt.Errorf("the canary Ingress is still there after Finalize (%w)", err)
 	}
 	user := &networkingv1.Ingress{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: canary.Namespace, Name: "app"}, user); err != nil {
