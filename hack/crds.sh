@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies the CRDs of the traffic providers from their Go modules (served by
 # the Go module proxy, checked against the checksum database) into the cache
-# and links them as bin/crds/{istio,gatewayapi,traefik,apisix,smi}. Tests install them
+# and links them as bin/crds/{istio,gatewayapi,traefik,apisix,smi,contour,knative}. Tests install them
 # into the real API server; nothing third-party is committed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,15 +16,17 @@ APISIX=github.com/apache/apisix-ingress-controller@v1.7.0
 # SMI's TrafficSplit CRD ships as apiextensions.k8s.io/v1beta1 (no longer
 # served by API servers): hack/smicrd converts it to v1 (see docs/routers.md).
 SMI=github.com/servicemeshinterface/smi-sdk-go@v0.5.0
+CONTOUR=github.com/projectcontour/contour@v1.33.8
+KNATIVE=knative.dev/serving@v0.51.0
 
-key=$(echo "$ISTIO $GATEWAY_API $TRAEFIK $APISIX $SMI v2" | sha256sum | cut -c1-16)
+key=$(echo "$ISTIO $GATEWAY_API $TRAEFIK $APISIX $SMI $CONTOUR $KNATIVE v3" | sha256sum | cut -c1-16)
 dest="$cache_root/crds/$key"
 if [ ! -d "$dest" ]; then
   mkdir -p "$cache_root/crds"
   tmp=$(mktemp -d "$cache_root/crds/.build-XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   dir_of() { (cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'); }
-  mkdir -p "$tmp/istio" "$tmp/gatewayapi" "$tmp/traefik" "$tmp/apisix" "$tmp/smi"
+  mkdir -p "$tmp/istio" "$tmp/gatewayapi" "$tmp/traefik" "$tmp/apisix" "$tmp/smi" "$tmp/contour" "$tmp/knative"
   cp "$(dir_of "$ISTIO")/kubernetes/customresourcedefinitions.gen.yaml" "$tmp/istio/"
   for f in "$(dir_of "$GATEWAY_API")"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
     case "$f" in *_vap_*) continue ;; esac # a ValidatingAdmissionPolicy, not a CRD
@@ -33,6 +35,12 @@ if [ ! -d "$dest" ]; then
   cp "$(dir_of "$TRAEFIK")/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" "$tmp/traefik/traefik-crds.yaml"
   cp "$(dir_of "$APISIX")/samples/deploy/crd/v1/ApisixRoute.yaml" "$tmp/apisix/"
   (cd "$root" && go run ./hack/smicrd <"$(dir_of "$SMI")/crds/split.yaml" >"$tmp/smi/split.yaml")
+  # Contour's CRDs (HTTPProxy and the others) in one file.
+  cp "$(dir_of "$CONTOUR")/examples/contour/01-crds.yaml" "$tmp/contour/"
+  # Knative Serving's CRDs (Service, Configuration, Revision, Route, ...).
+  for f in "$(dir_of "$KNATIVE")"/config/core/300-resources/*.yaml; do
+    cp "$f" "$tmp/knative/"
+  done
   chmod -R u+w "$tmp"
   mv "$tmp" "$dest"
   trap - EXIT

@@ -61,6 +61,11 @@ for f in $(cd api && find . -name 'zz_generated.*.go'); do
   fi
 done
 
+# The capability table of docs/routers.md, generated from the routers.
+if ! go run ./hack/routerdocs -check >&2; then
+  status=1
+fi
+
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change these files: run 'make fmt'" >&2

@@ -89,7 +89,7 @@ func TestSluiceChart_CRDsAndRBACAreTheGeneratedOnes(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	roles, err := filepath.Glob(filepath.Join(root, "config", "rbac", "generated", "*", "role.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(roles).To(HaveLen(8))
+	g.Expect(roles).To(HaveLen(17))
 	for _, f := range roles {
 		feature := filepath.Base(filepath.Dir(f))
 		data, err := os.ReadFile(f)

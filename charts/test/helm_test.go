@@ -196,13 +196,14 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	g.Expect(svc[0].GetName()).To(Equal("sluice-metrics"))
 
 	// Every feature's role is bound; the routers and notifications can be turned off.
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "istio", "gatewayapi", "traefik", "linkerd", "smi", "gloo", "kuma", "apisix", "notifications"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "nginx", "skipper", "istio", "gatewayapi", "traefik", "linkerd", "smi", "gloo", "kuma", "apisix", "contour", "knative", "notifications"))
 	objs, err = render("sluice", "sluice-system", chartCase{chart: "sluice"},
 		"--set", "routers.istio.enabled=false", "--set", "routers.traefik.enabled=false", "--set", "notifications.enabled=false",
 		"--set", "routers.smi.enabled=false", "--set", "routers.gloo.enabled=false", "--set", "routers.kuma.enabled=false", "--set", "routers.apisix.enabled=false",
+		"--set", "routers.contour.enabled=false", "--set", "routers.knative.enabled=false",
 		"--set", "gitSync.apply.rules=null")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi", "linkerd"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gatewayapi", "linkerd", "nginx", "skipper"))
 	g.Expect(args).NotTo(ContainElement(HavePrefix("--enable-promotion")))
 
 	// Promotion is off by default; on, its role is bound and the author passed.
@@ -233,7 +234,7 @@ func TestSluiceChart_Examples(t *testing.T) {
 	}
 
 	objs := get("istio.yaml")
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "istio", "notifications"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "nginx", "skipper", "istio", "notifications"))
 	g.Expect(containerArgs(g, find(objs, "Deployment")[0])).To(ContainElements("--default-provider=istio",
 		"--default-alert-provider=sluice-system/slack", "--metrics-server=http://prometheus.istio-system:9090", "--max-concurrent-rollouts=5"))
 

@@ -89,7 +89,8 @@ func TestSluiceChart_Sharding(t *testing.T) {
 		}
 	}
 	// The RBAC is shared: one binding per feature, not one per shard.
-	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "istio", "gatewayapi", "traefik", "notifications"))
+	g.Expect(featuresOf(objs)).To(ConsistOf("manager", "engine", "gitsync", "gitsync-apply", "istio", "gatewayapi", "traefik",
+		"linkerd", "smi", "gloo", "kuma", "apisix", "nginx", "skipper", "contour", "knative", "notifications"))
 }
 
 // TestSluiceChart_ShardingBadKeys: a shard key that cannot name a

@@ -38,15 +38,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/notify"
 	"github.com/sluice-cd/sluice/pkg/router"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
-	istiorouter "github.com/sluice-cd/sluice/pkg/router/istio"
-	kubernetesrouter "github.com/sluice-cd/sluice/pkg/router/kubernetes"
-	traefikrouter "github.com/sluice-cd/sluice/pkg/router/traefik"
-	// Flagger's other routers, batch 2 (issue 20).
-	apisixrouter "github.com/sluice-cd/sluice/pkg/router/apisix"
-	gloorouter "github.com/sluice-cd/sluice/pkg/router/gloo"
-	kumarouter "github.com/sluice-cd/sluice/pkg/router/kuma"
-	linkerdrouter "github.com/sluice-cd/sluice/pkg/router/linkerd"
-	smirouter "github.com/sluice-cd/sluice/pkg/router/smi"
+	"github.com/sluice-cd/sluice/pkg/router/providers"
 	"github.com/sluice-cd/sluice/pkg/webhooks"
 )
 
@@ -189,24 +181,17 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 // newRouters builds the router registry.
 func newRouters(opts Options) (*router.Registry, error) {
 	routers := router.NewRegistry()
-	kubernetesrouter.Register(routers)
-	var traefikOpts []traefikrouter.Option
-	if opts.TraefikNativeLB {
-		traefikOpts = append(traefikOpts, traefikrouter.WithNativeLB())
+	// Every router is listed in pkg/router/providers, which also generates
+	// the capability table of docs/routers.md.
+	implName := opts.GatewayAPIImpl
+	if implName == "" { // Options built without DefaultOptions (tests)
+		implName = string(gatewayapirouter.ImplementationTraefik)
 	}
-	traefikrouter.Register(routers, traefikOpts...)
-	istiorouter.Register(routers)
-	impl, err := gatewayapirouter.ParseImplementation(opts.GatewayAPIImpl)
+	impl, err := gatewayapirouter.ParseImplementation(implName)
 	if err != nil {
 		return nil, fmt.Errorf("--gateway-api-implementation: %w", err)
 	}
-	gatewayapirouter.Register(routers, gatewayapirouter.WithImplementation(impl))
-	// linkerd drives HTTPRoutes too: their kind is registered by gatewayapi above.
-	linkerdrouter.Register(routers)
-	smirouter.Register(routers)
-	gloorouter.Register(routers)
-	kumarouter.Register(routers)
-	apisixrouter.Register(routers)
+	providers.RegisterAll(routers, providers.Options{TraefikNativeLB: opts.TraefikNativeLB, GatewayAPIImplementation: impl})
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return nil, fmt.Errorf("--default-provider: %w", err)
 	}

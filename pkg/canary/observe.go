@@ -97,7 +97,7 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 	}
 	s.router = rt
 	if rt != nil && !deleting {
-		if missing := router.Unsupported(rt, c, s.provider); len(missing) > 0 {
+		if missing := r.Routers.Unsupported(rt, c, s.provider); len(missing) > 0 {
 			return stall("UnsupportedFeature", "%s", strings.Join(missing, "; "))
 		}
 	}

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,7 +24,23 @@ import (
 // objects, or unstructured ones carrying their GroupVersionKind), for the
 // manager to cache and watch them.
 func (r *Registry) RegisterKinds(objs ...client.Object) {
-	r.kinds = append(r.kinds, objs...)
+	for _, o := range objs {
+		// Routers sharing a kind (nginx and skipper write Ingresses) register
+		// it once: the cache and the watch take each kind once.
+		if !slices.ContainsFunc(r.kinds, func(k client.Object) bool { return sameKind(k, o) }) {
+			r.kinds = append(r.kinds, o)
+		}
+	}
+}
+
+// sameKind compares unstructured prototypes by GroupVersionKind and typed
+// ones by Go type.
+func sameKind(a, b client.Object) bool {
+	ga, gb := a.GetObjectKind().GroupVersionKind(), b.GetObjectKind().GroupVersionKind()
+	if !ga.Empty() || !gb.Empty() {
+		return ga == gb
+	}
+	return reflect.TypeOf(a) == reflect.TypeOf(b)
 }
 
 // Kind is the unstructured prototype of a routing object type.

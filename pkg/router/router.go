@@ -207,42 +207,9 @@ func (r *Registry) New(provider string, c client.Client) (Router, error) {
 }
 
 // Unsupported lists what a Canary asks of its router that the router cannot
-// do, as messages a user can act on; empty means the router fits.
+// do, as messages a user can act on, each naming what the router supports
+// (Supported); empty means the router fits. Registry.Unsupported also names
+// the providers that can.
 func Unsupported(rt Router, c *sluicev1beta1.Canary, provider string) []string {
-	var out []string
-	a := c.Spec.Analysis
-	if a == nil {
-		return nil
-	}
-	switch c.Strategy(provider) {
-	case sluicev1beta1.StrategyCanary:
-		if _, ok := rt.(WeightedRouter); !ok {
-			out = append(out, fmt.Sprintf("provider %s cannot split traffic by weight: use iterations (blue/green) instead of stepWeight", provider))
-		}
-	case sluicev1beta1.StrategyABTesting:
-		if _, ok := rt.(MatchRouter); !ok {
-			out = append(out, fmt.Sprintf("provider %s cannot route by request match: remove analysis.match or use a provider with A/B testing (istio, gatewayapi)", provider))
-		}
-	}
-	if a.Baseline {
-		if _, ok := rt.(BaselineRouter); !ok {
-			out = append(out, fmt.Sprintf("provider %s cannot split traffic three ways (primary, baseline, canary): remove analysis.baseline or use a provider that can (%s)", provider, strings.Join(BaselineProviders, ", ")))
-		} else if c.Strategy(provider) != sluicev1beta1.StrategyCanary {
-			out = append(out, "analysis.baseline needs the progressive canary strategy (stepWeight or stepWeights): blue/green and A/B testing send the canary no weight a baseline could share")
-		}
-	}
-	if a.Mirror {
-		if _, ok := rt.(MirrorRouter); !ok {
-			out = append(out, fmt.Sprintf("provider %s cannot mirror traffic: remove analysis.mirror", provider))
-		}
-	}
-	if a.SessionAffinity != nil {
-		if _, ok := rt.(SessionAffinityRouter); !ok {
-			out = append(out, fmt.Sprintf("provider %s has no session affinity: remove analysis.sessionAffinity", provider))
-		}
-	}
-	if cc, ok := rt.(CanaryCapabilities); ok {
-		out = append(out, cc.UnsupportedFor(c, provider)...)
-	}
-	return out
+	return unsupported(rt, c, provider, nil)
 }

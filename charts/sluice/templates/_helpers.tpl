@@ -56,11 +56,13 @@ app.kubernetes.io/part-of: sluice
 The features whose generated ClusterRole (rbac/<feature>.yaml, a copy of
 config/rbac/generated/<feature>/role.yaml made by `make manifests`) is bound.
 manager, engine and gitsync always run in the manager, so their roles are
-always bound; the routers and notifications can be left out.
+always bound; the routers and notifications can be left out. The Ingress
+routers (nginx, skipper) are always bound too: Ingress is a core kind, always
+installed, so the manager caches and watches Ingresses whatever the values say.
 */}}
 {{- define "sluice.rbacFeatures" -}}
-{{- $features := list "manager" "engine" "gitsync" -}}
-{{- range $router := list "istio" "gatewayapi" "traefik" "linkerd" "smi" "gloo" "kuma" "apisix" -}}
+{{- $features := list "manager" "engine" "gitsync" "nginx" "skipper" -}}
+{{- range $router := list "istio" "gatewayapi" "traefik" "linkerd" "smi" "gloo" "kuma" "apisix" "contour" "knative" -}}
 {{- if (index $.Values.routers $router).enabled -}}
 {{- $features = append $features $router -}}
 {{- end -}}
@@ -91,7 +93,7 @@ app.kubernetes.io/component: manager
 {{- fail "leaderElection.enabled=false with replicaCount > 1 would let several replicas drive the same releases: set replicaCount: 1 or enable leader election" -}}
 {{- end -}}
 {{- $provider := .Values.defaultProvider | splitList ":" | first -}}
-{{- if and (has $provider (list "istio" "gatewayapi" "traefik" "linkerd" "smi" "gloo" "kuma" "apisix")) (not (index .Values.routers $provider).enabled) -}}
+{{- if and (has $provider (list "istio" "gatewayapi" "traefik" "linkerd" "smi" "gloo" "kuma" "apisix" "contour" "knative")) (not (index .Values.routers $provider).enabled) -}}
 {{- fail (printf "defaultProvider is %q but routers.%s.enabled is false: enable the router or choose another default provider" .Values.defaultProvider $provider) -}}
 {{- end -}}
 {{- if regexMatch "^https?://[^/]*@" .Values.gitSync.bootstrap.url -}}
