@@ -109,6 +109,7 @@ func TestRun_GitSyncAndUserOwnedRoute(t *testing.T) {
 	g.Expect(state()).To(Equal("gold web-primary,web-canary"), "GitSync flipped the split back")
 
 	// The user changes the route in Git mid-release.
+	beforeChange := len(log.of("HTTPRoute/shop"))
 	_, err = repo.Write("platinum tier", map[string]string{"web/httproute.yaml": shopRouteYAML("platinum")})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func() string {
@@ -125,14 +126,24 @@ func TestRun_GitSyncAndUserOwnedRoute(t *testing.T) {
 	want.Rules[0].Filters[0].RequestHeaderModifier.Set[0].Value = "platinum"
 	g.Expect(after.Spec).To(Equal(*want), "after the release the route is Git's")
 
-	// GitSync wrote the route when it created it and for the one Git change.
+	// GitSync wrote the route when it created it and for the Git change,
+	// never in between (its intervals and the deployment's revision leave
+	// the split alone). After the change it may write more than once: an
+	// apply of the revision that is retried (a conflict with another object
+	// of the same revision under load) writes the route again, which the
+	// engine then splits again; that is the documented behaviour, not a fight.
 	versions := log.of("HTTPRoute/shop")
-	gitWrites := 0
+	early, late := 0, 0
 	for i := 1; i < len(versions); i++ {
 		if slices.Contains(writers(versions[i-1], versions[i]), sluicev1beta1.FieldManagerGitSync) {
-			gitWrites++
+			if i < beforeChange {
+				early++
+			} else {
+				late++
+			}
 		}
 	}
-	t.Logf("HTTPRoute/shop: %d versions, %d written by GitSync after creation", len(versions), gitWrites)
-	g.Expect(gitWrites).To(Equal(1), "GitSync wrote the route other than for the Git change")
+	t.Logf("HTTPRoute/shop: %d versions, GitSync wrote it %d times before the Git change and %d after", len(versions), early, late)
+	g.Expect(early).To(BeZero(), "GitSync wrote the route before its Git change: it flipped the split")
+	g.Expect(late).To(BeNumerically(">=", 1), "GitSync never applied the Git change")
 }
