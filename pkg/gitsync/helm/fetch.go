@@ -95,16 +95,15 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	if resp.ContentLength > t.limit {
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("%s: %w: %d bytes, the limit is %d", redactURL(req.URL), errTooLarge, resp.ContentLength, t.limit)
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, resp.ContentLength, t.limit)
 	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.limit, url: redactURL(req.URL), limit: t.limit}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit}
 	return resp, nil
 }
 
 type boundedBody struct {
 	io.ReadCloser
 	left, limit int64
-	url         string
 }
 
 func (b *boundedBody) Read(p []byte) (int, error) {
@@ -112,7 +111,7 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 		// One more byte tells a body of exactly the limit from a larger one.
 		var one [1]byte
 		if n, _ := b.ReadCloser.Read(one[:]); n > 0 {
-			return 0, fmt.Errorf("%s: %w: more than %d bytes", b.url, errTooLarge, b.limit)
+			return 0, fmt.Errorf("%w: more than %d bytes", errTooLarge, b.limit)
 		}
 		return 0, io.EOF
 	}
@@ -140,11 +139,19 @@ func get(ctx context.Context, hc *http.Client, u *url.URL, host string, creds *C
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("failed to get %s: %w", redactURL(u), unwrapURLError(err))
+		err = fmt.Errorf("failed to get %s: %w", redactURL(u), unwrapURLError(err))
+		if errors.Is(err, errTooLarge) {
+			return nil, err
+		}
+		return nil, &transientError{err}
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("failed to get %s: %s", redactURL(u), resp.Status)
+		err := fmt.Errorf("failed to get %s: %s", redactURL(u), resp.Status)
+		if transientStatus(resp.StatusCode) {
+			return nil, &transientError{err}
+		}
+		return nil, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -300,7 +307,7 @@ func (r *Renderer) fetchOCI(ctx context.Context, ociURL, version string, creds *
 	full := ref + ":" + strings.ReplaceAll(tag, "+", "_")
 	desc, err := rc.Resolve(full)
 	if err != nil {
-		return nil, fmt.Errorf("failed to resolve oci://%s: %w", full, err)
+		return nil, classifyRegistry(fmt.Errorf("failed to resolve oci://%s: %w", full, err))
 	}
 	key := "oci:" + ref + "@" + desc.Digest.String()
 	archive, ok := r.cached(key)
@@ -308,7 +315,7 @@ func (r *Renderer) fetchOCI(ctx context.Context, ociURL, version string, creds *
 		// Pull the digest just resolved, not the tag, which may have moved since.
 		res, err := rc.Pull(ref+"@"+desc.Digest.String(), registry.PullOptWithChart(true))
 		if err != nil {
-			return nil, fmt.Errorf("failed to pull oci://%s: %w", full, err)
+			return nil, classifyRegistry(fmt.Errorf("failed to pull oci://%s: %w", full, err))
 		}
 		archive = res.Chart.Data
 		r.store(key, archive)
@@ -328,7 +335,7 @@ func (r *Renderer) pickTag(ctx context.Context, rc *registry.Client, ref, versio
 	}
 	tags, err := rc.Tags(ref)
 	if err != nil {
-		return "", fmt.Errorf("failed to list the tags of oci://%s: %w", ref, err)
+		return "", classifyRegistry(fmt.Errorf("failed to list the tags of oci://%s: %w", ref, err))
 	}
 	if len(tags) == 0 {
 		return "", fmt.Errorf("chart oci://%s not found: the repository has no semver tag", ref)

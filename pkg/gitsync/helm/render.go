@@ -23,6 +23,8 @@ import (
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
 // CRD policies of Request.CRDs, as spec.helm.crds.
@@ -35,8 +37,8 @@ const (
 // IfNotPresentAnnotation and IfNotPresentValue mark the CRDs of the Create
 // policy: the applier creates them when missing and never updates them.
 const (
-	IfNotPresentAnnotation = "gitsync.sluice.dev/ssa"
-	IfNotPresentValue      = "IfNotPresent"
+	IfNotPresentAnnotation = sluicev1beta1.GitSyncSSAAnnotation
+	IfNotPresentValue      = sluicev1beta1.GitSyncSSAIfNotPresent
 )
 
 // maxCachedArchives bounds the archive cache (at most 16 MiB each).
@@ -134,13 +136,18 @@ func (r *Renderer) store(key string, b []byte) {
 	r.order = append(r.order, key)
 }
 
-// Render fetches the chart of req and renders it.
+// Render fetches the chart of req and renders it. When the chart was
+// fetched but did not render, the Result names it (no objects) beside the error.
 func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 	f, err := r.fetch(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return render(ctx, f.chart, req)
+	res, err := render(ctx, f.chart, req)
+	if err != nil {
+		return &Result{ChartName: f.chart.Name(), ChartVersion: f.chart.Metadata.Version}, err
+	}
+	return res, nil
 }
 
 func (r *Renderer) fetch(ctx context.Context, req Request) (*fetched, error) {

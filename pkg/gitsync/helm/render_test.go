@@ -158,19 +158,20 @@ func TestRender_RepositoryErrors(t *testing.T) {
 	g.Expect(r.Add(broken)).To(Succeed())
 
 	for _, tt := range []struct {
-		name    string
-		req     helm.Request
-		ren     *helm.Renderer
-		fail    int
-		message []string
+		name     string
+		req      helm.Request
+		ren      *helm.Renderer
+		fail     int
+		message  []string
+		rendered string
 	}{
 		{name: "chart not in the index", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "api"}}, message: []string{`chart "api" not found in ` + r.URL}},
 		{name: "no version in range", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: ">=3.0.0"}}, message: []string{`no version of chart "web"`, `matches ">=3.0.0"`}},
 		{name: "repository answers 500", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web"}}, fail: http.StatusInternalServerError, message: []string{"index.yaml", "500 Internal Server Error"}},
 		{name: "index too large", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web"}}, ren: &helm.Renderer{MaxIndexSize: 64}, message: []string{"response too large", "the limit is 64"}},
 		{name: "archive too large", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: "1.0.0"}}, ren: &helm.Renderer{MaxChartSize: 100}, message: []string{"web-1.0.0.tgz", "response too large"}},
-		{name: "template error", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: "1.1.0"}}, message: []string{"chart web 1.1.0", "broken.yaml", "nil pointer evaluating interface {}.deeper"}},
-		{name: "values refused by the schema", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: "1.0.0"}, Values: map[string]any{"replicaCount": "three"}}, message: []string{"chart web 1.0.0", "replicaCount", "got string, want integer"}},
+		{name: "template error", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: "1.1.0"}}, message: []string{"chart web 1.1.0", "broken.yaml", "nil pointer evaluating interface {}.deeper"}, rendered: "1.1.0"},
+		{name: "values refused by the schema", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: "1.0.0"}, Values: map[string]any{"replicaCount": "three"}}, message: []string{"chart web 1.0.0", "replicaCount", "got string, want integer"}, rendered: "1.0.0"},
 		{name: "invalid constraint", req: helm.Request{Source: helm.Source{Repository: r.URL, Name: "web", Version: ">=1.0.0 <<2"}}, message: []string{`no version of chart "web"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,9 +183,17 @@ func TestRender_RepositoryErrors(t *testing.T) {
 				ren = &helm.Renderer{}
 			}
 			tt.req.ReleaseName, tt.req.Namespace = "x", "default"
-			_, err := ren.Render(context.Background(), tt.req)
+			res, err := ren.Render(context.Background(), tt.req)
 			g.Expect(err).To(HaveOccurred())
 			t.Log(err)
+			g.Expect(helm.IsTransient(err)).To(Equal(tt.fail >= 500), "only a server error may pass by itself")
+			if tt.rendered != "" {
+				g.Expect(res).NotTo(BeNil())
+				g.Expect(res.ChartVersion).To(Equal(tt.rendered), "the version that failed to render is named")
+				g.Expect(res.Objects).To(BeEmpty())
+			} else {
+				g.Expect(res).To(BeNil())
+			}
 			for _, m := range tt.message {
 				g.Expect(err.Error()).To(ContainSubstring(m))
 			}
@@ -239,6 +248,7 @@ func TestRender_OCI(t *testing.T) {
 
 	_, err = (&helm.Renderer{MaxChartSize: 200}).Render(context.Background(), helm.Request{Source: helm.Source{OCI: ref, Version: "1.0.0"}, ReleaseName: "api", Namespace: "apps"})
 	g.Expect(err).To(MatchError(ContainSubstring("response too large")))
+	g.Expect(helm.IsTransient(err)).To(BeFalse(), "a chart over the limit stays over it")
 }
 
 func TestRender_Path(t *testing.T) {
