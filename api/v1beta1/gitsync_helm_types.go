@@ -69,6 +69,7 @@ type GitSyncHelm struct {
 
 // GitSyncHelmChart names a chart: exactly one of repository, oci and path.
 //
+// +kubebuilder:validation:MinProperties=1
 // +kubebuilder:validation:XValidation:rule="[has(self.repository), has(self.oci), has(self.path)].filter(x, x).size() == 1",message="spec.helm.chart needs exactly one of repository (an HTTP(S) Helm repository), oci (oci://registry/repo/chart) and path (a chart in the Git checkout)"
 // +kubebuilder:validation:XValidation:rule="!has(self.path) || !has(self.version)",message="spec.helm.chart.version picks a version from a repository or registry; a chart at spec.helm.chart.path is the one in the checked-out revision: remove version"
 // +kubebuilder:validation:XValidation:rule="!has(self.path) || !has(self.secretRef)",message="spec.helm.chart.secretRef holds repository or registry credentials; a chart at spec.helm.chart.path is read with the Git credentials of spec.secretRef: remove it"

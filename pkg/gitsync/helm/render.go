@@ -203,14 +203,17 @@ func render(ctx context.Context, c *chart.Chart, req Request) (*Result, error) {
 				return nil, fmt.Errorf("chart %s %s: %s: %w", name, version, crd.Filename, err)
 			}
 			for _, o := range objs {
-				if req.CRDs != CRDsCreateReplace {
-					a := o.GetAnnotations()
-					if a == nil {
-						a = map[string]string{}
-					}
-					a[IfNotPresentAnnotation] = IfNotPresentValue
-					o.SetAnnotations(a)
+				a := o.GetAnnotations()
+				if a == nil {
+					a = map[string]string{}
 				}
+				// As Helm, never delete a chart's CRDs (with them, every
+				// custom resource): not when the chart drops one, not with Skip.
+				a[sluicev1beta1.GitSyncPruneAnnotation] = sluicev1beta1.GitSyncPruneDisabled
+				if req.CRDs != CRDsCreateReplace {
+					a[IfNotPresentAnnotation] = IfNotPresentValue
+				}
+				o.SetAnnotations(a)
 			}
 			res.Objects = append(res.Objects, objs...)
 		}

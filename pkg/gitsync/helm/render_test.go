@@ -108,6 +108,7 @@ func TestRender_Repository(t *testing.T) {
 	crd := find(res.Objects, "CustomResourceDefinition", "widgets.example.com")
 	g.Expect(crd).NotTo(BeNil())
 	g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue(helm.IfNotPresentAnnotation, helm.IfNotPresentValue), "Create is the default CRD policy")
+	g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue("gitsync.sluice.dev/prune", "disabled"), "a chart's CRDs are never pruned")
 	g.Expect(res.Objects[0].GetKind()).To(Equal("CustomResourceDefinition"), "CRDs come first")
 
 	// The archive of a version already downloaded comes from the cache; the
