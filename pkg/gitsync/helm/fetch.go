@@ -49,10 +49,9 @@ const (
 // errTooLarge is returned when a response body passes its bound.
 var errTooLarge = errors.New("response too large")
 
-// fetched is a chart archive and where it came from.
+// fetched is a chart, loaded fresh from its archive or directory.
 type fetched struct {
-	chart   *chart.Chart
-	version string
+	chart *chart.Chart
 }
 
 // httpClient builds the client of one fetch: TLS from creds, every
@@ -238,7 +237,7 @@ func (r *Renderer) fetchRepository(ctx context.Context, repoURL, name, version s
 	if err != nil {
 		return nil, fmt.Errorf("invalid chart archive %s: %w", redactURL(au), err)
 	}
-	return &fetched{chart: c, version: c.Metadata.Version}, nil
+	return &fetched{chart: c}, nil
 }
 
 // loadIndex parses an index.yaml with Helm's own loader, which reads files
@@ -324,7 +323,7 @@ func (r *Renderer) fetchOCI(ctx context.Context, ociURL, version string, creds *
 	if err != nil {
 		return nil, fmt.Errorf("invalid chart archive oci://%s: %w", full, err)
 	}
-	return &fetched{chart: c, version: c.Metadata.Version}, nil
+	return &fetched{chart: c}, nil
 }
 
 // pickTag lists the semver tags of ref (highest first) and returns the
@@ -400,7 +399,7 @@ func loadPath(checkout, rel string) (*fetched, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid chart at %q: %w", rel, stripDir(err, root))
 	}
-	return &fetched{chart: c, version: c.Metadata.Version}, nil
+	return &fetched{chart: c}, nil
 }
 
 // stripDir removes the checkout's directory from a loader error, which
