@@ -23,9 +23,7 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/registry"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"sigs.k8s.io/yaml"
 )
 
 // Credentials authenticate to a chart repository or registry. They come
@@ -191,28 +189,19 @@ func (r *Renderer) fetchRepository(ctx context.Context, repoURL, name, version s
 	if err != nil {
 		return nil, err
 	}
-	index, err := loadIndex(data)
+	cv, err := pickVersion(data, name, version)
 	if err != nil {
-		return nil, fmt.Errorf("invalid index of %s: %w", redactURL(base), err)
-	}
-	cv, err := index.Get(name, version)
-	if err != nil {
-		if errors.Is(err, repo.ErrNoChartName) {
-			return nil, fmt.Errorf("chart %q not found in %s", name, redactURL(base))
-		}
-		return nil, fmt.Errorf("no version of chart %q in %s matches %q: %w", name, redactURL(base), versionOrAny(version), err)
+		return nil, fmt.Errorf("%s: %w", redactURL(base), err)
 	}
 	if len(cv.URLs) == 0 {
 		return nil, fmt.Errorf("chart %s %s has no URL in the index of %s", name, cv.Version, redactURL(base))
 	}
-	ref, err := repo.ResolveReferenceURL(base.String(), cv.URLs[0])
+	ref, err := url.Parse(cv.URLs[0])
 	if err != nil {
 		return nil, fmt.Errorf("invalid URL of chart %s %s: %w", name, cv.Version, err)
 	}
-	au, err := url.Parse(ref)
-	if err != nil {
-		return nil, fmt.Errorf("invalid URL of chart %s %s: %w", name, cv.Version, err)
-	}
+	// A relative URL is relative to the repository, as Helm resolves it.
+	au := base.ResolveReference(ref)
 	// Without a digest in the index, the archive is downloaded every time:
 	// the same URL may serve other bytes.
 	key := "repo:" + redactURL(au) + "@" + cv.Digest
@@ -238,32 +227,6 @@ func (r *Renderer) fetchRepository(ctx context.Context, repoURL, name, version s
 		return nil, fmt.Errorf("invalid chart archive %s: %w", redactURL(au), err)
 	}
 	return &fetched{chart: c}, nil
-}
-
-// loadIndex parses an index.yaml with Helm's own loader, which reads files
-// only: the index, already bounded, goes through a temporary file.
-func loadIndex(data []byte) (*repo.IndexFile, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, repo.ErrEmptyIndexYaml
-	}
-	// A quick syntax check gives a YAML error instead of Helm's generic one.
-	var probe map[string]any
-	if err := yaml.Unmarshal(data, &probe); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp("", "sluice-helm-index-*.yaml")
-	if err != nil {
-		return nil, fmt.Errorf("failed to store the index: %w", err)
-	}
-	defer func() { _ = os.Remove(f.Name()) }()
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("failed to store the index: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("failed to store the index: %w", err)
-	}
-	return repo.LoadIndexFile(f.Name())
 }
 
 func versionOrAny(v string) string {
@@ -353,14 +316,15 @@ func (r *Renderer) pickTag(ctx context.Context, rc *registry.Client, ref, versio
 			return t, nil
 		}
 	}
-	return "", fmt.Errorf("no version of chart oci://%s matches %q (tags: %s)", ref, versionOrAny(version), strings.Join(firstN(tags, 10), ", "))
+	return "", fmt.Errorf("no version of chart oci://%s matches %q (tags: %s)", ref, versionOrAny(version), joinFirst(tags, 10))
 }
 
-func firstN(s []string, n int) []string {
+// joinFirst lists at most n of s, for messages.
+func joinFirst(s []string, n int) string {
 	if len(s) > n {
-		return append(s[:n:n], "…")
+		s = append(s[:n:n], "…")
 	}
-	return s
+	return strings.Join(s, ", ")
 }
 
 func isLoopback(host string) bool {

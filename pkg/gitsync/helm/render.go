@@ -13,14 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 
-	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
+	commonutil "helm.sh/helm/v4/pkg/chart/common/util"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	release "helm.sh/helm/v4/pkg/release/v1"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
@@ -163,39 +164,54 @@ func (r *Renderer) fetch(ctx context.Context, req Request) (*fetched, error) {
 	return nil, errors.New("the chart needs a repository, an OCI reference or a path")
 }
 
-// render runs Helm's install action client-only (helm template), with
-// hooks and CRDs taken apart.
+// render does what Helm's install does client-only (helm template):
+// dependencies, values coalesced and checked against values.schema.json,
+// the templates rendered, NOTES.txt dropped, hooks taken apart. Helm's
+// action package is not used: it brings Helm's release storage (SQL
+// drivers), its Kubernetes client and its plugin runtime into Sluice.
 func render(ctx context.Context, c *chart.Chart, req Request) (*Result, error) {
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	inst := action.NewInstall(cfg)
-	inst.DryRunStrategy = action.DryRunClient
-	inst.ReleaseName = req.ReleaseName
-	inst.Namespace = req.Namespace
-	inst.Replace = true
-	inst.DisableHooks = true
-	inst.IncludeCRDs = false // taken from the chart below, per the policy
-	inst.HideNotes = true
+	name, version := c.Name(), c.Metadata.Version
+	caps := common.DefaultCapabilities.Copy()
 	if req.KubeVersion != "" {
 		kv, err := common.ParseKubeVersion(req.KubeVersion)
 		if err != nil {
 			return nil, fmt.Errorf("invalid Kubernetes version %q: %w", req.KubeVersion, err)
 		}
-		inst.KubeVersion = kv
+		caps.KubeVersion = *kv
+	}
+	if c.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(c.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart %s %s requires kubeVersion %s, which is incompatible with Kubernetes %s", name, version, c.Metadata.KubeVersion, caps.KubeVersion.Version)
 	}
 	vals := req.Values
 	if vals == nil {
 		vals = map[string]any{}
 	}
-	name, version := c.Name(), c.Metadata.Version
-	out, err := inst.RunWithContext(ctx, c, vals)
+	if err := chartutil.ProcessDependencies(c, vals); err != nil {
+		return nil, fmt.Errorf("chart %s %s: dependencies: %w", name, version, err)
+	}
+	opts := common.ReleaseOptions{Name: req.ReleaseName, Namespace: req.Namespace, Revision: 1, IsInstall: true}
+	toRender, err := commonutil.ToRenderValuesWithSchemaValidation(c, vals, opts, caps, false)
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s: %w", name, version, err)
 	}
-	rel, ok := out.(*release.Release)
-	if !ok {
-		return nil, fmt.Errorf("chart %s %s: unexpected release type %T", name, version, out)
+	files, err := engine.Engine{}.RenderWithContext(ctx, c, toRender)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s %s: %w", name, version, err)
 	}
-	res := &Result{ChartName: name, ChartVersion: version, SkippedHooks: len(rel.Hooks)}
+	for k := range files {
+		if strings.HasSuffix(k, "NOTES.txt") {
+			delete(files, k)
+		}
+	}
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s %s: %w", name, version, err)
+	}
+	var manifest strings.Builder
+	for _, m := range manifests {
+		manifest.WriteString("---\n" + m.Content + "\n")
+	}
+	res := &Result{ChartName: name, ChartVersion: version, SkippedHooks: len(hooks)}
 	if req.CRDs != CRDsSkip {
 		for _, crd := range c.CRDObjects() {
 			objs, err := decode(string(crd.File.Data))
@@ -218,7 +234,7 @@ func render(ctx context.Context, c *chart.Chart, req Request) (*Result, error) {
 			res.Objects = append(res.Objects, objs...)
 		}
 	}
-	objs, err := decode(rel.Manifest)
+	objs, err := decode(manifest.String())
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s rendered invalid YAML: %w", name, version, err)
 	}
