@@ -75,6 +75,7 @@ type GitSyncList struct {
 // GitSyncSpec is the desired state of a GitSync.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && (has(self.ref.tag) || has(self.ref.semver)) && !has(self.ref.commit))",message="spec.verify.mode Tag and TagAndHEAD verify a tag: they need spec.ref.tag or spec.ref.semver (and no spec.ref.commit); use mode HEAD to verify a branch or a commit"
+// +kubebuilder:validation:XValidation:rule="!has(self.helm) || !has(self.path)",message="spec.path is the directory kustomize builds; with spec.helm the objects come from the chart: remove spec.path (a chart in Git is spec.helm.chart.path)"
 type GitSyncSpec struct {
 	// url of the repository: https://, ssh://, or http:// on loopback only
 	// (credentials are never sent in clear text over a network).
@@ -230,6 +231,11 @@ type GitSyncSpec struct {
 	// +listMapKey=name
 	// +optional
 	Alerts []GitSyncAlert `json:"alerts,omitempty"`
+
+	// helm renders a Helm chart (from a Helm repository, an OCI registry or
+	// the checkout) instead of building spec.path; see docs/gitsync.md, "Helm charts".
+	// +optional
+	Helm *GitSyncHelm `json:"helm,omitempty"`
 }
 
 // GitSyncReceiver configures the push webhook receiver of a GitSync.
@@ -390,6 +396,10 @@ type GitSyncStatus struct {
 	// +listMapKey=name
 	// +optional
 	Alerts []GitSyncAlertStatus `json:"alerts,omitempty"`
+
+	// helm records the chart release last applied, with spec.helm.
+	// +optional
+	Helm *GitSyncHelmStatus `json:"helm,omitempty"`
 }
 
 // IntervalOrDefault is spec.interval, or one minute.

@@ -299,3 +299,51 @@ func manyStages(n int) []any {
 	}
 	return stages
 }
+
+// validHelmGitSync is a GitSync that renders a chart of an HTTP repository.
+const validHelmGitSync = `
+apiVersion: sluice.dev/v1beta1
+kind: GitSync
+metadata: {name: invalid}
+spec:
+  url: https://git.example.com/org/fleet.git
+  targetNamespace: web
+  helm:
+    chart:
+      repository: {url: https://charts.example.com/stable, name: podinfo}
+      version: ">=6.0.0 <7.0.0"
+      secretRef: {name: charts}
+    releaseName: podinfo
+    values: {replicaCount: 2, ingress: {enabled: false}}
+    valuesFrom:
+      - {kind: ConfigMap, name: podinfo-values}
+      - {kind: Secret, name: podinfo-auth, valuesKey: password, targetPath: auth.password}
+    crds: CreateReplace
+`
+
+var invalidGitSyncHelm = []invalidCase{
+	{name: "GitSync helm with spec.path", base: validHelmGitSync, mutate: []mutation{set("spec.path", "deploy")}, field: "spec", message: "with spec.helm the objects come from the chart: remove spec.path"},
+	{name: "GitSync helm without chart", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart")}, field: "spec.helm.chart", message: "Required value"},
+	{name: "GitSync helm chart without source", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), del("spec.helm.chart.secretRef")}, field: "spec.helm.chart", message: "needs exactly one of repository"},
+	{name: "GitSync helm chart repository and oci", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.oci", "oci://ghcr.io/org/charts/podinfo")}, field: "spec.helm.chart", message: "needs exactly one of repository"},
+	{name: "GitSync helm chart oci and path", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), del("spec.helm.chart.version"), del("spec.helm.chart.secretRef"), set("spec.helm.chart.oci", "oci://ghcr.io/org/charts/podinfo"), set("spec.helm.chart.path", "charts/web")}, field: "spec.helm.chart", message: "needs exactly one of repository"},
+	{name: "GitSync helm path with version", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), del("spec.helm.chart.secretRef"), set("spec.helm.chart.path", "charts/web")}, field: "spec.helm.chart", message: "remove version"},
+	{name: "GitSync helm path with secretRef", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), del("spec.helm.chart.version"), set("spec.helm.chart.path", "charts/web")}, field: "spec.helm.chart", message: "read with the Git credentials of spec.secretRef"},
+	{name: "GitSync helm path with ..", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), del("spec.helm.chart.version"), del("spec.helm.chart.secretRef"), set("spec.helm.chart.path", "charts/../../etc")}, field: "spec.helm.chart.path", message: "may not contain a '..' element"},
+	{name: "GitSync helm path absolute", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), del("spec.helm.chart.version"), del("spec.helm.chart.secretRef"), set("spec.helm.chart.path", "/charts/web")}, field: "spec.helm.chart.path", message: "must be relative to the repository root"},
+	{name: "GitSync helm oci with a tag", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), set("spec.helm.chart.oci", "oci://ghcr.io/org/charts/podinfo:6.1.0")}, field: "spec.helm.chart.oci", message: "without a tag or digest (use spec.helm.chart.version)"},
+	{name: "GitSync helm oci https scheme", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository"), set("spec.helm.chart.oci", "https://ghcr.io/org/charts/podinfo")}, field: "spec.helm.chart.oci", message: "must be oci://<registry>/<repository>/<chart>"},
+	{name: "GitSync helm repository http not loopback", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.repository.url", "http://charts.example.com")}, field: "spec.helm.chart.repository.url", message: "must be an https:// URL (http:// only on loopback)"},
+	{name: "GitSync helm repository without name", base: validHelmGitSync, mutate: []mutation{del("spec.helm.chart.repository.name")}, field: "spec.helm.chart.repository.name", message: "Required value"},
+	{name: "GitSync helm repository chart name with a slash", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.repository.name", "stable/podinfo")}, field: "spec.helm.chart.repository.name", message: "should match"},
+	{name: "GitSync helm version garbage", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.version", "latest; rm -rf")}, field: "spec.helm.chart.version", message: "must be a semver constraint"},
+	{name: "GitSync helm secretRef without name", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.secretRef", map[string]any{})}, field: "spec.helm.chart.secretRef", message: "spec.helm.chart.secretRef.name must name a Secret"},
+	{name: "GitSync helm crds unknown", base: validHelmGitSync, mutate: []mutation{set("spec.helm.crds", "Upgrade")}, field: "spec.helm.crds", message: "Unsupported value"},
+	{name: "GitSync helm releaseName too long", base: validHelmGitSync, mutate: []mutation{set("spec.helm.releaseName", strings.Repeat("r", 54))}, field: "spec.helm.releaseName", message: "may not be more than 53"},
+	{name: "GitSync helm releaseName with capitals", base: validHelmGitSync, mutate: []mutation{set("spec.helm.releaseName", "PodInfo")}, field: "spec.helm.releaseName", message: "should match"},
+	{name: "GitSync helm values not an object", base: validHelmGitSync, mutate: []mutation{set("spec.helm.values", "replicaCount: 2")}, field: "spec.helm.values", message: "must be of type object"},
+	{name: "GitSync helm valuesFrom kind Deployment", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.0.kind", "Deployment")}, field: "spec.helm.valuesFrom[0].kind", message: "Unsupported value"},
+	{name: "GitSync helm valuesFrom without name", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.0.name", "")}, field: "spec.helm.valuesFrom[0].name", message: "at least 1 chars long"},
+	{name: "GitSync helm valuesFrom targetPath with a space", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.1.targetPath", "auth password")}, field: "spec.helm.valuesFrom[1].targetPath", message: "should match"},
+	{name: "GitSync helm unknown field", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.tag", "6.1.0")}, field: `unknown field "spec.helm.chart.tag"`, message: "strict decoding error"},
+}

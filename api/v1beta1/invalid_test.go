@@ -119,7 +119,7 @@ type invalidCase struct {
 func invalidManifests() []invalidCase {
 	return slices.Concat(invalidCanaryTopLevel, invalidCanaryService, invalidCanaryAnalysis, moreInvalidCanaries,
 		invalidMetricTemplates, moreInvalidMetricTemplates, invalidAlertProviders, moreInvalidAlertProviders, invalidGitSyncs, invalidGitSyncPatches,
-		invalidGitSyncCommitStatus, invalidGitSyncAlerts, invalidPipelines, invalidPipelineWebhooks)
+		invalidGitSyncCommitStatus, invalidGitSyncAlerts, invalidPipelines, invalidPipelineWebhooks, invalidGitSyncHelm)
 }
 
 // TestInvalidManifests_Rejected sends invalid manifests to the real API server
@@ -132,7 +132,7 @@ func TestInvalidManifests_Rejected(t *testing.T) {
 	}
 	ns := newNamespace(t)
 	t.Run("bases are valid", func(t *testing.T) {
-		for i, base := range []string{validCanary, validMetricTemplate, validAlertProvider, validGitSync, validPipeline} {
+		for i, base := range []string{validCanary, validMetricTemplate, validAlertProvider, validGitSync, validPipeline, validHelmGitSync} {
 			g := NewWithT(t)
 			u := decode(t, base)
 			u.SetName("valid-" + strconv.Itoa(i))

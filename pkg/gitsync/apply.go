@@ -137,6 +137,8 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 		return nil, err
 	}
 	opts.DriftIgnoreRules = rules
+	// The CRDs of a chart with spec.helm.crds Create are created, never updated.
+	opts.IfNotPresentSelector = map[string]string{sluicev1beta1.GitSyncSSAAnnotation: sluicev1beta1.GitSyncSSAIfNotPresent}
 	cs, err := a.manager().ApplyAllStaged(ctx, objs, opts)
 	if err != nil {
 		return cs, fmt.Errorf("apply failed: %w", err)

@@ -77,6 +77,7 @@ type GitSyncReconciler struct {
 	Notifier Notifier
 
 	notified     notifiedMemory
+	helm         helmState
 	drift        *driftWatcher
 	impersonator *impersonator
 	remotes      remoteClusters
@@ -240,7 +241,14 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 		return fail(ReasonDecryptionFailed, false, err)
 	}
 	defer func() { err = dec.Redact(err) }()
-	objs, err := Build(co.Dir, gs.Spec.Path, WithDecryptor(dec))
+	// spec.helm renders a chart instead of the kustomize build (helm_sync.go).
+	release, objs, err := r.helmBuild(ctx, gs, status, co.Dir)
+	if err != nil {
+		return err
+	}
+	if release == nil {
+		objs, err = Build(co.Dir, gs.Spec.Path, WithDecryptor(dec))
+	}
 	if decryptionFailed(err) {
 		return fail(ReasonDecryptionFailed, true, err)
 	}
@@ -303,6 +311,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	status.Inventory = inv
 	status.LastAppliedRevision = co.Revision
 	status.LastAppliedDigest = digest
+	recordHelm(status, release)
 	now := metav1.Now()
 	status.LastAppliedTime = &now
 	r.watchApplied(ctx, gs, co.Revision, digest, inv, objs, full)
