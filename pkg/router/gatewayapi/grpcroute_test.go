@@ -32,7 +32,7 @@ func TestConformance_GRPCRoute(t *testing.T) {
 		Provider:    gatewayapi.Name,
 		Register:    func(r *router.Registry) { gatewayapi.Register(r) },
 		Client:      env.Client,
-		Unsupported: []conformance.Feature{conformance.SessionAffinity},
+		Unsupported: []conformance.Feature{conformance.SessionAffinity, conformance.Baseline},
 		Namespace:   func(ctx context.Context) (string, error) { return env.Namespace(ctx, "grpc-conformance") },
 		Canary:      grpcCanary,
 		Objects: func(c *sluicev1beta1.Canary) []conformance.Object {
