@@ -8,6 +8,11 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 GOLANGCI_LINT_KAL := $(BIN)/golangci-lint-kube-api-linter
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# kustomize_disable_go_plugin_support: GitSync embeds kustomize, whose Go
+# plugin loader imports "plugin"; that makes the linker export every symbol
+# and adds about 50 MB to the binary and to the memory it maps
+# (docs/scale.md "Memory").
+GO_TAGS ?= kustomize_disable_go_plugin_support
 GO_TEST_FLAGS ?= -race -count=1 -parallel 4
 
 .DEFAULT_GOAL := help
@@ -104,7 +109,7 @@ verify: ## Fail when generated files are stale or Go code is not formatted.
 
 .PHONY: build
 build: ## Build the sluice manager, the load tester and the kubectl plugin into bin/.
-	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/sluice ./cmd/sluice
+	go build -trimpath -tags "$(GO_TAGS)" -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/sluice ./cmd/sluice
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/loadtester ./cmd/loadtester
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/kubectl-sluice ./cmd/kubectl-sluice
 

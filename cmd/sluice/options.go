@@ -63,6 +63,7 @@ type Options struct {
 	ShowVersion             bool
 	ShardKey                string
 	WatchLabelSelector      string
+	PprofAddr               string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
@@ -145,6 +146,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart, and in notifications (a Cluster field, as Flagger's -cluster-name); empty leaves it out.")
 	fs.StringVar(&o.ShardKey, "shard-key", o.ShardKey, "Run as the shard that reconciles only the Canaries, GitSyncs and Pipelines labelled sharding.sluice.dev/key=<value>, with its own Lease (<leader-election-id>-<value>); see docs/scale.md.")
 	fs.StringVar(&o.WatchLabelSelector, "watch-label-selector", o.WatchLabelSelector, "Reconcile only the Canaries, GitSyncs and Pipelines this label selector matches; the main manager of a sharded install takes '!sharding.sluice.dev/key'.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of the Go profiler's /debug/pprof endpoints, e.g. 127.0.0.1:6060; empty (the default) is off. It has no authentication: bind it to loopback and reach it with kubectl port-forward.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 	o.Notifiers.bindFlags(fs)
 }
