@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -50,7 +52,7 @@ func (d *dashboardOptions) run(ctx context.Context) error {
 	if d.port < 0 || d.port > 65535 {
 		return fmt.Errorf("--port must be between 0 and 65535 (got %d)", d.port)
 	}
-	c, err := d.Client()
+	c, err := d.dashboardClient()
 	if err != nil {
 		return err
 	}
@@ -86,6 +88,27 @@ func (d *dashboardOptions) run(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// dashboardClient is a client with the user's kubeconfig that also knows
+// core/v1, for the events a detail page shows.
+func (d *dashboardOptions) dashboardClient() (client.WithWatch, error) {
+	cfg, err := d.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("failed to build the scheme: %w", err)
+	}
+	if err := sluicev1beta1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("failed to build the scheme: %w", err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create a client: %w", err)
+	}
+	return c, nil
 }
 
 // Act performs a dashboard action with the same rules and writes as the

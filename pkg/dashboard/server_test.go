@@ -234,7 +234,9 @@ func TestDashboardStreamsStatusChanges(t *testing.T) {
 	next(t, events, func(e sse) bool { return e.Name == "synced" && e.Data["kind"] == "Canary" })
 
 	setStatus(t, c, sluicev1beta1.CanaryStatus{Phase: sluicev1beta1.CanaryPhaseProgressing, CanaryWeight: 30, Revision: "abc123"})
-	ev := next(t, events, func(e sse) bool { return e.Name == "upsert" && e.Data["name"] == "podinfo" && e.Data["weight"] == float64(30) })
+	ev := next(t, events, func(e sse) bool {
+		return e.Name == "upsert" && e.Data["name"] == "podinfo" && e.Data["weight"] == float64(30)
+	})
 	g.Expect(ev.Data).To(HaveKeyWithValue("revision", "abc123"))
 	g.Expect(ev.Data).NotTo(HaveKey("sessionAffinityCookie"))
 
