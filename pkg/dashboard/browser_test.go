@@ -223,6 +223,16 @@ func TestDashboardInBrowserShowsCanaryLiveAndPromotes(t *testing.T) {
 	g.Expect(promoted).NotTo(BeEmpty())
 	_, err := time.Parse(time.RFC3339Nano, promoted)
 	g.Expect(err).NotTo(HaveOccurred())
+	// The page learns of the request through the stream, like any change.
+	g.Expect(chromedp.Do(ctx, poll(ctx, `document.getElementById("pending-requests")?.textContent.includes("sluice.dev/promote")`))).To(Succeed())
+
+	// On a phone the page fits the screen's width (wide tables scroll inside
+	// their own box).
+	g.Expect(chromedp.Do(ctx, chromedp.EmulateViewport(390, 844))).To(Succeed())
+	g.Expect(chromedp.Do(ctx,
+		poll(ctx, `document.documentElement.scrollWidth <= window.innerWidth`),
+	)).To(Succeed())
+	screenshot(t, ctx, "release-phone.png")
 
 	mu.Lock()
 	defer mu.Unlock()

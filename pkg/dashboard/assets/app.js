@@ -256,6 +256,14 @@ async function renderDetail(kind, ns, name) {
   };
 }
 
+// pendingRequests lists the manual requests the engine has not handled yet.
+function pendingRequests(v) {
+  const handled = v.handled || {};
+  const names = { "sluice.dev/promote": "promote", "sluice.dev/abort": "abort", "sluice.dev/retry": "retry" };
+  const pending = Object.entries(v.requested || {}).filter(([k, t]) => handled[names[k]] !== t);
+  return pending.map(([k, t]) => `${k}=${t}`).join(", ") || "none";
+}
+
 function canaryDetail(d) {
   const v = d.object;
   const src = v.source ? `${v.source.gitSyncNamespace}/${v.source.gitSyncName} @ ${shortRev(v.source.revision)}` : null;
@@ -269,7 +277,7 @@ function canaryDetail(d) {
         ["Revision", h("code", {}, v.revision || "—")],
         ["Source", src],
         ["Last result", v.lastResult],
-        ["Pending requests", Object.entries(v.requested || {}).map(([k, t]) => `${k}=${t}`).join(", ") || "none"],
+        ["Pending requests", h("span", { id: "pending-requests" }, pendingRequests(v))],
       ])),
     actionButtons("Canary", v, d.actions),
     h("section", { "aria-labelledby": "s-steps" }, h("h2", { id: "s-steps" }, "Analysis"), stepsTable(v)),
