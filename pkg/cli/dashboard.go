@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -60,7 +61,9 @@ func (d *dashboardOptions) run(ctx context.Context) error {
 	if !d.allNS && d.ConfigFlags.Namespace != nil && *d.ConfigFlags.Namespace != "" {
 		ns = *d.ConfigFlags.Namespace
 	}
-	srv, err := dashboard.New(dashboard.Options{Client: c, Act: Act, Namespace: ns})
+	// Actions and failed API requests are logged to stderr, like kubectl's warnings.
+	log := funcr.New(func(prefix, args string) { fmt.Fprintln(d.Streams.ErrOut, prefix, args) }, funcr.Options{})
+	srv, err := dashboard.New(dashboard.Options{Client: c, Act: Act, Namespace: ns, Log: log})
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,9 @@ func New(opts Options) (*Server, error) {
 // sessionCookie names the cookie that ties a browser to its CSRF token.
 const sessionCookie = "sluice_dashboard_session"
 
+// maxSessions bounds the sessions kept in memory.
+const maxSessions = 256
+
 // csrfHeader carries the CSRF token on every action.
 const csrfHeader = "X-Sluice-CSRF"
 
@@ -154,6 +157,14 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if tok, ok := s.sessions[c.Value]; ok {
 			return tok
+		}
+	}
+	if len(s.sessions) >= maxSessions {
+		// Any page can make the browser load this one: bound the memory. A
+		// dropped session's page gets a new token when it reloads.
+		for k := range s.sessions {
+			delete(s.sessions, k)
+			break
 		}
 	}
 	id, tok := randomToken(), randomToken()
