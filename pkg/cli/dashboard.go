@@ -83,7 +83,7 @@ func (d *dashboardOptions) run(ctx context.Context) error {
 	case err := <-errc:
 		return fmt.Errorf("the dashboard server stopped: %w", err)
 	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(shutdown) // event streams end with their requests' contexts
 		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -169,7 +169,11 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) string {
 	}
 	id, tok := randomToken(), randomToken()
 	s.sessions[id] = tok
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	// Secure only over TLS: local mode is plain HTTP on loopback, where some
+	// browsers would drop a Secure cookie and with it every action. The
+	// cookie alone grants nothing: actions also need the token and the Origin.
+	cookie := &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode} //nolint:gosec // G124: Secure whenever the connection is TLS (see above).
+	http.SetCookie(w, cookie)
 	return tok
 }
 
