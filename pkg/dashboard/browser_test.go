@@ -44,14 +44,14 @@ func (l *lockedBuffer) String() string {
 
 // startDashboardCommand runs `kubectl sluice dashboard --port 0` with the test
 // kubeconfig and returns the URL it prints.
-func startDashboardCommand(t *testing.T, ns string) string {
+func startDashboardCommand(t *testing.T, ns string, flags ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		cmd := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: out}, "test")
-		cmd.SetArgs([]string{"--kubeconfig", kubeconfig, "-n", ns, "dashboard", "--port", "0"})
+		cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "-n", ns, "dashboard", "--port", "0"}, flags...))
 		done <- cmd.ExecuteContext(ctx)
 	}()
 	t.Cleanup(func() {
@@ -252,4 +252,27 @@ func event(t *testing.T, c *sluicev1beta1.Canary, reason, message string) {
 	if err := env.Client.Create(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A user who may read but not patch Canaries sees the release, and a
+// confirmed promote says "Not allowed" and changes nothing.
+func TestDashboardInBrowserReadOnlyUserCannotPromote(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	grantRead(t, ns, "viewer")
+	newCanary(t, ns, "podinfo", sluicev1beta1.CanaryStatus{Phase: sluicev1beta1.CanaryPhaseProgressing, CanaryWeight: 10})
+	// --as: the admin kubeconfig impersonates the viewer, as kubectl would.
+	url := startDashboardCommand(t, ns, "--as", "viewer")
+	ctx := browser(t)
+	g.Expect(chromedp.Do(ctx,
+		chromedp.Navigate(url+"#/canary/"+ns+"/podinfo"),
+		chromedp.WaitVisible(chromedp.CSS(`#weight-value`)),
+		chromedp.Click(chromedp.CSS(`button[data-action="promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)),
+		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#notice`)),
+	)).To(Succeed())
+	g.Expect(text(t, ctx, `#notice`)).To(And(HavePrefix("Not allowed:"), ContainSubstring(`User "viewer" cannot patch resource "canaries"`)))
+	screenshot(t, ctx, "release-not-allowed.png")
+	g.Expect(getCanary(t, ns, "podinfo").Annotations).NotTo(HaveKey(sluicev1beta1.PromoteAnnotation))
 }
