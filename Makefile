@@ -24,7 +24,7 @@ help: ## Show this help.
 
 ##@ Development
 .PHONY: tools
-tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, gitea, go-carbon, carbonapi, influxd, ...) and fetch provider CRDs into a cache, linked in bin/.
+tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, gitea, go-carbon, carbonapi, influxd, chromium, ...) and fetch provider CRDs into a cache, linked in bin/.
 	hack/tools.sh gen
 	hack/tools.sh cluster
 	hack/tools.sh helm
@@ -34,6 +34,7 @@ tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, he
 	hack/gitea.sh
 	hack/graphite.sh
 	hack/influxdb.sh
+	hack/chromium.sh
 
 .PHONY: traefik
 traefik: ## Build Traefik, the local stack's data plane, from the Go module proxy (cached in ~/.cache/sluice), linked as bin/traefik.
