@@ -161,4 +161,3 @@ func installFlaggerCRDs(ctx context.Context, c client.Client, path string) error
 	}
 	return nil
 }
-
