@@ -208,7 +208,7 @@ func goalLines(n int, s, f side) []string {
 	} else {
 		idle = fmt.Sprintf("MISSED by %.1f× (%.1f× fewer)", goalIdleFactor/factor, factor)
 	}
-	out = append(out, fmt.Sprintf("Sluice makes ≥ %.0f× fewer idle API requests than Flagger: %s × fewer → %s", goalIdleFactor, ratio(fIdle, sIdle), idle))
+	out = append(out, fmt.Sprintf("Sluice makes ≥ %.0f× fewer idle API requests than Flagger: Flagger ÷ Sluice %s → %s", goalIdleFactor, ratio(fIdle, sIdle), idle))
 	worst, pairs := releaseFactor(s, f)
 	rel := "met"
 	if pairs == 0 || worst < goalReleaseFactor {
