@@ -129,7 +129,7 @@ func readCRDs(r io.Reader) ([]*apiextensionsv1.CustomResourceDefinition, error) 
 // installFlaggerCRDs creates the CRDs of the file hack/tools.sh flagger
 // copied from the Flagger module and waits until each is established.
 func installFlaggerCRDs(ctx context.Context, c client.Client, path string) error {
-	data, err := os.ReadFile(path) //nolint:gosec // the path is the repository's bin/, built by hack/tools.sh
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("failed to read Flagger's CRDs (run hack/tools.sh flagger): %w", err)
 	}

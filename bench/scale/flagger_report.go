@@ -198,7 +198,7 @@ func releaseFactor(s, f side) (worst float64, pairs int) {
 func goalLines(n int, s, f side) []string {
 	sIdle, fIdle := perSecond(s.idle, s.idleFor), perSecond(f.idle, f.idleFor)
 	var out []string
-	idle := "MISSED"
+	var idle string
 	factor := math.Inf(1)
 	if sIdle > 0 {
 		factor = fIdle / sIdle
