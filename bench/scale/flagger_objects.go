@@ -55,7 +55,9 @@ func (f *fleet) flaggerCanary(k types.NamespacedName, provider string) *unstruct
 		analysis["stepWeight"], analysis["maxWeight"] = int64(f.stepWeight), int64(f.maxWeight)
 	}
 	if provider == sluicev1beta1.ProviderGatewayAPI {
-		service["gatewayRefs"] = []any{map[string]any{"name": "bench-gateway"}}
+		// group and kind spelled out: they are the CRD's defaults, so the
+		// object reads back as written.
+		service["gatewayRefs"] = []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "bench-gateway"}}
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"metadata": map[string]any{"namespace": k.Namespace, "name": k.Name},
