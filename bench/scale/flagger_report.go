@@ -240,10 +240,10 @@ func printComparison(w io.Writer, c config, f *fleet, s, fl side) {
 		fmt.Fprintln(w, "goal: "+l)
 	}
 	for _, sd := range []side{s, fl} {
-		fmt.Fprintf(w, "\n%s idle requests by verb and resource (per %s):\n", sd.name, c.idle)
-		printLines(w, sd.idle.Lines(20))
-		fmt.Fprintf(w, "%s requests during the releases:\n", sd.name)
-		printLines(w, sd.progress.Lines(20))
+		fmt.Fprintf(w, "\n%s idle requests by verb and resource in %s (count, per canary):\n", sd.name, c.idle)
+		printLines(w, sd.idle.Lines(c.n))
+		fmt.Fprintf(w, "%s requests during the releases (count, per canary):\n", sd.name)
+		printLines(w, sd.progress.Lines(c.n))
 	}
 	fmt.Fprintln(w, strings.Repeat("-", 40))
 }
