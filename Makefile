@@ -162,6 +162,11 @@ e2e: tools traefik ## Run the end-to-end scenarios (e2e/) with real traffic: con
 bench: ## Run the scale benchmark at N=100 (BENCH_ARGS="-n 500 -timeout 45m" or "-n 1000 -timeout 120m"; see docs/scale.md).
 	go run ./bench/scale $(BENCH_ARGS)
 
+.PHONY: bench-flagger
+bench-flagger: ## Sluice and Flagger v1.44.0 side by side at N=100 (BENCH_ARGS="-n 300 -timeout 90m"; see docs/scale.md).
+	hack/tools.sh flagger
+	go run ./bench/scale -compare-flagger -limit 0 $(BENCH_ARGS)
+
 .PHONY: bench-gitsync
 bench-gitsync: ## Run the GitSync benchmark: 100 GitSyncs of 10 objects, then 1 of 1,000 (BENCH_ARGS="-gitsyncs 10 -mono-objects 200" for a quick one; see docs/scale.md).
 	go run ./bench/gitsync $(BENCH_ARGS)

@@ -106,16 +106,7 @@ func Start(ctx context.Context, bin, kubeconfig, logPath string, args []string) 
 		return nil, fmt.Errorf("failed to start sluice: %w", err)
 	}
 	m := &Manager{cmd: cmd, Log: logPath, probe: probe, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		if st := cmd.ProcessState; st != nil {
-			m.CPU = st.UserTime() + st.SystemTime()
-			if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-				m.MaxRSS = ru.Maxrss * 1024
-			}
-		}
-		close(m.done)
-	}()
+	go m.wait()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
