@@ -98,3 +98,13 @@ func (c *converter) entryLines(doc, entry *yaml.Node) (string, bool) {
 	}
 	return string(bytes.Join(lines[entry.Line-1:end], nil)), true
 }
+
+// gatewayPorts warns about portDiscovery on a generated Gateway API route:
+// Flagger routed spec.service.port only and left the other ports to the
+// Services; Sluice stalls the Canary (pkg/router/gatewayapi multiport.go)
+// rather than leave them silently unreachable through the gateway.
+func (r *reporter) gatewayPorts(c *sluicev1beta1.Canary) {
+	if c.Spec.Service.PortDiscovery && c.Spec.Service.GatewayRouteRef() == "" {
+		r.warn(r.at("spec", "service", "portDiscovery"), "portDiscovery with provider %s: a generated route cannot send each port to its own backend port, so the Canary is Stalled (UnsupportedFeature; Flagger routed spec.service.port only): remove portDiscovery, or set spec.service.gatewayAPI.routeRef to an HTTPRoute you own with a rule per port", c.Spec.Provider)
+	}
+}

@@ -93,6 +93,41 @@ func TestConvert_SourceLabelsMatch(t *testing.T) {
 	}
 }
 
+// A gatewayapi Canary with portDiscovery and a generated route is warned
+// about (the router stalls it); with routeRef, or another provider, it is not.
+func TestConvert_GatewayAPIPortDiscovery(t *testing.T) {
+	const canary = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo}
+spec:
+  provider: %s
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service:
+    port: 9898
+    portDiscovery: true%s
+  analysis: {interval: 1m, threshold: 3, maxWeight: 50, stepWeight: 10}
+`
+	for _, tt := range []struct {
+		provider, extra string
+		warned          bool
+	}{
+		{provider: "gatewayapi:v1", warned: true},
+		{provider: "gatewayapi:v1", extra: "\n    gatewayAPI: {routeRef: {name: shop}}"},
+		{provider: "istio"},
+	} {
+		g := NewWithT(t)
+		res, err := ConvertFlagger("c.yaml", []byte(fmt.Sprintf(canary, tt.provider, tt.extra)))
+		g.Expect(err).NotTo(HaveOccurred())
+		warned := ContainElement(And(HaveField("Severity", SeverityWarning), HaveField("Line", 9),
+			HaveField("Message", ContainSubstring("portDiscovery with provider gatewayapi:v1: a generated route cannot send each port to its own backend port"))))
+		if tt.warned {
+			g.Expect(res.Findings).To(warned, tt.provider+tt.extra)
+		} else {
+			g.Expect(res.Findings).NotTo(warned, tt.provider+tt.extra)
+		}
+	}
+}
+
 // The Flagger Gateway API A/B tutorial converts to a Canary the gatewayapi
 // router accepts, with its header and query matches kept.
 func TestConvert_GatewayAPITutorialMatches(t *testing.T) {
