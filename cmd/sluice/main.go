@@ -196,7 +196,8 @@ func newRouters(opts Options) (*router.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--gateway-api-implementation: %w", err)
 	}
-	providers.RegisterAll(routers, providers.Options{TraefikNativeLB: opts.TraefikNativeLB, GatewayAPIImplementation: impl})
+	providers.RegisterAll(routers, providers.Options{TraefikNativeLB: opts.TraefikNativeLB, GatewayAPIImplementation: impl,
+		NginxAnnotationsPrefix: opts.IngressPrefix})
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return nil, fmt.Errorf("--default-provider: %w", err)
 	}

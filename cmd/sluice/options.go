@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/logging"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	nginxrouter "github.com/sluice-cd/sluice/pkg/router/nginx"
 )
 
 // Options are the manager's settings, bound to command-line flags. No
@@ -43,6 +44,7 @@ type Options struct {
 	SelectorLabels          string
 	TraefikNativeLB         bool
 	GatewayAPIImpl          string
+	IngressPrefix           string
 	DefaultAlertProvider    string
 	GitCacheDir             string
 	GitURL                  string
@@ -92,6 +94,7 @@ func DefaultOptions() Options {
 		EnableConfigTracking:    true,
 		SelectorLabels:          strings.Join(canary.DefaultSelectorLabels, ","),
 		GatewayAPIImpl:          "traefik",
+		IngressPrefix:           nginxrouter.DefaultAnnotationsPrefix,
 		GitBranch:               "main",
 		GitInterval:             time.Minute,
 		GitSyncName:             "cluster",
@@ -128,6 +131,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.SelectorLabels, "selector-labels", o.SelectorLabels, "Comma-separated pod labels, in order of preference, whose value in a target's spec.selector.matchLabels identifies its pods (the primary's get <value>-primary).")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
 	fs.StringVar(&o.GatewayAPIImpl, "gateway-api-implementation", o.GatewayAPIImpl, "Gateway API implementation whose series the gatewayapi builtin metrics query: traefik, envoy-gateway, istio, cilium, kong or nginx-gateway-fabric (those without per-backend series have no builtins: use a MetricTemplate).")
+	fs.StringVar(&o.IngressPrefix, "ingress-annotations-prefix", o.IngressPrefix, "Annotation prefix of the Ingresses the nginx provider writes: the --annotations-prefix ingress-nginx runs with (Flagger's -ingress-annotations-prefix).")
 	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
 	fs.StringVar(&o.GitCacheDir, "git-cache-dir", o.GitCacheDir, "Directory of the Git checkouts; defaults to a directory under the system temp dir.")
 	fs.StringVar(&o.GitURL, "git-url", o.GitURL, "Bootstrap: create a GitSync for this repository (https://, ssh://) at start, unless it exists.")
@@ -205,6 +209,9 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--cluster-name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not %q", o.ClusterName))
 	}
 	if err := o.validateShard(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateIngressAnnotationsPrefix(o.IngressPrefix); err != nil {
 		errs = append(errs, err)
 	}
 	if err := validateSelectorLabels(o.SelectorLabels); err != nil {
