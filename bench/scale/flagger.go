@@ -42,7 +42,7 @@ func (b *bench) runCompareFlagger(ctx context.Context, w io.Writer, admin *rest.
 	sl := sluiceSide(b.cfg, b.fleet, r)
 
 	logf("installing Flagger's CRDs (v1.44.0, from its module)")
-	if err := installFlaggerCRDs(ctx, b.fleet.c, filepath.Join(root, "bin", "flagger-crd.yaml")); err != nil {
+	if err := installFlaggerCRDs(ctx, b.fleet.c, filepath.Join(root, "bin", "crds", "flagger", "crd.yaml")); err != nil {
 		return err
 	}
 	ff := *b.fleet
