@@ -72,7 +72,11 @@ func (in *Canary) EngineOwnedFields(defaultProvider string) []OwnedFields {
 	if all || provider == ProviderIstio {
 		out = append(out, OwnedFields{Group: "networking.istio.io", Kind: "VirtualService", Namespace: ns, Name: apex,
 			Paths: []string{"/spec/hosts", "/spec/gateways", "/spec/http", "/spec/tcp"}})
-		for _, name := range []string{primary, canary} {
+		rules := []string{primary, canary}
+		if in.BaselineEnabled() {
+			rules = append(rules, in.BaselineServiceName())
+		}
+		for _, name := range rules {
 			out = append(out, OwnedFields{Group: "networking.istio.io", Kind: "DestinationRule", Namespace: ns, Name: name,
 				Paths: []string{"/spec/host", "/spec/trafficPolicy"}})
 		}

@@ -36,6 +36,8 @@ func TestCanary_EngineOwnedFields(t *testing.T) {
 		{"no provider anywhere: every routing kind", canary("Deployment", ""), "",
 			[]string{"Deployment/web", "Service/front", "VirtualService/front", "DestinationRule/front-primary", "DestinationRule/front-canary",
 				"TraefikService/front", "HTTPRoute/front", "TrafficSplit/front", "MeshHTTPRoute/front", "RouteTable/front"}},
+		{"istio with a baseline", withBaseline(canary("Deployment", ProviderIstio)), "",
+			[]string{"Deployment/web", "Service/front", "VirtualService/front", "DestinationRule/front-primary", "DestinationRule/front-canary", "DestinationRule/front-baseline"}},
 		{"linkerd", canary("Deployment", "linkerd"), "", []string{"Deployment/web", "Service/front", "HTTPRoute/front"}},
 		{"smi", canary("Deployment", "smi:v1alpha2"), "", []string{"Deployment/web", "Service/front", "TrafficSplit/front"}},
 		{"kuma", canary("Deployment", "kuma"), "", []string{"Deployment/web", "Service/front", "MeshHTTPRoute/front"}},
@@ -61,5 +63,10 @@ func TestCanary_EngineOwnedFields(t *testing.T) {
 
 func withGateway(c *Canary, g *GatewayAPIRouting) *Canary {
 	c.Spec.Service.GatewayAPI = g
+	return c
+}
+
+func withBaseline(c *Canary) *Canary {
+	c.Spec.Analysis = &CanaryAnalysis{Baseline: true}
 	return c
 }

@@ -1,6 +1,7 @@
 // Package istio is the router of the istio provider: it generates a
 // VirtualService <apex> splitting traffic between the primary and canary
-// Services, and DestinationRules <apex>-primary and <apex>-canary carrying
+// Services, and DestinationRules <apex>-primary and <apex>-canary (and
+// <apex>-baseline with spec.analysis.baseline) carrying
 // spec.service.trafficPolicy. Rules that users or other tools add to the
 // VirtualService are kept after Sluice's.
 package istio
@@ -86,7 +87,15 @@ func (r *Router) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
 	if err != nil {
 		return err
 	}
-	for _, dr := range []*networkingv1.DestinationRule{primary, canary} {
+	rules := []*networkingv1.DestinationRule{primary, canary}
+	if c.BaselineEnabled() {
+		baseline, err := BaselineDestinationRule(c)
+		if err != nil {
+			return err
+		}
+		rules = append(rules, baseline)
+	}
+	for _, dr := range rules {
 		spec, err := toMap(&dr.Spec)
 		if err != nil {
 			return err
@@ -140,9 +149,9 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 // Finalize restores the objects that existed before Sluice took them over.
 // A VirtualService Sluice created is rewritten to send every request to the
 // apex Service (Released) and released from the Canary, so it outlives it;
-// the DestinationRules Sluice created only serve <apex>-primary and
-// <apex>-canary, which nothing references any more, and are left to the
-// garbage collector with those Services.
+// the DestinationRules Sluice created only serve <apex>-primary,
+// <apex>-canary and <apex>-baseline, which nothing references any more, and
+// are left to the garbage collector with those Services.
 func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	apex, primary, canary := c.ServiceNames()
 	release := func(live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
@@ -164,7 +173,7 @@ func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	if err := router.Finalize(ctx, r.client, VirtualServiceGVK, c.Namespace, apex, c.UID, release); err != nil {
 		return err
 	}
-	for _, name := range []string{primary, canary} {
+	for _, name := range []string{primary, canary, c.BaselineServiceName()} {
 		if err := router.Finalize(ctx, r.client, DestinationRuleGVK, c.Namespace, name, c.UID, nil); err != nil {
 			return err
 		}

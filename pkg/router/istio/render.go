@@ -47,17 +47,34 @@ func objectMeta(c *sluicev1beta1.Canary, name string) metav1.ObjectMeta {
 // DestinationRules renders the primary and canary DestinationRules.
 func DestinationRules(c *sluicev1beta1.Canary) (primary, canary *networkingv1.DestinationRule, err error) {
 	_, p, cn := c.ServiceNames()
-	out := [2]*networkingv1.DestinationRule{}
-	for i, host := range []string{p, cn} {
-		dr := &networkingv1.DestinationRule{ObjectMeta: objectMeta(c, host)}
-		dr.APIVersion, dr.Kind = "networking.istio.io/v1", "DestinationRule"
-		dr.Spec.Host = host
-		if dr.Spec.TrafficPolicy, err = trafficPolicy(c.Spec.Service.TrafficPolicy); err != nil {
-			return nil, nil, fmt.Errorf("spec.service.trafficPolicy: %w", err)
-		}
-		out[i] = dr
+	if primary, err = destinationRule(c, p); err != nil {
+		return nil, nil, err
 	}
-	return out[0], out[1], nil
+	if canary, err = destinationRule(c, cn); err != nil {
+		return nil, nil, err
+	}
+	return primary, canary, nil
+}
+
+// BaselineDestinationRule renders the DestinationRule of <apex>-baseline,
+// with the same traffic policy as the primary's and the canary's: a
+// baseline exists to be compared with the canary, and a baseline reached
+// with other TLS, load-balancing or outlier settings would measure those
+// settings as well as the version.
+func BaselineDestinationRule(c *sluicev1beta1.Canary) (*networkingv1.DestinationRule, error) {
+	return destinationRule(c, c.BaselineServiceName())
+}
+
+func destinationRule(c *sluicev1beta1.Canary, host string) (*networkingv1.DestinationRule, error) {
+	dr := &networkingv1.DestinationRule{ObjectMeta: objectMeta(c, host)}
+	dr.APIVersion, dr.Kind = "networking.istio.io/v1", "DestinationRule"
+	dr.Spec.Host = host
+	tp, err := trafficPolicy(c.Spec.Service.TrafficPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("spec.service.trafficPolicy: %w", err)
+	}
+	dr.Spec.TrafficPolicy = tp
+	return dr, nil
 }
 
 // VirtualService renders the VirtualService of a Canary for the given

@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -157,4 +158,32 @@ func TestRouter_RestoresDestinationRule(t *testing.T) {
 	g.Expect(got.GetAnnotations()).NotTo(HaveKey(router.OriginalAnnotation))
 	// The DestinationRule Sluice created carries the owner reference.
 	g.Expect(live(g, c.Namespace, "DestinationRule", "app-canary").GetOwnerReferences()).To(HaveLen(1))
+}
+
+// TestRouter_BaselineDestinationRule checks that a Canary with a baseline
+// gets a third DestinationRule with the same traffic policy as the primary's
+// and the canary's, so the baseline is reached as they are, and that a
+// Canary without one gets none.
+func TestRouter_BaselineDestinationRule(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, rt := newRouter(t, "istio-baseline-dr")
+	c.Spec.Service.TrafficPolicy = &sluicev1beta1.TrafficPolicy{TLS: &sluicev1beta1.ClientTLSSettings{Mode: "ISTIO_MUTUAL"}}
+	g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+	absent := &unstructured.Unstructured{}
+	absent.SetGroupVersionKind(istio.DestinationRuleGVK)
+	err := env.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: "app-baseline"}, absent)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a Canary without a baseline got a baseline DestinationRule: %v", err)
+
+	c.Spec.Analysis.Baseline = true
+	g.Expect(rt.Reconcile(ctx, c)).To(Succeed())
+	got := live(g, c.Namespace, "DestinationRule", "app-baseline")
+	host, _, _ := unstructured.NestedString(got.Object, "spec", "host")
+	g.Expect(host).To(Equal("app-baseline"))
+	mode, _, _ := unstructured.NestedString(got.Object, "spec", "trafficPolicy", "tls", "mode")
+	g.Expect(mode).To(Equal("ISTIO_MUTUAL"), "the baseline is reached with another traffic policy than the primary")
+	g.Expect(got.GetOwnerReferences()).To(HaveLen(1), "the baseline DestinationRule is garbage-collected with the Canary")
+	primary := live(g, c.Namespace, "DestinationRule", "app-primary")
+	g.Expect(got.Object["spec"].(map[string]any)["trafficPolicy"]).To(Equal(primary.Object["spec"].(map[string]any)["trafficPolicy"]))
+	g.Expect(rt.Finalize(ctx, c)).To(Succeed())
 }
