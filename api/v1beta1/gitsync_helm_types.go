@@ -191,8 +191,8 @@ type GitSyncHelmStatus struct {
 	// +optional
 	ValuesDigest string `json:"valuesDigest,omitempty"`
 
-	// skippedHooks counts the hook manifests of the chart last applied,
-	// which GitSync does not run (see docs/gitsync.md, Helm charts).
+	// skippedHooks counts the hooks of the chart last applied that GitSync
+	// does not run: delete and rollback hooks (see docs/gitsync.md, Helm charts).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	SkippedHooks int32 `json:"skippedHooks,omitempty"`

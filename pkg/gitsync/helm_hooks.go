@@ -32,6 +32,13 @@ const (
 	ReasonHelmHooksRunning = "HelmHooksRunning"
 )
 
+// Hooks are created and deleted with the rules that cover what GitSync
+// applies (chart values gitSync.apply, or spec.serviceAccountName); reading
+// the outcome of a hook Job or Pod needs get only.
+
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get
+
 // hookRunAnnotation marks the hook objects that GitSync creates with the
 // run they belong to (GitSync UID, attempt, event), so that a reconcile
 // tells its own running Job from one left by an earlier release.

@@ -45,7 +45,7 @@ kind: ConfigMap
 metadata: {name: app-config}
 data: {greeting: {{ .Values.greeting | quote }}, chart: {{ .Chart.Version | quote }}}
 `,
-			"templates/web.yaml": deploymentYAML("web", "ghcr.io/example/web:1.0.0", 1),
+			"templates/web.yaml":  deploymentYAML("web", "ghcr.io/example/web:1.0.0", 1),
 			"templates/pre1.yaml": hookJob("z-first", "pre-install,pre-upgrade", -1, ""),
 			"templates/pre2.yaml": hookJob("a-second", "pre-install,pre-upgrade", 2, "hook-succeeded"),
 			"templates/post.yaml": hookJob("post", "post-install,post-upgrade", 0, ""),
