@@ -81,3 +81,20 @@ func TestHooksWaiting_NotAFailure(t *testing.T) {
 	gs.Spec.Interval.Duration = time.Second
 	g.Expect(nextSync(gs, err)).To(Equal(time.Second), "never later than the interval")
 }
+
+// TestHelmFailures_Alert: a failed hook or test alerts like any failed
+// sync, with the reason and the hook's message.
+func TestHelmFailures_Alert(t *testing.T) {
+	for _, reason := range []string{ReasonHelmHookFailed, ReasonHelmTestFailed} {
+		t.Run(reason, func(t *testing.T) {
+			g := NewWithT(t)
+			msg := "chart test Pod/smoke failed: smoke: GET / answered 503"
+			gs := &sluicev1beta1.GitSync{Spec: sluicev1beta1.GitSyncSpec{URL: "https://git.example.com/fleet.git"}}
+			es := decideEvents(gs, appliedStatus(revA), failedStatus(revB, reason, msg), syncOutcome{}, nil, alertsT0)
+			g.Expect(es).To(HaveLen(1))
+			g.Expect(es[0].Type).To(Equal(EventSyncFailed))
+			g.Expect(es[0].Severity).To(Equal(SeverityError))
+			g.Expect(es[0].Message).To(Equal(reason + ": " + msg))
+		})
+	}
+}

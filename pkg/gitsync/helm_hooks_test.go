@@ -348,4 +348,71 @@ func TestGitSync_HelmTests(t *testing.T) {
 		g.Expect(ready(g, ns, "tested").Reason).To(Equal(gitsync.ReasonHelmTestFailed))
 		g.Expect(podUID(g, ns, "b-pod-test")).To(Equal(failedUID), "a failed test is not run again every interval")
 	}, 3*time.Second, 500*time.Millisecond).Should(Succeed())
+
+	// A sync request runs the tests of the same release again.
+	jobUID := getJob(g, ns, "a-job-test").UID
+	requestSync(g, ns, "tested", "retry-tests")
+	g.Eventually(func(g Gomega) {
+		j := getJob(g, ns, "a-job-test")
+		g.Expect(j.UID).NotTo(Equal(jobUID))
+		g.Expect(j.Status.Conditions).To(BeEmpty())
+	}, wait).Should(Succeed())
+	finishJob(g, ns, "a-job-test", true, "")
+	g.Eventually(func(g Gomega) { g.Expect(podUID(g, ns, "b-pod-test")).NotTo(Equal(failedUID)) }, wait).Should(Succeed())
+	finishPod(g, ns, "b-pod-test", corev1.PodSucceeded, "")
+	g.Eventually(func(g Gomega) {
+		readyTrue(g, ns, "tested")
+		g.Expect(testFailures(hooksOf(g, ns, "tested"))).To(BeEmpty())
+	}, wait).Should(Succeed())
+}
+
+func testFailures(h *sluicev1beta1.GitSyncHelmHooksStatus) []string {
+	var out []string
+	for _, t := range h.Tests {
+		if t.Result != sluicev1beta1.GitSyncHelmHookSucceeded {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// TestGitSync_HelmHooksResumeAfterRestart: the progress of a release's
+// hooks is in status, not in memory: a new controller (a restart) goes on
+// from the hook that was running, without running the earlier ones again.
+func TestGitSync_HelmHooksResumeAfterRestart(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	charts, err := testenv.StartHelmRepo(t.TempDir())
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(charts.Close)
+	g.Expect(charts.Add(hookedChart("1.0.0"))).To(Succeed())
+	fleet := newGitServer(t, "", "").newRepo(t, "fleet")
+	fleet.write("initial", map[string]string{"README.md": "charts"})
+	_, stop := startManager(t, "hooks-restart", nil)
+	newGitSync(t, ns, "rel", fleet.URL, func(gs *sluicev1beta1.GitSync) {
+		gs.Labels = map[string]string{privateManagerLabel: "hooks-restart"}
+		gs.Spec.Helm = &sluicev1beta1.GitSyncHelm{
+			Chart: sluicev1beta1.GitSyncHelmChart{Repository: &sluicev1beta1.GitSyncHelmRepository{URL: charts.URL, Name: "hooked"}, Version: "1.0.0"},
+		}
+	})
+	g.Eventually(func(g Gomega) { getJob(g, ns, "z-first") }, wait).Should(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(hooksOf(g, ns, "rel").Running).To(Equal("Job/z-first")) }, wait).Should(Succeed())
+	stop()
+	zUID := getJob(g, ns, "z-first").UID
+	finishJob(g, ns, "z-first", true, "")
+
+	_, stop = startManager(t, "hooks-restart", nil)
+	defer stop()
+	g.Eventually(func(g Gomega) { getJob(g, ns, "a-second") }, wait).Should(Succeed())
+	g.Expect(getJob(g, ns, "z-first").UID).To(Equal(zUID), "the hook that ran is not run again")
+	finishJob(g, ns, "a-second", true, "")
+	g.Eventually(func(g Gomega) { getJob(g, ns, "post") }, wait).Should(Succeed())
+	finishJob(g, ns, "post", true, "")
+	g.Eventually(func(g Gomega) {
+		readyTrue(g, ns, "rel")
+		h := hooksOf(g, ns, "rel")
+		g.Expect(h.Revision).To(HavePrefix("hooked-1.0.0@"))
+		g.Expect(h.Attempt).To(BeEquivalentTo(1))
+	}, wait).Should(Succeed())
+	g.Expect(getJob(g, ns, "z-first").UID).To(Equal(zUID))
 }
