@@ -220,7 +220,10 @@ func (r *GitSyncReconciler) helmTests(ctx context.Context, gs *sluicev1beta1.Git
 		// failure lives in hs.Tests, and the message is the same at every
 		// sync so that alerts see one failure.
 		hs.Failure = ""
-		return fail(ReasonHelmTestFailed, true, errors.New(testFailure(hs)))
+		if msg := testFailure(hs); msg != "" {
+			return fail(ReasonHelmTestFailed, true, errors.New(msg))
+		}
+		return err // the tests could not be prepared (an unknown kind)
 	}
 	ctrl.LoggerFrom(ctx).Info("Helm chart tests passed", "chart", rel.chart, "version", rel.version, "tests", len(hs.Tests))
 	return nil
@@ -268,7 +271,7 @@ func (r *GitSyncReconciler) runHooks(ctx context.Context, gs *sluicev1beta1.GitS
 		if reason == ReasonHelmTestFailed {
 			what = "chart test"
 		}
-		msg := truncate(fmt.Sprintf("%s %s (%s) of chart %s %s failed: %s", what, hookName(h), h.Path, rel.chart, rel.version, raw))
+		msg := truncateTo(fmt.Sprintf("%s %s (%s) of chart %s %s failed: %s", what, hookName(h), h.Path, rel.chart, rel.version, raw), maxMessage)
 		_ = r.deleteHooks(ctx, applier, hooks[:i], helm.PolicySucceeded)
 		if created {
 			_ = r.deleteHooks(ctx, applier, hooks[i:i+1], helm.PolicyFailed)

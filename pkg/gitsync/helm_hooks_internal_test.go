@@ -2,6 +2,7 @@ package gitsync
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,4 +98,12 @@ func TestHelmFailures_Alert(t *testing.T) {
 			g.Expect(es[0].Message).To(Equal(reason + ": " + msg))
 		})
 	}
+}
+
+func TestTruncateTo_FitsTheStatusLimit(t *testing.T) {
+	g := NewWithT(t)
+	long := strings.Repeat("x", 5000)
+	g.Expect(truncateTo(long, maxMessage)).To(HaveLen(maxMessage))
+	g.Expect(truncateTo(long, maxMessage)).To(HaveSuffix("…"))
+	g.Expect(truncateTo("short", maxMessage)).To(Equal("short"))
 }

@@ -416,3 +416,40 @@ func TestGitSync_HelmHooksResumeAfterRestart(t *testing.T) {
 	}, wait).Should(Succeed())
 	g.Expect(getJob(g, ns, "z-first").UID).To(Equal(zUID))
 }
+
+// TestGitSync_HelmHookTimeout: a pre-install hook that does not complete
+// within spec.helm.hooks.timeout fails the install (nothing applied) and,
+// with hook-failed, is deleted.
+func TestGitSync_HelmHookTimeout(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	charts, err := testenv.StartHelmRepo(t.TempDir())
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(charts.Close)
+	g.Expect(charts.Add(testenv.Chart{Name: "slow", Version: "0.1.0", Files: map[string]string{
+		"templates/app.yaml":   configMapYAML("slow-config", "x"),
+		"templates/check.yaml": hookJob("check", "pre-install", 0, "hook-failed"),
+	}})).To(Succeed())
+	fleet := newGitServer(t, "", "").newRepo(t, "fleet")
+	fleet.write("initial", map[string]string{"README.md": "charts"})
+	newGitSync(t, ns, "slow", fleet.URL, func(gs *sluicev1beta1.GitSync) {
+		gs.Spec.Helm = &sluicev1beta1.GitSyncHelm{
+			Chart: sluicev1beta1.GitSyncHelmChart{Repository: &sluicev1beta1.GitSyncHelmRepository{URL: charts.URL, Name: "slow"}},
+			Hooks: &sluicev1beta1.GitSyncHelmHooks{Timeout: &metav1.Duration{Duration: 3 * time.Second}},
+		}
+	})
+	g.Eventually(func(g Gomega) { getJob(g, ns, "check") }, wait).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := ready(g, ns, "slow")
+		g.Expect(c.Reason).To(Equal(gitsync.ReasonHelmHookFailed))
+		g.Expect(c.Message).To(Equal("pre-install hook Job/check (slow/templates/check.yaml) of chart slow 0.1.0 failed: did not complete within 3s"))
+		gone(g, &batchv1.Job{}, ns, "check", "hook-failed deletes the failed hook")
+		gone(g, &corev1.ConfigMap{}, ns, "slow-config", "a failed pre-install hook applies nothing")
+		gs := getGitSync(g, ns, "slow")
+		g.Expect(gs.Status.Inventory).To(BeEmpty())
+		g.Expect(gs.Status.Helm.ChartVersion).To(BeEmpty())
+	}, wait).Should(Succeed())
+	g.Consistently(func(g Gomega) {
+		gone(g, &batchv1.Job{}, ns, "check", "the failed release is not tried again every interval")
+	}, 3*time.Second, 500*time.Millisecond).Should(Succeed())
+}
