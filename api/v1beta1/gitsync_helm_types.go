@@ -65,6 +65,15 @@ type GitSyncHelm struct {
 	// +kubebuilder:default=Create
 	// +optional
 	CRDs GitSyncHelmCRDPolicy `json:"crds,omitempty"`
+
+	// hooks configures the chart's hooks (helm.sh/hook), which run in
+	// Helm's order on an install or an upgrade; see docs/gitsync.md.
+	// +optional
+	Hooks *GitSyncHelmHooks `json:"hooks,omitempty"`
+
+	// test runs the chart's tests as a gate once per release.
+	// +optional
+	Test *GitSyncHelmTest `json:"test,omitempty"`
 }
 
 // GitSyncHelmChart names a chart: exactly one of repository, oci and path.
@@ -182,9 +191,13 @@ type GitSyncHelmStatus struct {
 	// +optional
 	ValuesDigest string `json:"valuesDigest,omitempty"`
 
-	// skippedHooks counts the hook manifests of the chart last applied,
-	// which GitSync does not run (see docs/gitsync.md, Helm charts).
+	// skippedHooks counts the hooks of the chart last applied that GitSync
+	// does not run: delete and rollback hooks (see docs/gitsync.md, Helm charts).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	SkippedHooks int32 `json:"skippedHooks,omitempty"`
+
+	// hooks is the progress of the release's hooks and chart tests.
+	// +optional
+	Hooks *GitSyncHelmHooksStatus `json:"hooks,omitempty"`
 }

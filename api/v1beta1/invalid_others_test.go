@@ -319,6 +319,8 @@ spec:
       - {kind: ConfigMap, name: podinfo-values}
       - {kind: Secret, name: podinfo-auth, valuesKey: password, targetPath: auth.password}
     crds: CreateReplace
+    hooks: {timeout: 10m}
+    test: {enable: true, timeout: 2m}
 `
 
 var invalidGitSyncHelm = []invalidCase{
@@ -346,4 +348,14 @@ var invalidGitSyncHelm = []invalidCase{
 	{name: "GitSync helm valuesFrom without name", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.0.name", "")}, field: "spec.helm.valuesFrom[0].name", message: "at least 1 chars long"},
 	{name: "GitSync helm valuesFrom targetPath with a space", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.1.targetPath", "auth password")}, field: "spec.helm.valuesFrom[1].targetPath", message: "should match"},
 	{name: "GitSync helm unknown field", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.tag", "6.1.0")}, field: `unknown field "spec.helm.chart.tag"`, message: "strict decoding error"},
+}
+
+// invalidGitSyncHelmHooks: spec.helm.hooks and spec.helm.test.
+var invalidGitSyncHelmHooks = []invalidCase{
+	{name: "GitSync helm hooks timeout zero", base: validHelmGitSync, mutate: []mutation{set("spec.helm.hooks.timeout", "0s")}, field: "spec.helm.hooks.timeout", message: "spec.helm.hooks.timeout must be greater than 0, e.g. 5m"},
+	{name: "GitSync helm hooks timeout not a duration", base: validHelmGitSync, mutate: []mutation{set("spec.helm.hooks.timeout", "ten minutes")}, field: "spec.helm.hooks.timeout", message: "should match"},
+	{name: "GitSync helm hooks unknown field", base: validHelmGitSync, mutate: []mutation{set("spec.helm.hooks.disable", true)}, field: `unknown field "spec.helm.hooks.disable"`, message: "strict decoding error"},
+	{name: "GitSync helm test timeout zero", base: validHelmGitSync, mutate: []mutation{set("spec.helm.test.timeout", "0m")}, field: "spec.helm.test.timeout", message: "spec.helm.test.timeout must be greater than 0, e.g. 5m"},
+	{name: "GitSync helm test timeout negative", base: validHelmGitSync, mutate: []mutation{set("spec.helm.test.timeout", "-1m")}, field: "spec.helm.test.timeout", message: "should match"},
+	{name: "GitSync helm test enable not a boolean", base: validHelmGitSync, mutate: []mutation{set("spec.helm.test.enable", "yes")}, field: "spec.helm.test.enable", message: "must be of type boolean"},
 }

@@ -119,7 +119,8 @@ type invalidCase struct {
 func invalidManifests() []invalidCase {
 	return slices.Concat(invalidCanaryTopLevel, invalidCanaryService, invalidCanaryAnalysis, moreInvalidCanaries,
 		invalidMetricTemplates, moreInvalidMetricTemplates, invalidAlertProviders, moreInvalidAlertProviders, invalidGitSyncs, invalidGitSyncPatches,
-		invalidGitSyncCommitStatus, invalidGitSyncAlerts, invalidPipelines, invalidPipelineWebhooks, invalidGitSyncHelm)
+		invalidGitSyncCommitStatus, invalidGitSyncAlerts, invalidPipelines, invalidPipelineWebhooks, invalidGitSyncHelm,
+		invalidGitSyncHelmHooks)
 }
 
 // TestInvalidManifests_Rejected sends invalid manifests to the real API server

@@ -52,8 +52,8 @@ func (r *GitSyncReconciler) commitStatusPending(ctx context.Context, gs *sluicev
 // status; postCommitStatus posts it once written.
 func (r *GitSyncReconciler) commitStatusOutcome(gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, revision string, err error) {
 	sha := commitstatus.SHAFromRevision(revision)
-	if gs.Spec.CommitStatus == nil || sha == "" {
-		return
+	if gs.Spec.CommitStatus == nil || sha == "" || isHooksWaiting(err) {
+		return // a running Helm hook leaves the commit status pending
 	}
 	state := sluicev1beta1.CommitStatusSuccess
 	if err != nil {

@@ -183,7 +183,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	status.LastHandledSyncRequest = gs.Annotations[sluicev1beta1.GitSyncSyncRequestedAnnotation]
 	recordSync(gs.Name, gs.Namespace, time.Since(start), status.LastFailureReason, len(status.Inventory), start)
 	csBefore := gs.Status.CommitStatus.DeepCopy()
-	if err != nil {
+	if err != nil && !isHooksWaiting(err) {
 		log.Info("sync failed", "reason", status.LastFailureReason, "error", status.LastFailureMessage, "revision", status.LastAttemptedRevision)
 	} else {
 		log.V(1).Info("synced", "revision", status.LastAppliedRevision, "objects", len(status.Inventory), "duration", time.Since(start))
@@ -202,7 +202,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// A transient failure: back off (rate-limited) rather than wait an interval.
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: jitter(gs.IntervalOrDefault())}, nil
+	return ctrl.Result{RequeueAfter: nextSync(gs, err)}, nil
 }
 
 // sync fetches, builds, applies, prunes and waits, filling status. Nothing
@@ -270,9 +270,16 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)
 	}
+	// A new release runs its pre-install or pre-upgrade hooks first (helm_hooks.go).
+	if err := r.helmPreHooks(ctx, gs, status, applier, release); err != nil {
+		return err
+	}
 	st, dirty := r.drift.take(client.ObjectKeyFromObject(gs))
 	if done, err := r.correctDriftOnly(ctx, gs, status, applier, st, dirty, co.Revision, digest, objs, drift); done {
-		return err
+		if err != nil {
+			return err
+		}
+		return r.helmPostHooks(ctx, gs, status, applier, release) // the release is applied: its post hooks, tests
 	}
 	send, full := r.objectsToApply(gs, st, dirty, co.Revision, objs)
 	if !full {
@@ -323,7 +330,8 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err := applier.Wait(ctx, set, gs.TimeoutOrDefault()); err != nil {
 		return fail(ReasonHealthCheckFailed, false, err)
 	}
-	return nil
+	// Then its post-install or post-upgrade hooks and chart tests.
+	return r.helmPostHooks(ctx, gs, status, applier, release)
 }
 
 func mergeInventory(a, b []sluicev1beta1.GitSyncInventoryEntry) []sluicev1beta1.GitSyncInventoryEntry {

@@ -30,6 +30,9 @@ func fail(reason string, stalled bool, err error) error {
 // not retried before the next interval: only a new commit can fix it.
 // observedGeneration advances only when the sync succeeded or stalled.
 func summarize(gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, err error) (retry bool) {
+	if markHooksRunning(gs, status, err) { // a Helm hook runs: not a failure (helm_hooks.go)
+		return false
+	}
 	if err == nil {
 		status.ObservedGeneration = gs.Generation
 		status.LastFailureReason, status.LastFailureMessage = "", ""

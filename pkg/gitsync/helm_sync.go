@@ -42,6 +42,8 @@ type helmState struct {
 type helmRelease struct {
 	chart, version, valuesDigest string
 	hooks                        int
+	// hookList are the hooks GitSync runs (helm_hooks.go).
+	hookList []helm.Hook
 }
 
 // helmBuild renders spec.helm into the objects to apply (nil, nil, nil
@@ -102,7 +104,7 @@ func (r *GitSyncReconciler) helmBuild(ctx context.Context, gs *sluicev1beta1.Git
 		// the rest waits for a change, or the next interval (a new version).
 		return nil, nil, fail(ReasonHelmRenderFailed, !helm.IsTransient(err), err)
 	}
-	return &helmRelease{chart: res.ChartName, version: res.ChartVersion, valuesDigest: digest, hooks: res.SkippedHooks}, res.Objects, nil
+	return &helmRelease{chart: res.ChartName, version: res.ChartVersion, valuesDigest: digest, hooks: res.SkippedHooks, hookList: res.Hooks}, res.Objects, nil
 }
 
 // recordHelm records the release applied in status.helm.

@@ -76,11 +76,14 @@ type Request struct {
 
 // Result is a rendered release.
 type Result struct {
-	// Objects are the chart's CRDs (per the policy) then its rendered manifests, hooks left out.
+	// Objects are the chart's CRDs (per the policy) then its rendered manifests, hooks apart.
 	Objects []*unstructured.Unstructured
 	// ChartName and ChartVersion are the chart rendered.
 	ChartName, ChartVersion string
-	// SkippedHooks counts the hook manifests left out.
+	// Hooks are the hooks GitSync runs (install, upgrade and test events),
+	// in Helm's kind order; see ForEvent for the order of one event.
+	Hooks []Hook
+	// SkippedHooks counts the hooks of events GitSync does not run (delete, rollback).
 	SkippedHooks int
 }
 
@@ -211,7 +214,10 @@ func render(ctx context.Context, c *chart.Chart, req Request) (*Result, error) {
 	for _, m := range manifests {
 		manifest.WriteString("---\n" + m.Content + "\n")
 	}
-	res := &Result{ChartName: name, ChartVersion: version, SkippedHooks: len(hooks)}
+	res := &Result{ChartName: name, ChartVersion: version}
+	if res.Hooks, res.SkippedHooks, err = hooksOf(hooks, req.Namespace); err != nil {
+		return nil, fmt.Errorf("chart %s %s: %w", name, version, err)
+	}
 	if req.CRDs != CRDsSkip {
 		for _, crd := range c.CRDObjects() {
 			objs, err := decode(string(crd.File.Data))

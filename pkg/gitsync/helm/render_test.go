@@ -103,8 +103,11 @@ func TestRender_Repository(t *testing.T) {
 		"chartVersion": "1.2.0", "greeting": "hi", "replicas": "1", "password": "s3cr3t", "kube": "v1.34.2", "install": "true",
 	}))
 	g.Expect(find(res.Objects, "ConfigMap", "site-settings").GetNamespace()).To(Equal("apps"))
-	g.Expect(find(res.Objects, "Job", "site-migrate")).To(BeNil(), "hooks are left out")
-	g.Expect(res.SkippedHooks).To(Equal(1))
+	g.Expect(find(res.Objects, "Job", "site-migrate")).To(BeNil(), "hooks are apart from the objects")
+	g.Expect(res.Hooks).To(HaveLen(1))
+	g.Expect(res.Hooks[0].Object.GetName()).To(Equal("site-migrate"))
+	g.Expect(res.Hooks[0].Object.GetNamespace()).To(Equal("apps"))
+	g.Expect(res.SkippedHooks).To(Equal(0))
 	crd := find(res.Objects, "CustomResourceDefinition", "widgets.example.com")
 	g.Expect(crd).NotTo(BeNil())
 	g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue(helm.IfNotPresentAnnotation, helm.IfNotPresentValue), "Create is the default CRD policy")
