@@ -277,6 +277,7 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 		}
 		fmt.Fprintf(w, "\nRequests of run %q during the releases (%s), by verb and resource (total, per canary release):\n", r.label, r.progressFor.Round(time.Second))
 		printLines(w, r.progress.Lines(c.n))
+		printProviders(w, r, c.interval)
 		sw := derive(c, f, r).sw
 		fmt.Fprintf(w, "\nWrites of run %q during analysis steps 2 … K−1 (%d steps of %d canaries), by verb and resource (total, per step):\n", r.label, sw.steps, len(sw.perCanary))
 		printLines(w, counts(toInt64(sw.byResource)).Lines(sw.steps))
