@@ -164,7 +164,7 @@ func run(ctx context.Context, c config) (err error) {
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sluice-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	proxy, err := apicount.Start(env.Config, apicount.Options{Attribute: attribute, Logf: logf})
+	proxy, err := apicount.Start(env.Config, apicount.Options{Attribute: attribute, Logf: logf, RecordReads: true})
 	if err != nil {
 		return err
 	}

@@ -18,13 +18,14 @@ import (
 // whatever the number of canaries.
 const leaseResource = "leases.coordination.k8s.io"
 
-// Targets of issue 10.
+// Targets of issue 10, the memory one since lowered by issue 22 (section 4)
+// from 256 MiB to 192 MiB.
 const (
 	targetIdleRPS       = 1.0
 	targetLateness      = time.Second
 	targetDurationRatio = 1.05
 	targetWritesPerStep = 3.0
-	targetRSS           = 256 << 20
+	targetRSS           = 192 << 20
 	targetLatenessAtN   = 500
 	targetIdleAndRSSAtN = 1000
 )
@@ -259,7 +260,7 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 		return fmt.Sprintf("%s / %.1f / %.1f", idle, r.progressCPU.Seconds(), r.cpu.Seconds())
 	}), "", "")
 	row("controller peak RSS", cells(func(r *result, _ stats) string { return mib(max(r.maxRSS, r.hwm)) }),
-		fmt.Sprintf("≤ 256 MiB (at N=%d)", targetIdleAndRSSAtN), verdict(float64(max(r0.maxRSS, r0.hwm))/(1<<20), targetRSS/(1<<20), " MiB"))
+		fmt.Sprintf("≤ %d MiB (at N=%d)", targetRSS>>20, targetIdleAndRSSAtN), verdict(float64(max(r0.maxRSS, r0.hwm))/(1<<20), targetRSS/(1<<20), " MiB"))
 	row("releases failed / unfinished / waited for a slot", cells(func(_ *result, s stats) string {
 		return fmt.Sprintf("%d / %d / %d", s.failed, s.unfinished, s.waited)
 	}), "0 / 0", "")
@@ -277,6 +278,7 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 		}
 		fmt.Fprintf(w, "\nRequests of run %q during the releases (%s), by verb and resource (total, per canary release):\n", r.label, r.progressFor.Round(time.Second))
 		printLines(w, r.progress.Lines(c.n))
+		printProviders(w, r, c.interval)
 		sw := derive(c, f, r).sw
 		fmt.Fprintf(w, "\nWrites of run %q during analysis steps 2 … K−1 (%d steps of %d canaries), by verb and resource (total, per step):\n", r.label, sw.steps, len(sw.perCanary))
 		printLines(w, counts(toInt64(sw.byResource)).Lines(sw.steps))

@@ -35,6 +35,7 @@ type result struct {
 	idle         counts
 	idleFor      time.Duration
 	idleCPU      time.Duration
+	idleReqs     []write // every request of the idle window, attributed
 
 	progress    counts
 	released    time.Time     // when the benchmark began patching the targets
@@ -43,6 +44,7 @@ type result struct {
 	queries     int64
 	tracks      map[types.NamespacedName]*track
 	writes      []write // every write during the releases, attributed
+	reads       []write // every read during the releases, attributed
 	trails      map[types.NamespacedName][]string
 
 	cpu    time.Duration // whole life of the process (rusage)
@@ -84,12 +86,15 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 	}
 	if measureIdle {
 		logf("run %q: counting idle requests for %s", label, b.cfg.idle)
+		b.proxy.Record()
 		before, u0 := b.proxy.Snapshot(), m.MustUsage()
 		t0 := time.Now()
 		if err := sleep(ctx, b.cfg.idle); err != nil {
+			b.proxy.Recorded()
 			return nil, err
 		}
 		r.idle, r.idleFor, r.idleCPU = b.proxy.Snapshot().Sub(before), time.Since(t0), m.MustUsage().CPU-u0.CPU
+		r.idleReqs = b.proxy.Recorded()
 		r.idleMeasured = true
 	}
 
@@ -118,7 +123,7 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 	}
 	r.progressFor = time.Since(t0)
 	r.progress = b.proxy.Snapshot().Sub(before)
-	r.writes = b.proxy.Recorded()
+	r.writes, r.reads = splitRecorded(b.proxy.Recorded())
 	r.progressCPU = m.MustUsage().CPU - u0.CPU
 	r.queries = b.queries.Load() - q0
 	r.tracks, r.trails = b.obs.finish()

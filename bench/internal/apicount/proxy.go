@@ -34,12 +34,15 @@ type Proxy struct {
 	opts Options
 	mu   sync.Mutex
 	n    map[string]int64 // "VERB resource"
-	// While recording, every write, stamped and attributed.
+	// While recording, every write (and read, with Options.RecordReads),
+	// stamped and attributed.
 	recording bool
 	writes    []Write
 }
 
-// Write is one write the controller made, attributed by Options.Attribute.
+// Write is one write (or, with Options.RecordReads, read) the controller
+// made, attributed by Options.Attribute; IsWrite of the verb in Resource
+// tells which.
 type Write struct {
 	At       time.Time
 	Key      types.NamespacedName // empty when not attributed
@@ -53,6 +56,9 @@ type Options struct {
 	Attribute func(*http.Request) types.NamespacedName
 	// Logf reports forwarding errors; nil is silent.
 	Logf func(format string, args ...any)
+	// RecordReads records reads (GET, LIST, WATCH) too, so that they can be
+	// attributed like the writes; dry runs are never recorded.
+	RecordReads bool
 }
 
 // Start listens on a free 127.0.0.1 port and forwards to the API server of cfg.
@@ -93,7 +99,7 @@ func Start(cfg *rest.Config, opts Options) (*Proxy, error) {
 		p.n[verb+" "+res]++
 		recording := p.recording
 		p.mu.Unlock()
-		if recording && IsWrite(verb) {
+		if recording && (IsWrite(verb) || opts.RecordReads && kindOf(verb) == kindRead) {
 			rec := Write{At: time.Now(), Resource: verb + " " + res}
 			if opts.Attribute != nil {
 				rec.Key = opts.Attribute(r)
