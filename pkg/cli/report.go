@@ -220,4 +220,3 @@ func meanSeconds(s *float64) string {
 	}
 	return humanSeconds(int64(math.Round(*s)))
 }
-
