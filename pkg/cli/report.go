@@ -55,21 +55,9 @@ the metric sluice_gitsync_drift_corrections_total counts them all (docs/delivery
 
 // parseSince reads "30d" or a Go duration.
 func parseSince(s string) (time.Duration, error) {
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid --since %q: want a number of days such as 30d, or a duration such as 12h: %w", s, err)
-		}
-		d = time.Duration(n * float64(24*time.Hour))
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("invalid --since %q: want a number of days such as 30d, or a duration such as 12h: %w", s, err)
-		}
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("invalid --since %q: the window must be positive", s)
+	d, err := delivery.ParseWindow(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid --since: %w", err)
 	}
 	return d, nil
 }

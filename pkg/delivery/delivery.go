@@ -19,6 +19,28 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
+// ParseWindow reads a window back from now: a number of days ("30d") or a
+// Go duration ("12h").
+func ParseWindow(s string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q: want a number of days such as 30d, or a duration such as 12h: %w", s, err)
+		}
+		d = time.Duration(n * float64(24*time.Hour))
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q: want a number of days such as 30d, or a duration such as 12h: %w", s, err)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q: the window must be positive", s)
+	}
+	return d, nil
+}
+
 // Report is the output of `kubectl sluice report` and of the dashboard's delivery page.
 type Report struct {
 	// Since is the window asked for (--since).

@@ -75,3 +75,17 @@ func TestHumanSeconds(t *testing.T) {
 		g.Expect(delivery.HumanSeconds(in)).To(Equal(want), "%d", in)
 	}
 }
+
+func TestParseWindow(t *testing.T) {
+	g := NewWithT(t)
+	d, err := delivery.ParseWindow("30d")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(d).To(Equal(30 * 24 * time.Hour))
+	d, err = delivery.ParseWindow("90m")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(d).To(Equal(90 * time.Minute))
+	for _, bad := range []string{"thirty", "-3d", "0d", "5x", ""} {
+		_, err := delivery.ParseWindow(bad)
+		g.Expect(err).To(MatchError(Or(ContainSubstring("want a number of days"), ContainSubstring("must be positive"))), bad)
+	}
+}
