@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,6 +30,7 @@ import (
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/canary"
+	"github.com/sluice-cd/sluice/pkg/gitsync"
 	"github.com/sluice-cd/sluice/pkg/metrics"
 	"github.com/sluice-cd/sluice/pkg/router"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
@@ -70,12 +74,14 @@ func startEngine(t *testing.T, ns, prometheus string) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-// deployment creates a Deployment whose pods kwok runs.
-func deployment(t *testing.T, ns, name, version string) {
+// deployment creates a Deployment whose pods kwok runs, labelled as
+// applied by the GitSync gitSync of its namespace.
+func deployment(t *testing.T, ns, name, version, gitSync string) {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{
+			sluicev1beta1.GitSyncNameLabel: gitSync, sluicev1beta1.GitSyncNamespaceLabel: ns}},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
@@ -116,6 +122,18 @@ func pollFor(expr string, timeout time.Duration) chromedp.Action[chromedp.Void] 
 	}
 }
 
+func setGitSyncStatus(t *testing.T, ns, name string, st sluicev1beta1.GitSyncStatus) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		gs := &sluicev1beta1.GitSync{}
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, gs); err != nil {
+			return err
+		}
+		gs.Status = st
+		return env.Client.Status().Update(context.Background(), gs)
+	}).Should(Succeed())
+}
+
 // evaluate runs a JavaScript expression in the page and returns its value.
 func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
@@ -145,7 +163,8 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	t.Cleanup(hook.Close)
 	startEngine(t, ns, prom.URL)
 
-	deployment(t, ns, "podinfo", "1.0")
+	newGitSync(t, ns, "apps", "https://github.com/acme/podinfo.git", sluicev1beta1.GitSyncStatus{})
+	deployment(t, ns, "podinfo", "1.0", "apps")
 	c := &sluicev1beta1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"},
 		Spec: sluicev1beta1.CanarySpec{
@@ -180,6 +199,14 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	}, 50); true`)
 
 	setImage(t, ns, "podinfo", "2.0")
+	// GitSync's own code annotates the changed Deployment with the commit,
+	// as after an apply: the engine records it as the release's source.
+	cs := ssa.NewChangeSet()
+	cs.Add(ssa.ChangeSetEntry{ObjMetadata: object.ObjMetadata{GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}, Namespace: ns, Name: "podinfo"}, Action: ssa.ConfiguredAction})
+	annotated, err := (&gitsync.Applier{Client: env.Client}).AnnotateSources(context.Background(), cs,
+		gitsync.Source{Revision: "main@sha1:" + sha, CommitTime: time.Now().Add(-time.Minute), AppliedTime: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(annotated).To(Equal(1))
 	g.Expect(chromedp.Do(ctx, pollFor(`window.__seen.filter((w) => w !== "0%").length >= 3`, 150*time.Second))).To(Succeed())
 	// Successive metric values appear as new points on the metric's chart.
 	g.Expect(chromedp.Do(ctx, pollFor(`document.querySelectorAll('[id="metric-success-rate"] circle').length >= 2`, 60*time.Second))).To(Succeed())
@@ -192,6 +219,8 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	g.Expect(values).To(HaveEach(MatchRegexp(`^99\.[1-9]`)))
 	g.Expect(text(t, ctx, `#traffic-split`)).To(MatchRegexp(`primary [1-9]0%, canary [1-5]0%`))
 	g.Expect(hookCalls.Load()).To(BeNumerically(">", 0))
+	// The commit that started it, linked to GitHub.
+	g.Expect(chromedp.Do(ctx, pollFor(`document.getElementById("release-commit-link")?.href === "https://github.com/acme/podinfo/commit/`+sha+`"`, 60*time.Second))).To(Succeed())
 	screenshot(t, ctx, "release-live.png")
 
 	// The read-only user, in another tab, is refused.
@@ -231,7 +260,7 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	// A GitSync whose inventory holds the release's objects, as GitSync
 	// records it: their health is read live, the commit is linked.
 	now := metav1.Now()
-	newGitSync(t, ns, "apps", "https://github.com/acme/podinfo.git", sluicev1beta1.GitSyncStatus{
+	setGitSyncStatus(t, ns, "apps", sluicev1beta1.GitSyncStatus{
 		LastAppliedRevision: "main@sha1:" + sha, LastAppliedTime: &now,
 		Inventory: []sluicev1beta1.GitSyncInventoryEntry{
 			{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: "podinfo"},
@@ -247,6 +276,9 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	screenshot(t, ctx, "gitsync.png")
 
 	g.Expect(chromedp.Do(ctx, chromedp.Navigate(adminURL+"#/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-key="GitSync/`+ns+`/apps"]`)))).To(Succeed())
+	// The Canary's row links the commit through its GitSync's repository.
+	g.Expect(evaluate[string](t, ctx, `document.querySelector('tr[data-key="Canary/`+ns+`/podinfo"] td.revision a')?.href || ""`)).
+		To(Equal("https://github.com/acme/podinfo/commit/" + sha))
 	screenshot(t, ctx, "overview.png")
 }
 

@@ -340,7 +340,7 @@ async function renderDelivery() {
       const rep = await api(`/api/delivery?namespace=${encodeURIComponent(state.namespace)}&since=${encodeURIComponent(since.value)}`);
       body.replaceChildren(deliveryTable(rep),
         h("p", {}, `Drift corrections of GitSyncs: ${rep.driftCorrections}`),
-        rep.eventsError ? h("p", { class: "denied" }, rep.eventsError) : null,
+        ...(rep.eventsError ? [h("p", { class: "denied" }, rep.eventsError)] : []),
         ...(rep.notes || []).map((n) => h("p", { class: "muted" }, `Note: ${n}`)));
     } catch (e) {
       body.replaceChildren(h("p", { class: "denied" }, e.reason === "forbidden" ? `Not allowed: ${e.message.replace(/^not allowed: /, "")}` : e.message));
