@@ -250,6 +250,11 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	g.Eventually(phaseOf(ns, "podinfo")).Should(Equal(sluicev1beta1.CanaryPhaseSucceeded))
 	g.Expect(chromedp.Do(ctx, pollFor(`document.getElementById("phase-value")?.textContent === "Succeeded"`, 30*time.Second))).To(Succeed())
 	screenshot(t, ctx, "release-promoted.png")
+	// On a phone the charts scale to the screen's width.
+	g.Expect(chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), poll(ctx, `document.documentElement.scrollWidth <= window.innerWidth`))).To(Succeed())
+	g.Expect(evaluate[float64](t, ctx, `document.querySelector("svg.chart").getBoundingClientRect().width`)).To(BeNumerically("<=", 390))
+	screenshot(t, ctx, "release-phone.png")
+	g.Expect(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900))).To(Succeed())
 
 	// Delivery: the promoted release counts as a deployment.
 	row := fmt.Sprintf(`tr[data-canary="%s/podinfo"]`, ns)

@@ -35,7 +35,13 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const key = (v) => `${v.kind}/${v.namespace}/${v.name}`;
-const shortRev = (r) => (r ? (r.length > 12 && /^[0-9a-f]+$/.test(r.split(":").pop()) ? r.slice(0, 12) : r) : "—");
+// shortRev abbreviates a commit SHA: "main@sha1:<40 hex>" becomes "main@<12 hex>".
+function shortRev(r) {
+  if (!r) return "—";
+  const m = /^(.*?)@sha[0-9]*:([0-9a-f]{13,})$/.exec(r);
+  if (m) return `${m[1]}@${m[2].slice(0, 12)}`;
+  return r.length > 12 && /^[0-9a-f]+$/.test(r) ? r.slice(0, 12) : r;
+}
 
 function age(t) {
   if (!t) return "—";

@@ -23,7 +23,7 @@ export function h(tag, attrs = {}, ...children) {
 
 // The drawing area in viewBox units; the SVG scales to its box's width, so
 // the same chart reads on a laptop and on a 390 px phone.
-const W = 600, H = 180, L = 48, R = 12, T = 12, B = 28;
+const W = 600, H = 180, L = 58, R = 12, T = 12, B = 28;
 
 function fmt(n) {
   if (!Number.isFinite(n)) return String(n);
