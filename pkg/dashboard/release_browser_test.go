@@ -163,7 +163,8 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	t.Cleanup(hook.Close)
 	startEngine(t, ns, prom.URL)
 
-	newGitSync(t, ns, "apps", "https://github.com/acme/podinfo.git", sluicev1beta1.GitSyncStatus{})
+	commit := &sluicev1beta1.GitSyncCommit{Subject: "podinfo: 2.0 with the new cache", Author: "Jane Doe"}
+	newGitSync(t, ns, "apps", "https://github.com/acme/podinfo.git", sluicev1beta1.GitSyncStatus{LastAppliedRevision: "main@sha1:" + sha, LastAppliedCommit: commit})
 	deployment(t, ns, "podinfo", "1.0", "apps")
 	c := &sluicev1beta1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"},
@@ -221,7 +222,8 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	g.Expect(hookCalls.Load()).To(BeNumerically(">", 0))
 	// The commit that started it, linked to GitHub.
 	g.Expect(chromedp.Do(ctx, pollFor(`document.getElementById("release-commit-link")?.href === "https://github.com/acme/podinfo/commit/`+sha+`"`, 60*time.Second))).To(Succeed())
-	screenshot(t, ctx, "release-live.png")
+	g.Expect(text(t, ctx, `#release-commit-subject`)).To(Equal("podinfo: 2.0 with the new cache (Jane Doe)"))
+	screenshot(t, ctx, "live-release.png")
 
 	// The read-only user, in another tab, is refused.
 	vctx, cancelTab := chromedp.NewContext(ctx)
@@ -235,7 +237,7 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#notice`)),
 	)).To(Succeed())
 	g.Expect(text(t, vctx, `#notice`)).To(And(HavePrefix("Not allowed:"), ContainSubstring(`User "viewer" cannot patch resource "canaries"`)))
-	screenshot(t, vctx, "release-viewer-refused.png")
+	screenshot(t, vctx, "live-release-viewer-refused.png")
 	g.Expect(getCanary(t, ns, "podinfo").Annotations).NotTo(HaveKey(sluicev1beta1.PromoteAnnotation))
 	g.Expect(phaseOf(ns, "podinfo")()).To(Equal(sluicev1beta1.CanaryPhaseProgressing))
 
@@ -249,11 +251,11 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	g.Expect(text(t, ctx, `#notice`)).To(ContainSubstring("promote requested"))
 	g.Eventually(phaseOf(ns, "podinfo")).Should(Equal(sluicev1beta1.CanaryPhaseSucceeded))
 	g.Expect(chromedp.Do(ctx, pollFor(`document.getElementById("phase-value")?.textContent === "Succeeded"`, 30*time.Second))).To(Succeed())
-	screenshot(t, ctx, "release-promoted.png")
+	screenshot(t, ctx, "live-release-promoted.png")
 	// On a phone the charts scale to the screen's width.
 	g.Expect(chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), poll(ctx, `document.documentElement.scrollWidth <= window.innerWidth`))).To(Succeed())
 	g.Expect(evaluate[float64](t, ctx, `document.querySelector("svg.chart").getBoundingClientRect().width`)).To(BeNumerically("<=", 390))
-	screenshot(t, ctx, "release-phone.png")
+	screenshot(t, ctx, "live-release-phone.png")
 	g.Expect(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900))).To(Succeed())
 
 	// Delivery: the promoted release counts as a deployment.
@@ -266,7 +268,7 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	// records it: their health is read live, the commit is linked.
 	now := metav1.Now()
 	setGitSyncStatus(t, ns, "apps", sluicev1beta1.GitSyncStatus{
-		LastAppliedRevision: "main@sha1:" + sha, LastAppliedTime: &now,
+		LastAppliedRevision: "main@sha1:" + sha, LastAppliedTime: &now, LastAppliedCommit: commit,
 		Inventory: []sluicev1beta1.GitSyncInventoryEntry{
 			{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: "podinfo"},
 			{Group: sluicev1beta1.GroupVersion.Group, Version: "v1beta1", Kind: "Canary", Namespace: ns, Name: "podinfo"},
@@ -284,7 +286,7 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	// The Canary's row links the commit through its GitSync's repository.
 	g.Expect(evaluate[string](t, ctx, `document.querySelector('tr[data-key="Canary/`+ns+`/podinfo"] td.revision a')?.href || ""`)).
 		To(Equal("https://github.com/acme/podinfo/commit/" + sha))
-	screenshot(t, ctx, "overview.png")
+	screenshot(t, ctx, "live-overview.png")
 }
 
 // Given 300 Canaries on the API server, the overview draws them once and a

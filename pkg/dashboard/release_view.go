@@ -34,6 +34,10 @@ type CommitView struct {
 	// GitSync is "namespace/name" of the GitSync that applied it.
 	GitSync    string     `json:"gitSync"`
 	CommitTime *time.Time `json:"commitTime,omitempty"`
+	// Subject and Author are known while the GitSync's last applied
+	// revision is this one (status.lastAppliedCommit).
+	Subject string `json:"subject,omitempty"`
+	Author  string `json:"author,omitempty"`
 	// Note says why the repository is unknown (the user may not read the
 	// GitSync), so the page does not pretend there is no link to make.
 	Note string `json:"note,omitempty"`
@@ -78,6 +82,9 @@ func (s *Server) releaseInfo(ctx context.Context, c *sluicev1beta1.Canary) *Rele
 		cv.Note = "the GitSync " + cv.GitSync + " cannot be read to link the commit: " + body.Error
 	} else {
 		cv.Repository = redactURL(gs.Spec.URL)
+		if lc := gs.Status.LastAppliedCommit; lc != nil && gs.Status.LastAppliedRevision == src.Revision {
+			cv.Subject, cv.Author = lc.Subject, lc.Author
+		}
 		if p := gitSyncCommitPrefix(gs); p != "" && cv.SHA != "" {
 			cv.URL = p + cv.SHA
 		}

@@ -75,7 +75,7 @@ type releaseReply struct {
 	} `json:"object"`
 	Release struct {
 		Commit *struct {
-			SHA, URL, Repository, GitSync, Note string
+			SHA, URL, Repository, GitSync, Note, Subject, Author string
 		} `json:"commit"`
 		Traffic struct{ Primary, Canary, Baseline int32 } `json:"traffic"`
 	} `json:"release"`
@@ -87,7 +87,9 @@ type releaseReply struct {
 func TestDashboardRelease_CommitLinkAndTrafficSplit(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t)
-	newGitSync(t, ns, "apps", "https://deploy:s3cr3t@github.com/acme/podinfo.git", sluicev1beta1.GitSyncStatus{LastAppliedRevision: "main@sha1:" + sha})
+	newGitSync(t, ns, "apps", "https://deploy:s3cr3t@github.com/acme/podinfo.git", sluicev1beta1.GitSyncStatus{
+		LastAppliedRevision: "main@sha1:" + sha, LastAppliedCommit: &sluicev1beta1.GitSyncCommit{Subject: "podinfo: 6.9.0", Author: "Jane Doe"},
+	})
 	newCanary(t, ns, "podinfo", sluicev1beta1.CanaryStatus{
 		Phase: sluicev1beta1.CanaryPhaseProgressing, CanaryWeight: 30, BaselineWeight: 10, Revision: "abc",
 		Source: &sluicev1beta1.ReleaseSource{GitSyncName: "apps", GitSyncNamespace: ns, Revision: "main@sha1:" + sha, Release: "abc"},
@@ -102,6 +104,8 @@ func TestDashboardRelease_CommitLinkAndTrafficSplit(t *testing.T) {
 	g.Expect(got.Release.Commit.URL).To(Equal("https://github.com/acme/podinfo/commit/" + sha))
 	g.Expect(got.Release.Commit.Repository).To(Equal("https://github.com/acme/podinfo.git"), "no credentials")
 	g.Expect(got.Release.Commit.GitSync).To(Equal(ns + "/apps"))
+	g.Expect(got.Release.Commit.Subject).To(Equal("podinfo: 6.9.0"))
+	g.Expect(got.Release.Commit.Author).To(Equal("Jane Doe"))
 	g.Expect(got.Release.Traffic).To(Equal(struct{ Primary, Canary, Baseline int32 }{60, 30, 10}))
 
 	// The overview's GitSync row carries the link prefix for the Canaries' rows.

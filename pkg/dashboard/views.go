@@ -63,6 +63,8 @@ type GitSyncView struct {
 	// on a known Git host ("" for an unknown host).
 	SHA          string `json:"sha,omitempty"`
 	CommitPrefix string `json:"commitPrefix,omitempty"`
+	// Commit is the applied commit's subject, author and time.
+	Commit *sluicev1beta1.GitSyncCommit `json:"commit,omitempty"`
 }
 
 // canaryView summarises a Canary; the last step's message is its last result.
@@ -119,6 +121,7 @@ func gitSyncView(gs *sluicev1beta1.GitSync) GitSyncView {
 		Suspended: gs.Spec.Suspend, FailureReason: st.LastFailureReason, FailureMessage: st.LastFailureMessage,
 		Inventory: st.Inventory, Conditions: st.Conditions, LastSyncRequest: st.LastHandledSyncRequest,
 		Phase: "Pending", SHA: revisionSHA(st.LastAppliedRevision), CommitPrefix: gitSyncCommitPrefix(gs),
+		Commit: st.LastAppliedCommit,
 	}
 	if cond := apimeta.FindStatusCondition(st.Conditions, "Ready"); cond != nil {
 		v.LastResult = cond.Message

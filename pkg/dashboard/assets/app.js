@@ -321,6 +321,7 @@ function gitSyncDetail(d) {
         ["Repository", h("code", {}, v.url + (v.path ? ` (${v.path})` : ""))],
         ["Applied revision", h("code", {}, v.revision || "—")],
         ["Commit", commitLink(v.sha, v.commitPrefix, "commit-link")],
+        ["Commit message", v.commit?.subject ? `${v.commit.subject}${v.commit.author ? ` (${v.commit.author})` : ""}` : null],
         ["Last applied", v.lastApplied ? `${age(v.lastApplied)} ago` : "never"],
         ["Last failure", h("span", { id: "last-failure" }, v.failureReason ? `${v.failureReason}: ${v.failureMessage}` : "none")],
         ["Last sync request", v.lastSyncRequest],

@@ -78,6 +78,7 @@ function startedBy(rel) {
   if (!c) return h("p", { class: "muted", id: "release-commit" }, "This release was not started by a GitSync revision (or its source is not recorded).");
   return h("dl", { class: "facts", id: "release-commit" },
     h("dt", {}, "Commit"), h("dd", {}, c.sha ? commitLink(c.sha, c.url ? c.url.slice(0, -c.sha.length) : "", "release-commit-link") : h("code", {}, c.revision)),
+    h("dt", {}, "Message"), h("dd", { id: "release-commit-subject" }, c.subject ? `${c.subject}${c.author ? ` (${c.author})` : ""}` : "— (known while the GitSync's last applied revision is this one)"),
     h("dt", {}, "Revision"), h("dd", {}, h("code", {}, c.revision)),
     h("dt", {}, "GitSync"), h("dd", {}, h("a", { href: `#/gitsync/${c.gitSync.split("/").map(encodeURIComponent).join("/")}` }, c.gitSync)),
     h("dt", {}, "Repository"), h("dd", {}, c.repository ? h("code", {}, c.repository) : c.note || "—"),
