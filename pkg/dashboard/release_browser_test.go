@@ -258,6 +258,7 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 	screenshot(t, ctx, "live-release-phone.png")
 	g.Expect(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900))).To(Succeed())
 
+	evaluate[bool](t, ctx, `document.getElementById("notice").hidden = true`) // clean screenshots
 	// Delivery: the promoted release counts as a deployment.
 	row := fmt.Sprintf(`tr[data-canary="%s/podinfo"]`, ns)
 	g.Expect(chromedp.Do(ctx, chromedp.Navigate(adminURL+"#/delivery"), chromedp.WaitVisible(chromedp.CSS(row)))).To(Succeed())
