@@ -206,7 +206,10 @@ func TestDashboardGitSync_InventoryHealth(t *testing.T) {
 func TestDashboardDelivery_Figures(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t)
-	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(time.Now().Add(-d).Truncate(time.Second)); return &t }
+	at := func(d time.Duration) *metav1.Time {
+		t := metav1.NewTime(time.Now().Add(-d).Truncate(time.Second))
+		return &t
+	}
 	h := time.Hour
 	newCanary(t, ns, "web", sluicev1beta1.CanaryStatus{Phase: sluicev1beta1.CanaryPhaseSucceeded, Delivery: &sluicev1beta1.DeliveryStatus{
 		ReleasesStarted: 3, Promotions: 2, Rollbacks: sluicev1beta1.RollbackCounts{Analysis: 1},
