@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -276,7 +277,18 @@ func TestDashboardInBrowser_RealReleaseLive(t *testing.T) {
 			{Version: "v1", Kind: "ConfigMap", Namespace: ns, Name: "podinfo-settings"},
 		},
 	})
+	// A drift correction, recorded as GitSync's recorder does (events.k8s.io).
+	gs := &sluicev1beta1.GitSync{}
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "apps"}, gs)).To(Succeed())
+	drift := &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "apps-drift-"},
+		Regarding:  corev1.ObjectReference{Kind: "GitSync", APIVersion: sluicev1beta1.GroupVersion.String(), Namespace: ns, Name: "apps", UID: gs.UID},
+		Reason:     gitsync.ReasonDriftCorrected, Note: "Deployment/" + ns + "/podinfo was changed outside Git and put back", Type: corev1.EventTypeWarning,
+		Action: "Apply", EventTime: metav1.NewMicroTime(time.Now()), ReportingController: "sluice-gitsync", ReportingInstance: "test",
+	}
+	g.Expect(env.Client.Create(context.Background(), drift)).To(Succeed())
 	g.Expect(chromedp.Do(ctx, chromedp.Navigate(adminURL+"#/gitsync/"+ns+"/apps"), chromedp.WaitVisible(chromedp.CSS(`#inventory`)))).To(Succeed())
+	g.Expect(text(t, ctx, `#drift`)).To(ContainSubstring("podinfo was changed outside Git and put back"))
 	g.Expect(text(t, ctx, `tr[data-object="Deployment/`+ns+`/podinfo"] td.health`)).To(Equal("Current"))
 	g.Expect(text(t, ctx, `tr[data-object="ConfigMap/`+ns+`/podinfo-settings"] td.health`)).To(Equal("NotFound"))
 	href := evaluate[string](t, ctx, `document.getElementById("commit-link")?.href || ""`)
