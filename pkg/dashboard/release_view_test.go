@@ -156,7 +156,9 @@ func TestDashboardGitSync_InventoryHealth(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}},
+				// No node matches: its pod never runs, the rollout stays in progress.
+				Spec: corev1.PodSpec{NodeSelector: map[string]string{"sluice.dev/no-such-node": "true"},
+					Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}},
 	})).To(Succeed())
 	now := metav1.NewTime(time.Now())
 	newGitSync(t, ns, "apps", "https://git.example.com/acme/apps.git", sluicev1beta1.GitSyncStatus{
