@@ -271,13 +271,15 @@ async function renderDetail(kind, ns, name) {
     }
   };
   await load();
-  state.render = () => {};
   // The stream says this object changed: reload it (and its events) once.
   state.onUpdate = (v) => {
     if (v.kind !== kind || v.namespace !== ns || v.name !== name || pending) return;
     pending = true;
     setTimeout(() => { pending = false; load(); }, 150);
   };
+  // A new snapshot (a restarted watch) may carry a change the stream did not
+  // relay one by one: reload once it is complete.
+  state.render = () => { if (!state.loading.has(kind)) state.onUpdate({ kind, namespace: ns, name }); };
 }
 
 // pendingRequests lists the manual requests the engine has not handled yet.
