@@ -385,6 +385,11 @@ type GitSyncStatus struct {
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
 
+	// lastAppliedCommit describes the commit of lastAppliedRevision (its
+	// subject, author and time), for the people who follow a sync.
+	// +optional
+	LastAppliedCommit *GitSyncCommit `json:"lastAppliedCommit,omitempty"`
+
 	// commitStatus is the last commit status posted (or about to be) with spec.commitStatus.
 	// +optional
 	CommitStatus *GitSyncCommitStatusRecord `json:"commitStatus,omitempty"`

@@ -13,8 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -150,24 +148,4 @@ func TestReport_RejectsABadWindow(t *testing.T) {
 	}
 	r := kubectlSluice(context.Background(), "", "report", "-o", "xml")
 	g.Expect(r.err).To(MatchError(ContainSubstring("unknown output format")))
-}
-
-// Drift events of other kinds and reasons, and before the window, are not counted.
-func TestReport_DriftOnlyOfGitSyncsInTheWindow(t *testing.T) {
-	g := NewWithT(t)
-	now := time.Now()
-	ev := func(kind, reason string, at time.Time) unstructured.Unstructured {
-		e := &eventsv1.Event{Reason: reason, Regarding: corev1ObjectReference(kind, "ns", "x")}
-		e.CreationTimestamp = metav1.NewTime(at)
-		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(e)
-		g.Expect(err).NotTo(HaveOccurred())
-		return unstructured.Unstructured{Object: obj}
-	}
-	got := driftOf([]unstructured.Unstructured{
-		ev("GitSync", "DriftCorrected", now),
-		ev("GitSync", "DriftCorrected", now.Add(-2*time.Hour)),
-		ev("Canary", "DriftCorrected", now),
-		ev("GitSync", "Applied", now),
-	}, now.Add(-time.Hour))
-	g.Expect(got).To(Equal([]DriftReport{{Namespace: "ns", Name: "x", Corrections: 1}}))
 }

@@ -34,6 +34,10 @@ type detail struct {
 	Events      []EventView `json:"events"`
 	EventsError string      `json:"eventsError,omitempty"`
 	Actions     []string    `json:"actions"`
+	// Release (Canary) and Health (GitSync): see release_view.go, gitsync_view.go.
+	Release     *ReleaseInfo   `json:"release,omitempty"`
+	Health      []ObjectHealth `json:"health,omitempty"`
+	HealthError string         `json:"healthError,omitempty"`
 }
 
 // apiFailure maps an API server error to the dashboard's reply: a 403 stays a
@@ -76,7 +80,7 @@ func (s *Server) handleCanary(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := detail{Object: canaryView(c), Actions: []string{}}
+	d := detail{Object: canaryView(c), Actions: []string{}, Release: s.releaseInfo(r.Context(), c)}
 	if s.opts.Act != nil {
 		d.Actions = []string{"promote", "abort", "retry", "suspend", "resume"}
 	}
@@ -92,6 +96,7 @@ func (s *Server) handleGitSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := detail{Object: gitSyncView(gs), Actions: []string{}}
+	d.Health, d.HealthError = s.inventoryHealth(r.Context(), gs.Status.Inventory)
 	if s.opts.Act != nil {
 		d.Actions = []string{"sync", "suspend", "resume"}
 	}

@@ -107,7 +107,13 @@ func artifacts(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("SLUICE_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "sluice-artifacts")
+		// bin/ is ignored by Git and kept between runs: a person finds the
+		// screenshots of the last run there.
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "bin", "artifacts")
 	}
 	dir = filepath.Join(dir, "dashboard")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

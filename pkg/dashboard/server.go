@@ -96,6 +96,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.handleEvents)
 	mux.HandleFunc("GET /api/canaries/{namespace}/{name}", s.handleCanary)
 	mux.HandleFunc("GET /api/gitsyncs/{namespace}/{name}", s.handleGitSync)
+	mux.HandleFunc("GET /api/delivery", s.handleDelivery)
 	mux.HandleFunc("POST /api/canaries/{namespace}/{name}/{verb}", s.handleAction("Canary"))
 	mux.HandleFunc("POST /api/gitsyncs/{namespace}/{name}/{verb}", s.handleAction("GitSync"))
 	return hostCheck(securityHeaders(mux))

@@ -19,6 +19,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/pkg/cli"
@@ -42,7 +43,10 @@ func run(m *testing.M) int {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = sluicev1beta1.AddToScheme(scheme)
 	var err error
-	env, err = testenv.Start(scheme)
+	_ = gatewayv1.Install(scheme)
+	// Controllers and kwok run pods, and the Gateway API CRDs give the
+	// engine a real router: release_browser_test.go runs real releases.
+	env, err = testenv.Start(scheme, testenv.WithControllers(), testenv.WithProviderCRDs())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -37,6 +37,8 @@ type CanaryView struct {
 	Thresholds map[string]*sluicev1beta1.CanaryThresholdRange `json:"thresholds,omitempty"`
 	// Requested are the pending manual requests (annotation values).
 	Requested map[string]string `json:"requested,omitempty"`
+	// SourceSHA is the commit that started the release (see commitlink.go).
+	SourceSHA string `json:"sourceSha,omitempty"`
 }
 
 // GitSyncView is what the dashboard shows of a GitSync.
@@ -57,6 +59,12 @@ type GitSyncView struct {
 	Inventory       []sluicev1beta1.GitSyncInventoryEntry `json:"inventory,omitempty"`
 	Conditions      []metav1.Condition                    `json:"conditions,omitempty"`
 	LastSyncRequest string                                `json:"lastSyncRequest,omitempty"`
+	// SHA is the applied commit; CommitPrefix + a SHA is a commit's page
+	// on a known Git host ("" for an unknown host).
+	SHA          string `json:"sha,omitempty"`
+	CommitPrefix string `json:"commitPrefix,omitempty"`
+	// Commit is the applied commit's subject, author and time.
+	Commit *sluicev1beta1.GitSyncCommit `json:"commit,omitempty"`
 }
 
 // canaryView summarises a Canary; the last step's message is its last result.
@@ -81,6 +89,9 @@ func canaryView(c *sluicev1beta1.Canary) CanaryView {
 				v.Thresholds[m.Name] = m.ThresholdRange
 			}
 		}
+	}
+	if st.Source != nil {
+		v.SourceSHA = revisionSHA(st.Source.Revision)
 	}
 	if n := len(st.History); n > 0 {
 		v.LastResult = st.History[n-1].Message
@@ -109,7 +120,8 @@ func gitSyncView(gs *sluicev1beta1.GitSync) GitSyncView {
 		URL: redactURL(gs.Spec.URL), Path: gs.Spec.Path, Revision: st.LastAppliedRevision, LastApplied: st.LastAppliedTime,
 		Suspended: gs.Spec.Suspend, FailureReason: st.LastFailureReason, FailureMessage: st.LastFailureMessage,
 		Inventory: st.Inventory, Conditions: st.Conditions, LastSyncRequest: st.LastHandledSyncRequest,
-		Phase: "Pending",
+		Phase: "Pending", SHA: revisionSHA(st.LastAppliedRevision), CommitPrefix: gitSyncCommitPrefix(gs),
+		Commit: st.LastAppliedCommit,
 	}
 	if cond := apimeta.FindStatusCondition(st.Conditions, "Ready"); cond != nil {
 		v.LastResult = cond.Message

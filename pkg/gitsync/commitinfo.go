@@ -7,6 +7,9 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
 // CommitInfo describes a commit for the people and figures that follow a
@@ -42,4 +45,17 @@ func ReadCommitInfo(dir, sha string) (CommitInfo, error) {
 		subject = string(r[:maxSubject-1]) + "…"
 	}
 	return CommitInfo{Subject: subject, Author: c.Author.Name, Time: c.Committer.When.UTC()}, nil
+}
+
+// appliedCommit is the status record of an applied commit (status.lastAppliedCommit).
+func appliedCommit(c CommitInfo) *sluicev1beta1.GitSyncCommit {
+	if c.Subject == "" && c.Author == "" && c.Time.IsZero() {
+		return nil
+	}
+	out := &sluicev1beta1.GitSyncCommit{Subject: c.Subject, Author: c.Author}
+	if !c.Time.IsZero() {
+		t := metav1.NewTime(c.Time)
+		out.Time = &t
+	}
+	return out
 }

@@ -317,6 +317,7 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	}
 	status.Inventory = inv
 	status.LastAppliedRevision = co.Revision
+	status.LastAppliedCommit = appliedCommit(co.Commit)
 	status.LastAppliedDigest = digest
 	recordHelm(status, release)
 	now := metav1.Now()

@@ -44,6 +44,10 @@ func TestGitSync_Lifecycle(t *testing.T) {
 	g.Expect(gs.Status.LastAppliedRevision).To(Equal("main@sha1:" + sha))
 	g.Expect(gs.Status.LastAttemptedRevision).To(Equal("main@sha1:" + sha))
 	g.Expect(gs.Status.Inventory).To(HaveLen(3))
+	// The applied commit's subject and time, for the dashboard.
+	g.Expect(gs.Status.LastAppliedCommit).NotTo(BeNil())
+	g.Expect(gs.Status.LastAppliedCommit.Subject).To(Equal("initial"))
+	g.Expect(gs.Status.LastAppliedCommit.Time).NotTo(BeNil())
 	g.Expect(gs.Status.ObservedGeneration).To(Equal(gs.Generation))
 	cm := configMap(g, ns, "settings")
 	g.Expect(cm.Data["value"]).To(Equal("v1"))
@@ -65,6 +69,7 @@ func TestGitSync_Lifecycle(t *testing.T) {
 		g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("ghcr.io/example/web:2.0.0"))
 		g.Expect(getGitSync(g, ns, "app").Status.LastAppliedRevision).To(Equal("main@sha1:" + sha))
 	}, wait).Should(Succeed())
+	g.Expect(getGitSync(g, ns, "app").Status.LastAppliedCommit.Subject).To(Equal("v2"))
 
 	// Drift: an edit by hand is reverted at the next sync.
 	cm = configMap(g, ns, "settings")

@@ -2,12 +2,15 @@
 // Everything is built with DOM calls (never innerHTML), so object names and
 // messages from the cluster are always text, never markup.
 
+import { commitLink, deliveryTable, driftTable, healthTable, releaseSections } from "./release.js";
+
 const state = {
   csrf: "",
   actions: false,
   namespace: "",
   phase: "",
   objects: new Map(), // "Kind/namespace/name" -> view
+  loading: new Set(), // kinds whose snapshot is arriving: drawn once, at "synced"
   denied: new Map(),  // kind -> message
   source: null,
   render: () => {},
@@ -24,7 +27,7 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -32,7 +35,13 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const key = (v) => `${v.kind}/${v.namespace}/${v.name}`;
-const shortRev = (r) => (r ? (r.length > 12 && /^[0-9a-f]+$/.test(r.split(":").pop()) ? r.slice(0, 12) : r) : "—");
+// shortRev abbreviates a commit SHA: "main@sha1:<40 hex>" becomes "main@<12 hex>".
+function shortRev(r) {
+  if (!r) return "—";
+  const m = /^(.*?)@sha[0-9]*:([0-9a-f]{13,})$/.exec(r);
+  if (m) return `${m[1]}@${m[2].slice(0, 12)}`;
+  return r.length > 12 && /^[0-9a-f]+$/.test(r) ? r.slice(0, 12) : r;
+}
 
 function age(t) {
   if (!t) return "—";
@@ -77,17 +86,23 @@ function connect() {
   src.onerror = () => (connection.textContent = "Disconnected: reconnecting…");
   on("reset", (d) => {
     for (const k of [...state.objects.keys()]) if (k.startsWith(d.kind + "/")) state.objects.delete(k);
+    state.loading.add(d.kind);
     state.render();
   });
   on("upsert", (v) => {
     state.objects.set(key(v), v);
-    state.onUpdate(v, "upsert");
+    // A snapshot of hundreds of objects is drawn once when it is complete;
+    // later changes update their own row only.
+    if (!state.loading.has(v.kind)) state.onUpdate(v, "upsert");
   });
   on("delete", (d) => {
     state.objects.delete(key(d));
     state.onUpdate(d, "delete");
   });
-  on("synced", () => state.render());
+  on("synced", (d) => {
+    state.loading.delete(d.kind);
+    state.render();
+  });
   on("denied", (d) => {
     state.denied.set(d.kind, d.error);
     state.render();
@@ -108,9 +123,18 @@ function overviewRow(v) {
     h("th", { scope: "row" }, h("a", { href }, v.name)),
     h("td", { class: `phase phase-${v.phase}` }, v.phase, v.suspended && v.phase !== "Suspended" ? " (suspended)" : ""),
     h("td", { class: "num" }, v.kind === "Canary" ? `${v.weight}%` : "—"),
-    h("td", {}, h("code", {}, shortRev(v.revision))),
+    h("td", { class: "revision" }, revisionCell(v)),
     h("td", { class: "hide-narrow" }, v.lastResult || "—"),
     h("td", { class: "num" }, h("time", { datetime: v.created }, age(v.created))));
+}
+
+// revisionCell is a Canary's release revision and the commit that started
+// it, linked through its GitSync's repository when the stream carries that
+// GitSync; a GitSync's applied commit, linked.
+function revisionCell(v) {
+  if (v.kind === "GitSync") return v.sha ? commitLink(v.sha, v.commitPrefix) : h("code", {}, shortRev(v.revision));
+  const gs = v.source && state.objects.get(`GitSync/${v.source.gitSyncNamespace}/${v.source.gitSyncName}`);
+  return [h("code", {}, shortRev(v.revision)), v.sourceSha ? [" ", commitLink(v.sourceSha, gs?.commitPrefix)] : null];
 }
 
 function visible(v) {
@@ -227,7 +251,7 @@ function actionButtons(kind, v, verbs) {
       } catch (e) {
         notify(e.reason === "forbidden" ? `Not allowed: ${e.message.replace(/^not allowed: /, "")}` : e.message, true);
       }
-    } }, verb)));
+    } }, verb === "sync" ? "sync now" : verb)));
 }
 
 async function renderDetail(kind, ns, name) {
@@ -247,13 +271,15 @@ async function renderDetail(kind, ns, name) {
     }
   };
   await load();
-  state.render = () => {};
   // The stream says this object changed: reload it (and its events) once.
   state.onUpdate = (v) => {
     if (v.kind !== kind || v.namespace !== ns || v.name !== name || pending) return;
     pending = true;
     setTimeout(() => { pending = false; load(); }, 150);
   };
+  // A new snapshot (a restarted watch) may carry a change the stream did not
+  // relay one by one: reload once it is complete.
+  state.render = () => { if (!state.loading.has(kind)) state.onUpdate({ kind, namespace: ns, name }); };
 }
 
 // pendingRequests lists the manual requests the engine has not handled yet.
@@ -276,11 +302,13 @@ function canaryDetail(d) {
         ["Failed checks", `${v.failedChecks}${v.threshold ? ` of ${v.threshold}` : ""}`],
         ["Revision", h("code", {}, v.revision || "—")],
         ["Source", src],
+        ["Commit", commitLink(v.sourceSha, d.release?.commit?.url ? d.release.commit.url.slice(0, -v.sourceSha.length) : "", "commit-link")],
         ["Last result", v.lastResult],
         ["Pending requests", h("span", { id: "pending-requests" }, pendingRequests(v))],
       ])),
     actionButtons("Canary", v, d.actions),
-    h("section", { "aria-labelledby": "s-steps" }, h("h2", { id: "s-steps" }, "Analysis"), stepsTable(v)),
+    ...releaseSections(v, d.release),
+    h("section", { "aria-labelledby": "s-steps" }, h("h2", { id: "s-steps" }, "Analysis steps: metrics, webhooks and gates"), stepsTable(v)),
     h("section", { "aria-labelledby": "s-cond" }, h("h2", { id: "s-cond" }, "Conditions"), conditionsTable(v.conditions)),
     h("section", { "aria-labelledby": "s-ev" }, h("h2", { id: "s-ev" }, "Events"), eventsTable(d)),
   ].filter(Boolean);
@@ -288,34 +316,59 @@ function canaryDetail(d) {
 
 function gitSyncDetail(d) {
   const v = d.object;
-  const inv = v.inventory?.length
-    ? h("div", { class: "table-wrap" }, h("table", {}, h("caption", {}, `Inventory (${v.inventory.length} objects)`),
-      h("thead", {}, h("tr", {}, ["Kind", "Namespace", "Name", "API version"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, v.inventory.map((o) => h("tr", {}, h("td", {}, o.kind), h("td", {}, o.namespace || "—"),
-        h("th", { scope: "row" }, o.name), h("td", {}, o.group ? `${o.group}/${o.version}` : o.version))))))
-    : h("p", { class: "muted" }, "Nothing applied yet.");
   return [
     h("section", { "aria-labelledby": "s-state" }, h("h2", { id: "s-state" }, "State"),
       facts([
-        ["Phase", h("span", { class: `phase phase-${v.phase}` }, v.phase)],
+        ["Phase", h("span", { class: `phase phase-${v.phase}`, id: "phase-value" }, v.phase)],
         ["Repository", h("code", {}, v.url + (v.path ? ` (${v.path})` : ""))],
         ["Applied revision", h("code", {}, v.revision || "—")],
+        ["Commit", commitLink(v.sha, v.commitPrefix, "commit-link")],
+        ["Commit message", v.commit?.subject ? `${v.commit.subject}${v.commit.author ? ` (${v.commit.author})` : ""}` : null],
         ["Last applied", v.lastApplied ? `${age(v.lastApplied)} ago` : "never"],
-        ["Last failure", v.failureReason ? `${v.failureReason}: ${v.failureMessage}` : "none"],
+        ["Last failure", h("span", { id: "last-failure" }, v.failureReason ? `${v.failureReason}: ${v.failureMessage}` : "none")],
         ["Last sync request", v.lastSyncRequest],
       ])),
     actionButtons("GitSync", v, d.actions),
-    h("section", { "aria-labelledby": "s-inv" }, h("h2", { id: "s-inv" }, "Inventory"), inv),
+    h("section", { "aria-labelledby": "s-inv" }, h("h2", { id: "s-inv" }, "Inventory"), healthTable(d)),
+    h("section", { "aria-labelledby": "s-drift" }, h("h2", { id: "s-drift" }, "Drift corrections"), driftTable(d)),
     h("section", { "aria-labelledby": "s-cond" }, h("h2", { id: "s-cond" }, "Conditions"), conditionsTable(v.conditions)),
     h("section", { "aria-labelledby": "s-ev" }, h("h2", { id: "s-ev" }, "Events"), eventsTable(d)),
   ].filter(Boolean);
+}
+
+// ---- delivery --------------------------------------------------------------
+
+async function renderDelivery() {
+  const since = h("select", { id: "since", name: "since" }, ["7d", "30d", "90d"].map((w) => h("option", { value: w, selected: w === "30d" }, w)));
+  const body = h("div", { id: "delivery-body" }, h("p", { class: "muted" }, "Loading…"));
+  main.replaceChildren(h("h1", {}, "Delivery"),
+    h("p", { class: "muted" }, `Lead time for changes, deployment frequency, change failure rate and time to restore of each application (Canary) in ${state.namespace || "all namespaces"}: the figures of kubectl sluice report.`),
+    h("form", { class: "filters", "aria-label": "Window" }, h("label", { for: "since" }, "Window", since)), body);
+  const load = async () => {
+    try {
+      const rep = await api(`/api/delivery?namespace=${encodeURIComponent(state.namespace)}&since=${encodeURIComponent(since.value)}`);
+      body.replaceChildren(deliveryTable(rep),
+        h("p", {}, `Drift corrections of GitSyncs: ${rep.driftCorrections}`),
+        ...(rep.eventsError ? [h("p", { class: "denied" }, rep.eventsError)] : []),
+        ...(rep.notes || []).map((n) => h("p", { class: "muted" }, `Note: ${n}`)));
+    } catch (e) {
+      body.replaceChildren(h("p", { class: "denied" }, e.reason === "forbidden" ? `Not allowed: ${e.message.replace(/^not allowed: /, "")}` : e.message));
+    }
+  };
+  since.addEventListener("change", load);
+  state.render = () => {};
+  state.onUpdate = () => {};
+  await load();
 }
 
 // ---- routing -------------------------------------------------------------
 
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  if ((parts[0] === "canary" || parts[0] === "gitsync") && parts.length === 3) {
+  if (parts[0] === "delivery") {
+    renderDelivery();
+    document.title = "Delivery · Sluice";
+  } else if ((parts[0] === "canary" || parts[0] === "gitsync") && parts.length === 3) {
     renderDetail(parts[0] === "canary" ? "Canary" : "GitSync", parts[1], parts[2]);
     document.title = `${parts[2]} · Sluice`;
   } else {
