@@ -355,7 +355,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) clearTokenCookie(w http.ResponseWriter, r *http.Request) { s.setTokenCookie(w, r, "", -1) }
+func (s *Server) clearTokenCookie(w http.ResponseWriter, r *http.Request) {
+	s.setTokenCookie(w, r, "", -1)
+}
 
 // setTokenCookie writes the token cookie: a session cookie (gone when the
 // browser closes), maxAge -1 deletes it.
