@@ -92,6 +92,12 @@ func dashboardConfig(t *testing.T) *rest.Config {
 // ServiceAccount, authenticating with TokenReview and, when oidc is set, OIDC.
 func startInCluster(t *testing.T, mutate func(*dashboard.InClusterOptions)) *httptest.Server {
 	t.Helper()
+	return startInClusterIn(t, "", mutate)
+}
+
+// startInClusterIn is startInCluster with the overview starting in ns.
+func startInClusterIn(t *testing.T, ns string, mutate func(*dashboard.InClusterOptions)) *httptest.Server {
+	t.Helper()
 	cfg := dashboardConfig(t)
 	self, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -105,7 +111,7 @@ func startInCluster(t *testing.T, mutate func(*dashboard.InClusterOptions)) *htt
 	if mutate != nil {
 		mutate(o)
 	}
-	s, err := dashboard.New(dashboard.Options{InCluster: o, Act: cli.Act})
+	s, err := dashboard.New(dashboard.Options{InCluster: o, Act: cli.Act, Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
