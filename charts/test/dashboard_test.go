@@ -55,7 +55,7 @@ func TestSluiceChart_DashboardEnabled(t *testing.T) {
 	g.Expect(sa).To(Equal("sluice-dashboard"))
 	args := containerArgs(g, d)
 	g.Expect(args[0]).To(Equal("dashboard"))
-	g.Expect(args).To(ContainElements("--bind-address=:8443", "--health-bind-address=:8081", "--secure-cookie=false",
+	g.Expect(args).To(ContainElements("--bind-address=:8443", "--health-bind-address=:8081",
 		"--allowed-hosts=sluice-dashboard,sluice-dashboard.sluice-system,sluice-dashboard.sluice-system.svc,sluice-dashboard.sluice-system.svc.cluster.local"))
 	g.Expect(args).NotTo(ContainElement(HavePrefix("--tls-")))
 	g.Expect(args).NotTo(ContainElement(HavePrefix("--oidc-")))

@@ -37,7 +37,6 @@ type dashboardOptions struct {
 	TLSCertFile    string
 	TLSKeyFile     string
 	AllowedHosts   string
-	SecureCookie   bool
 	Audiences      string
 	Namespace      string
 	OIDCIssuerURL  string
@@ -56,7 +55,6 @@ func (o *dashboardOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "PEM certificate for HTTPS (re-read when it changes); empty serves plain HTTP for a TLS-terminating proxy.")
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file.")
 	fs.StringVar(&o.AllowedHosts, "allowed-hosts", "", "Comma-separated Host names served besides localhost (the Service's DNS names, the proxy's public name).")
-	fs.BoolVar(&o.SecureCookie, "secure-cookie", false, "Mark the login cookie Secure on plain HTTP too (a TLS-terminating proxy in front).")
 	fs.StringVar(&o.Audiences, "token-audiences", "", "Comma-separated audiences a Kubernetes token must be meant for (TokenReview); empty means the API server's own.")
 	fs.StringVar(&o.Namespace, "namespace", "", "Namespace the overview starts with (empty for all namespaces).")
 	fs.StringVar(&o.OIDCIssuerURL, "oidc-issuer-url", "", "OIDC issuer whose ID tokens are accepted (empty: Kubernetes tokens only).")
@@ -119,7 +117,6 @@ func (o *dashboardOptions) inCluster(cfg *rest.Config) (*dashboard.InClusterOpti
 		Config:        cfg,
 		ClientOptions: client.Options{Scheme: scheme},
 		AllowedHosts:  splitList(o.AllowedHosts),
-		SecureCookie:  o.SecureCookie,
 	}, nil
 }
 

@@ -44,9 +44,6 @@ type InClusterOptions struct {
 	// AllowedHosts are the Host names served besides loopback (the Service's
 	// DNS names, the proxy's public name): the DNS-rebinding check.
 	AllowedHosts []string
-	// SecureCookie marks the token cookie Secure even on plain HTTP, for a
-	// TLS-terminating proxy in front (over TLS it is always Secure).
-	SecureCookie bool
 	// FailedAuthBurst failed authentications are allowed per client address,
 	// then one per FailedAuthEvery (defaults 10 and 6s).
 	FailedAuthBurst int
@@ -94,7 +91,9 @@ func (o *InClusterOptions) hostAllowed(host string) bool {
 
 // tokenCookie holds the token of a browser that logged in. It is HttpOnly
 // (scripts, and so injected scripts, cannot read it), SameSite=Strict (no
-// other site's page makes the browser send it) and Secure over TLS. A
+// other site's page makes the browser send it) and always Secure: browsers
+// keep it over HTTPS and on localhost (port-forward) only, so a token never
+// travels in clear text to a remote plain-HTTP address. A
 // cookie, not sessionStorage, because EventSource (the live stream) cannot
 // send an Authorization header, and a token in the URL would end up in logs.
 const tokenCookie = "sluice_dashboard_token"
@@ -360,8 +359,9 @@ func (s *Server) clearTokenCookie(w http.ResponseWriter, r *http.Request) {
 }
 
 // setTokenCookie writes the token cookie: a session cookie (gone when the
-// browser closes), maxAge -1 deletes it.
+// browser closes), maxAge -1 deletes it. Secure even when this server sees
+// plain HTTP: TLS may end at a proxy, and on localhost browsers accept it.
 func (s *Server) setTokenCookie(w http.ResponseWriter, r *http.Request, token string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: r.TLS != nil || s.gate.opts.SecureCookie, SameSite: http.SameSiteStrictMode})
+		Secure: true, SameSite: http.SameSiteStrictMode})
 }

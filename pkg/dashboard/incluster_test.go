@@ -298,7 +298,6 @@ func TestInCluster_LoginNeedsSameOriginAndHostsAreChecked(t *testing.T) {
 	token := saToken(t, ns, "reader")
 	ts := startInCluster(t, func(o *dashboard.InClusterOptions) {
 		o.AllowedHosts = []string{"sluice-dashboard.sluice-system.svc", "dash.example.com"}
-		o.SecureCookie = true
 	})
 	for name, h := range map[string]map[string]string{
 		"no origin":      {"Authorization": "Bearer " + token},
@@ -309,7 +308,7 @@ func TestInCluster_LoginNeedsSameOriginAndHostsAreChecked(t *testing.T) {
 		g.Expect(r.code).To(Equal(http.StatusForbidden), name)
 		g.Expect(r.Reason).To(Equal("csrf"), name)
 	}
-	// A good login: the cookie is HttpOnly, SameSite=Strict and (configured) Secure.
+	// A good login: the cookie is HttpOnly, SameSite=Strict and Secure.
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/login", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Origin", ts.URL)

@@ -11,6 +11,15 @@ form.addEventListener("submit", async (ev) => {
   const field = document.getElementById("token");
   const token = field.value.trim();
   if (!token) return;
+  // The login cookie is Secure: over plain HTTP to another machine the
+  // browser would drop it, and the token would have crossed the network in
+  // clear text. Refuse before sending it.
+  const local = ["localhost", "127.0.0.1", "[::1]"].includes(location.hostname) || location.hostname.endsWith(".localhost");
+  if (location.protocol !== "https:" && !local) {
+    error.textContent = "Not logged in: this address is plain HTTP. Open the dashboard over HTTPS, or through kubectl port-forward on localhost.";
+    error.hidden = false;
+    return;
+  }
   let res;
   try {
     res = await fetch("/api/login", {
