@@ -48,6 +48,10 @@ type InClusterOptions struct {
 	// then one per FailedAuthEvery (defaults 10 and 6s).
 	FailedAuthBurst int
 	FailedAuthEvery time.Duration
+	// RecheckEvery is how often the token of an open live stream is checked
+	// again (1m if zero): a stream ends soon after its token expires or is
+	// revoked instead of relaying changes for as long as the page stays open.
+	RecheckEvery time.Duration
 }
 
 func (o *InClusterOptions) prepare() error {
@@ -142,6 +146,9 @@ func newAuthGate(o *InClusterOptions) *authGate {
 	if o.FailedAuthEvery == 0 {
 		o.FailedAuthEvery = 6 * time.Second
 	}
+	if o.RecheckEvery == 0 {
+		o.RecheckEvery = time.Minute
+	}
 	return &authGate{opts: o, limiters: map[string]*rate.Limiter{}}
 }
 
@@ -204,6 +211,24 @@ func (g *authGate) clientFor(c *Caller) (client.WithWatch, error) {
 	return cl, nil
 }
 
+// recheck ends a long-lived request (the live stream) once its token is no
+// longer accepted. The page's EventSource reconnects, gets 401 and shows it.
+func (g *authGate) recheck(ctx context.Context, cancel context.CancelFunc, token string) {
+	t := time.NewTicker(g.opts.RecheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := g.opts.Authenticator.Authenticate(ctx, token); errors.Is(err, ErrUnauthenticated) {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
 // bearerToken is the request's token: the Authorization header (API
 // clients), else the login cookie (the browser).
 func bearerToken(r *http.Request) (token string, fromCookie bool) {
@@ -256,7 +281,11 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), callerKey{}, &callerContext{caller: caller, client: cl})
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), callerKey{}, &callerContext{caller: caller, client: cl}))
+		defer cancel()
+		if r.URL.Path == "/api/events" {
+			go s.gate.recheck(ctx, cancel, token)
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -261,6 +262,36 @@ func TestInCluster_OIDCTokensOfTheConfiguredIssuer(t *testing.T) {
 		g.Expect(r.code).To(Equal(http.StatusUnauthorized), name)
 		g.Expect(r.Error).To(ContainSubstring(tc.want), name)
 	}
+}
+
+// A live stream ends once its token stops being valid (here: its
+// ServiceAccount is deleted), rather than relaying changes to a caller the
+// cluster no longer knows.
+func TestInCluster_StreamEndsWhenTheTokenIsRevoked(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	newCanary(t, ns, "podinfo", progressing)
+	grantTo(t, ns, userSubject(saUser(ns, "leaver")), "get", "list", "watch")
+	token := saToken(t, ns, "leaver")
+	ts := startInCluster(t, func(o *dashboard.InClusterOptions) {
+		o.RecheckEvery = 200 * time.Millisecond
+		o.Authenticator.(*dashboard.Authenticators).CacheTTL = time.Millisecond
+	})
+	c, _ := login(t, ts, token)
+	events := streamAs(t, c, ts, ns)
+	next(t, events, func(e sse) bool { return e.Name == "synced" && e.Data["kind"] == "Canary" })
+
+	g.Expect(env.Client.Delete(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leaver"}})).To(Succeed())
+	g.Eventually(func() bool {
+		select {
+		case _, open := <-events:
+			return !open
+		default:
+			return false
+		}
+	}, 20*time.Second, 50*time.Millisecond).Should(BeTrue(), "the stream must end")
+	r, _ := getWith(t, c, ts.URL+"/api/session", "")
+	g.Expect(r.code).To(Equal(http.StatusUnauthorized))
 }
 
 func TestInCluster_FailedAuthenticationsAreRateLimited(t *testing.T) {
