@@ -82,14 +82,14 @@ func TestSluiceChart_CRDsAndRBACAreTheGeneratedOnes(t *testing.T) {
 		g.Expect(string(got)).To(Equal(string(want)), "charts/sluice/crds/%s differs from config/crd/bases: run `make manifests`", filepath.Base(f))
 	}
 
-	// Every feature on (promotion is off by default), so that every
-	// generated role is rendered and compared.
+	// Every feature on (promotion and the dashboard are off by default), so
+	// that every generated role is rendered and compared.
 	objs, err := render("sluice", "sluice-system", chartCase{chart: "sluice"},
-		"--set", "promotion.enabled=true", "--set", "promotion.author.email=bot@example.com")
+		"--set", "promotion.enabled=true", "--set", "promotion.author.email=bot@example.com", "--set", "dashboard.enabled=true")
 	g.Expect(err).NotTo(HaveOccurred())
 	roles, err := filepath.Glob(filepath.Join(root, "config", "rbac", "generated", "*", "role.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(roles).To(HaveLen(17))
+	g.Expect(roles).To(HaveLen(18))
 	for _, f := range roles {
 		feature := filepath.Base(filepath.Dir(f))
 		data, err := os.ReadFile(f)

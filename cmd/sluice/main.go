@@ -55,6 +55,9 @@ var version = "dev"
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "dashboard" {
+		os.Exit(dashboardMain(os.Args[2:])) // the in-cluster dashboard (dashboard.go)
+	}
 	opts := DefaultOptions()
 	fs := flag.NewFlagSet("sluice", flag.ExitOnError)
 	opts.BindFlags(fs)

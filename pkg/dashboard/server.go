@@ -3,8 +3,8 @@
 //
 // Every read and action goes through the client it is given, so in local mode
 // (kubectl sluice dashboard) the page sees exactly what the user's kubeconfig
-// allows. The in-cluster mode (TokenReview/SubjectAccessReview per request)
-// will give each request its own client through the same ClientFor hook.
+// allows. The in-cluster mode (incluster.go) authenticates every request and
+// makes each API call as the request's caller, by impersonation.
 package dashboard
 
 import (
@@ -54,11 +54,15 @@ type Options struct {
 	Namespace string
 	// Log receives request failures (never request bodies or tokens).
 	Log logr.Logger
+	// InCluster, when set, authenticates every request and makes every API
+	// call as its caller (incluster.go); Client is then ignored.
+	InCluster *InClusterOptions
 }
 
 // Server serves the dashboard.
 type Server struct {
 	opts Options
+	gate *authGate // in-cluster mode only
 
 	mu       sync.Mutex
 	sessions map[string]string // session cookie -> CSRF token
@@ -66,10 +70,18 @@ type Server struct {
 
 // New returns a dashboard server.
 func New(opts Options) (*Server, error) {
+	var gate *authGate
+	if opts.InCluster != nil {
+		if err := opts.InCluster.prepare(); err != nil {
+			return nil, err
+		}
+		gate = newAuthGate(opts.InCluster)
+		opts.Client = &callerClient{scheme: opts.InCluster.ClientOptions.Scheme, mapper: opts.InCluster.ClientOptions.Mapper}
+	}
 	if opts.Client == nil {
 		return nil, errors.New("the dashboard needs a Kubernetes client")
 	}
-	return &Server{opts: opts, sessions: map[string]string{}}, nil
+	return &Server{opts: opts, gate: gate, sessions: map[string]string{}}, nil
 }
 
 // sessionCookie names the cookie that ties a browser to its CSRF token.
@@ -99,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/delivery", s.handleDelivery)
 	mux.HandleFunc("POST /api/canaries/{namespace}/{name}/{verb}", s.handleAction("Canary"))
 	mux.HandleFunc("POST /api/gitsyncs/{namespace}/{name}/{verb}", s.handleAction("GitSync"))
-	return hostCheck(securityHeaders(mux))
+	return hostCheck(s.opts.InCluster.hostAllowed, securityHeaders(s.withAuth(mux)))
 }
 
 // securityHeaders forbid inline scripts and styles, framing, MIME sniffing
@@ -134,10 +146,10 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func hostCheck(next http.Handler) http.Handler {
+func hostCheck(allowed func(string) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopbackHost(r.Host) {
-			http.Error(w, "the dashboard answers only to localhost, 127.0.0.1 or [::1] (Host header refused)", http.StatusMisdirectedRequest)
+		if !loopbackHost(r.Host) && !allowed(r.Host) {
+			http.Error(w, "the dashboard answers only to localhost, 127.0.0.1, [::1] and its configured host names (Host header refused)", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -193,7 +205,11 @@ func (s *Server) csrfToken(r *http.Request) string {
 // cannot read it: the server sends no CORS headers.
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	tok := s.ensureSession(w, r)
-	writeJSON(w, http.StatusOK, map[string]any{"csrfToken": tok, "namespace": s.opts.Namespace, "actions": s.opts.Act != nil})
+	body := map[string]any{"csrfToken": tok, "namespace": s.opts.Namespace, "actions": s.opts.Act != nil}
+	if c := CallerFrom(r.Context()); c != nil {
+		body["user"] = c.Name // in-cluster mode: who the page acts as
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // checkCSRF refuses a state-changing request that is not from the
