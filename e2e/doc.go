@@ -143,6 +143,12 @@
 //     while staging promotes (kept down until it has) and again while
 //     production releases loses nothing, and each stage's path gets one
 //     commit per bundle, each with its Sluice-* provenance trailers.
+//   - TestGitSync_EngineAndGitSyncDoNotFight (17): the Deployment, the
+//     apex Service, an HPA and the HTTPRoute in Git, applied every second
+//     with drift correction, through a whole release under live traffic:
+//     every write to the four objects counted by field manager; GitSync
+//     never writes a field the engine owns, nothing flips back and forth,
+//     no request fails.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, a second cluster with a data plane whose

@@ -99,10 +99,14 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if s.log.GetSink() == nil {
 		s.log = logr.Discard()
 	}
+	// The stack is captured here: a failing step returns nil, which would
+	// otherwise be what the deferred cleanup stops (a nil dereference that
+	// hid the step's error).
+	started := s
 	defer func() {
 		if err != nil {
-			s.KeepDir = true
-			s.Stop()
+			started.KeepDir = true
+			started.Stop()
 			err = fmt.Errorf("%w (stack files kept in %s)", err, dir)
 		}
 	}()

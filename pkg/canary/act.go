@@ -2,15 +2,12 @@ package canary
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,27 +69,12 @@ func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) ([]E
 const ActionFailedReason = "ActionFailed"
 
 // actionFailed records a failed action in the one status write: Ready=False
-// with reason ActionFailed and the error, redacted. Nothing else of the
-// status moves, so the next reconcile decides the same actions again (every
-// action is idempotent) and, once they succeed, setConditions gives Ready
-// its story back. The Warning event follows the patch, once per distinct
-// failure; the error is returned for backoff.
+// with reason ActionFailed and the error, redacted (recordFailure). Nothing
+// else of the status moves, so the next reconcile decides the same actions
+// again (every action is idempotent) and, once they succeed, setConditions
+// gives Ready its story back.
 func (r *CanaryReconciler) actionFailed(ctx context.Context, c *sluicev1beta1.Canary, now time.Time, err error) (ctrl.Result, error) {
-	msg := truncate(redactURLs(err.Error()), 4096)
-	st := c.Status.DeepCopy()
-	old := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition)
-	repeated := old != nil && old.Status == metav1.ConditionFalse && old.Reason == ActionFailedReason && old.Message == msg
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-		Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionFalse, Reason: ActionFailedReason,
-		Message: msg, ObservedGeneration: c.Generation, LastTransitionTime: metav1.NewTime(now),
-	})
-	if perr := r.patchStatus(ctx, c, *st); perr != nil {
-		return ctrl.Result{}, errors.Join(err, perr)
-	}
-	if !repeated {
-		r.event(c, Event{Warning: true, Reason: ActionFailedReason, Message: msg})
-	}
-	return ctrl.Result{}, err
+	return r.recordFailure(ctx, c, now, ActionFailedReason, err)
 }
 
 // urlPattern finds URLs in error messages.

@@ -96,7 +96,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}(c.Status.Phase, r.Clock.Now())
 	s, err := r.observe(ctx, c)
 	if err != nil {
-		return ctrl.Result{}, err
+		return r.observeFailed(ctx, c, err)
 	}
 
 	d := Decide(s.obs)

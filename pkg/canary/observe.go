@@ -70,8 +70,8 @@ func (r *CanaryReconciler) observe(ctx context.Context, c *sluicev1beta1.Canary)
 			s.obs.NewPrimaryCookie = a.SessionAffinity.PrimaryCookieName + "=" + randomToken()
 		}
 	}
-	if routes, err := s.router.GetRoutes(ctx, c); err == nil {
-		s.obs.Routes, s.obs.RoutesKnown = routes, true
+	if err := observeRoutes(ctx, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

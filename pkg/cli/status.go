@@ -17,6 +17,10 @@ import (
 // (pkg/canary.ActionFailedReason; the CLI does not import the engine).
 const actionFailed = "ActionFailed"
 
+// observeFailed is the Ready reason of a Canary the engine cannot read what
+// it must observe for (pkg/canary.ObserveFailedReason).
+const observeFailed = "ObserveFailed"
+
 type statusOptions struct {
 	*Options
 	output string
@@ -84,6 +88,11 @@ func (s *statusOptions) describe(w io.Writer, c *sluicev1beta1.Canary) error {
 		// The release is stuck on an action the engine cannot carry out
 		// (RBAC, a missing CRD): say so first, the phase alone hides it.
 		fmt.Fprintf(w, "Action failed:  %s (since %s)\n", oneLine(cond.Message), s.age(cond.LastTransitionTime))
+	}
+	if cond := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition); cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == observeFailed {
+		// The engine cannot read the target, its routes or configs: the
+		// release holds where it is until it can.
+		fmt.Fprintf(w, "Observe failed: %s (since %s)\n", oneLine(cond.Message), s.age(cond.LastTransitionTime))
 	}
 	if c.Spec.Suspend {
 		fmt.Fprintf(w, "Suspended:      true (kubectl sluice resume %s)\n", c.Name)

@@ -122,4 +122,23 @@ func TestStatus_ShowsAFailedAction(t *testing.T) {
 	r = kubectlSluice(context.Background(), "", "status", "fine", "-n", ns)
 	g.Expect(r.err).NotTo(HaveOccurred())
 	g.Expect(r.out.String()).NotTo(ContainSubstring("Action failed:"))
+	g.Expect(r.out.String()).NotTo(ContainSubstring("Observe failed:"))
+}
+
+// Given a Canary whose engine cannot read its target (Ready=False,
+// ObserveFailed), the status says so before anything else, with the
+// engine's message, and does not call it a failed action.
+func TestStatus_ShowsAFailedObservation(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	st := releaseStatus()
+	const msg = `failed to get the target: deployments.apps "podinfo" is forbidden`
+	st.Conditions[1] = metav1.Condition{Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionFalse, Reason: "ObserveFailed",
+		Message: msg, LastTransitionTime: metav1.NewTime(time.Now().Add(-time.Minute))}
+	newCanary(t, ns, "blind", st)
+	r := kubectlSluice(context.Background(), "", "status", "blind", "-n", ns)
+	g.Expect(r.err).NotTo(HaveOccurred())
+	g.Expect(r.out.String()).To(ContainSubstring("Observe failed: " + msg + " (since "))
+	g.Expect(r.out.String()).NotTo(ContainSubstring("Action failed:"))
+	g.Expect(rows(r.out.String())).To(ContainElement(ContainElements("Ready", "False", "ObserveFailed")))
 }

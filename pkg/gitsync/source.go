@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -124,13 +125,25 @@ func (a *Applier) AnnotateSources(ctx context.Context, cs *ssa.ChangeSet, src So
 	return n, errors.Join(errs...)
 }
 
+// annotateBackoff paces the attempts to annotate an object that keeps
+// changing under them. A workload GitSync just changed is written to many
+// times in the next seconds (kube-controller-manager reports its new
+// ReplicaSet's progress, the engine scales a Canary's target up), and every
+// write in between the read and the apply is a conflict. The client's
+// default (five attempts 10 ms apart) gave up on a loaded machine, and an
+// annotation that gave up is never written: the next sync of the revision
+// finds the object unchanged, and the release never learns its commit.
+// This one makes ten attempts over about five seconds, doubling the pause
+// from 10 ms (no Cap: reaching a wait.Backoff's cap ends the attempts).
+var annotateBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.1}
+
 // annotateSource annotates one object. The apply carries the
 // resourceVersion the content hash was computed from, so an object changed
 // in between is read again rather than annotated with a stale hash (and a
 // deleted one is not created again).
 func (a *Applier) annotateSource(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey, src Source) (bool, error) {
 	wrote := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(annotateBackoff, func() error {
 		wrote = false
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(gvk)
