@@ -47,11 +47,8 @@ func isKnativeTarget(c *sluicev1beta1.Canary) bool {
 	return t.Kind == knativeServiceGVK.Kind && strings.HasPrefix(t.APIVersion, knativeServiceGVK.Group+"/")
 }
 
-// observeKnative reads a Knative Service target. Knative Services are not
-// watched (their CRD may not be installed, and a watch on a missing kind
-// would keep the manager from starting): they are read from the API server
-// (the client does not cache unstructured objects) on every reconcile, and
-// a change of revision is seen on the next periodic reconcile.
+// observeKnative reads a Knative Service target from the API server (it
+// is watched only when its CRD is installed, see watchKnativeServices).
 func (r *CanaryReconciler) observeKnative(ctx context.Context, s *scope) error {
 	c := s.canary
 	if s.provider != knativeProvider && !s.obs.Deleting {
@@ -62,7 +59,13 @@ func (r *CanaryReconciler) observeKnative(ctx context.Context, s *scope) error {
 	}
 	svc := &unstructured.Unstructured{}
 	svc.SetGroupVersionKind(knativeServiceGVK)
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, svc); err != nil {
+	// Read live: the watch below keeps a cached copy, which may lag
+	// behind the revision Knative just reported.
+	var reader client.Reader = r.Client
+	if r.APIReader != nil {
+		reader = r.APIReader
+	}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, svc); err != nil {
 		if apierrors.IsNotFound(err) {
 			return stall("TargetNotFound", "Knative Service %s not found in namespace %s", c.Spec.TargetRef.Name, c.Namespace)
 		}

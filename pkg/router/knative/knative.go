@@ -5,10 +5,8 @@
 // the annotation sluice.dev/primary-revision and splits the Service's
 // spec.traffic between that revision and the latest one (the canary).
 //
-// Limit: the engine (pkg/canary) drives Deployments and DaemonSets only; a
-// Canary whose target is a Knative Service is Stalled (UnsupportedTarget)
-// until the engine learns to promote a revision (Promote below is the
-// router's half). The router is complete and conformance-tested on its own.
+// The engine (pkg/canary/workload_knative.go) releases a Knative Service
+// target without a primary clone and calls Promote to promote a revision.
 package knative
 
 import (
@@ -130,7 +128,7 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 }
 
 // Promote makes the latest created revision the primary: the engine's half
-// of a promotion of a Knative Service (not wired yet, see the package doc).
+// of a promotion of a Knative Service (pkg/canary/workload_knative.go).
 func (r *Router) Promote(ctx context.Context, c *sluicev1beta1.Canary) error {
 	svc, err := r.get(ctx, c)
 	if err != nil {
