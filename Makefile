@@ -8,6 +8,11 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 GOLANGCI_LINT_KAL := $(BIN)/golangci-lint-kube-api-linter
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# kustomize_disable_go_plugin_support: GitSync embeds kustomize, whose Go
+# plugin loader imports "plugin"; that makes the linker export every symbol
+# and adds about 50 MB to the binary and to the memory it maps
+# (docs/scale.md "Memory").
+GO_TAGS ?= kustomize_disable_go_plugin_support
 GO_TEST_FLAGS ?= -race -count=1 -parallel 4
 
 .DEFAULT_GOAL := help
@@ -19,7 +24,7 @@ help: ## Show this help.
 
 ##@ Development
 .PHONY: tools
-tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, gitea, go-carbon, carbonapi, influxd, ...) and fetch provider CRDs into a cache, linked in bin/.
+tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, helm, golangci-lint, gitea, go-carbon, carbonapi, influxd, chromium, ...) and fetch provider CRDs into a cache, linked in bin/.
 	hack/tools.sh gen
 	hack/tools.sh cluster
 	hack/tools.sh helm
@@ -29,6 +34,7 @@ tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, he
 	hack/gitea.sh
 	hack/graphite.sh
 	hack/influxdb.sh
+	hack/chromium.sh
 
 .PHONY: traefik
 traefik: ## Build Traefik, the local stack's data plane, from the Go module proxy (cached in ~/.cache/sluice), linked as bin/traefik.
@@ -104,7 +110,7 @@ verify: ## Fail when generated files are stale or Go code is not formatted.
 
 .PHONY: build
 build: ## Build the sluice manager, the load tester and the kubectl plugin into bin/.
-	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/sluice ./cmd/sluice
+	go build -trimpath -tags "$(GO_TAGS)" -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/sluice ./cmd/sluice
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/loadtester ./cmd/loadtester
 	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/kubectl-sluice ./cmd/kubectl-sluice
 
@@ -155,6 +161,11 @@ e2e: tools traefik ## Run the end-to-end scenarios (e2e/) with real traffic: con
 .PHONY: bench
 bench: ## Run the scale benchmark at N=100 (BENCH_ARGS="-n 500 -timeout 45m" or "-n 1000 -timeout 120m"; see docs/scale.md).
 	go run ./bench/scale $(BENCH_ARGS)
+
+.PHONY: bench-flagger
+bench-flagger: ## Sluice and Flagger v1.44.0 side by side at N=100 (BENCH_ARGS="-n 300 -timeout 90m"; see docs/scale.md).
+	hack/tools.sh flagger
+	go run ./bench/scale -compare-flagger -limit 0 $(BENCH_ARGS)
 
 .PHONY: bench-gitsync
 bench-gitsync: ## Run the GitSync benchmark: 100 GitSyncs of 10 objects, then 1 of 1,000 (BENCH_ARGS="-gitsyncs 10 -mono-objects 200" for a quick one; see docs/scale.md).

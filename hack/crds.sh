@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies the CRDs of the traffic providers from their Go modules (served by
 # the Go module proxy, checked against the checksum database) into the cache
-# and links them as bin/crds/{istio,gatewayapi,traefik,apisix,smi,contour,knative}. Tests install them
+# and links them as bin/crds/{istio,gatewayapi,traefik,apisix,smi,contour,knative,flagger}. Tests install them
 # into the real API server; nothing third-party is committed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,15 +18,18 @@ APISIX=github.com/apache/apisix-ingress-controller@v1.7.0
 SMI=github.com/servicemeshinterface/smi-sdk-go@v0.5.0
 CONTOUR=github.com/projectcontour/contour@v1.33.8
 KNATIVE=knative.dev/serving@v0.51.0
+# Flagger's own CRDs, for the side-by-side benchmark (bench/scale
+# -compare-flagger) and its test that Sluice renders valid Flagger Canaries.
+FLAGGER=github.com/fluxcd/flagger@v1.44.0
 
-key=$(echo "$ISTIO $GATEWAY_API $TRAEFIK $APISIX $SMI $CONTOUR $KNATIVE v3" | sha256sum | cut -c1-16)
+key=$(echo "$ISTIO $GATEWAY_API $TRAEFIK $APISIX $SMI $CONTOUR $KNATIVE $FLAGGER v4" | sha256sum | cut -c1-16)
 dest="$cache_root/crds/$key"
 if [ ! -d "$dest" ]; then
   mkdir -p "$cache_root/crds"
   tmp=$(mktemp -d "$cache_root/crds/.build-XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   dir_of() { (cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'); }
-  mkdir -p "$tmp/istio" "$tmp/gatewayapi" "$tmp/traefik" "$tmp/apisix" "$tmp/smi" "$tmp/contour" "$tmp/knative"
+  mkdir -p "$tmp/istio" "$tmp/gatewayapi" "$tmp/traefik" "$tmp/apisix" "$tmp/smi" "$tmp/contour" "$tmp/knative" "$tmp/flagger"
   cp "$(dir_of "$ISTIO")/kubernetes/customresourcedefinitions.gen.yaml" "$tmp/istio/"
   for f in "$(dir_of "$GATEWAY_API")"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
     case "$f" in *_vap_*) continue ;; esac # a ValidatingAdmissionPolicy, not a CRD
@@ -41,6 +44,7 @@ if [ ! -d "$dest" ]; then
   for f in "$(dir_of "$KNATIVE")"/config/core/300-resources/*.yaml; do
     cp "$f" "$tmp/knative/"
   done
+  cp "$(dir_of "$FLAGGER")/artifacts/flagger/crd.yaml" "$tmp/flagger/"
   chmod -R u+w "$tmp"
   mv "$tmp" "$dest"
   trap - EXIT

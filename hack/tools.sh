@@ -7,6 +7,8 @@
 #   hack/tools.sh helm      helm                                 (hack/tools/helm)
 #   hack/tools.sh lint      golangci-lint, golangci-lint-kube-api-linter
 #                                                                (hack/tools/lint)
+#   hack/tools.sh flagger   flagger v1.44.0 and its CRDs (flagger-crd.yaml),
+#                           for make bench-flagger               (hack/tools/flagger)
 #
 # Binaries are cached outside the clone, in $SLUICE_CACHE_DIR (default
 # ${XDG_CACHE_HOME:-~/.cache}/sluice), in a directory keyed by a hash of the
@@ -17,7 +19,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-set_name=${1:?usage: hack/tools.sh gen|cluster|helm|lint}
+set_name=${1:?usage: hack/tools.sh gen|cluster|helm|lint|flagger}
 cache_root=${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}
 bin_dir="$root/bin"
 k8s_version=v1.37.2
@@ -56,8 +58,17 @@ lint)
   # reports "(devel)".
   ldflags="-s -w"
   ;;
+flagger)
+  mod_dir="$root/hack/tools/flagger"
+  tools=(flagger)
+  # The CRDs come from the same module version as the binary (a file of the
+  # module zip), so the benchmark never runs Flagger against other CRDs.
+  files=(artifacts/flagger/crd.yaml)
+  files_mod=github.com/fluxcd/flagger
+  ldflags="-s -w"
+  ;;
 *)
-  echo "hack/tools.sh: unknown tool set '$set_name' (want gen, cluster, helm or lint)" >&2
+  echo "hack/tools.sh: unknown tool set '$set_name' (want gen, cluster, helm, lint or flagger)" >&2
   exit 2
   ;;
 esac
@@ -66,6 +77,7 @@ esac
 pkg_of() {
   case "$1" in
   controller-gen) echo sigs.k8s.io/controller-tools/cmd/controller-gen ;;
+  flagger) echo github.com/fluxcd/flagger/cmd/flagger ;;
   etcd) echo go.etcd.io/etcd/server/v3 ;;
   kwok) echo sigs.k8s.io/kwok/cmd/kwok ;;
   helm) echo helm.sh/helm/v4/cmd/helm ;;
@@ -87,13 +99,15 @@ stamp_of() {
 }
 
 stages=(${stages[@]+"${stages[@]}"})
-key=$( { cat "$mod_dir/go.mod" "$mod_dir/go.sum"; go version; echo "$ldflags"; echo "${tools[*]}"; echo "${stages[*]}"; } | sha256sum | cut -c1-16)
+files=(${files[@]+"${files[@]}"})
+key=$( { cat "$mod_dir/go.mod" "$mod_dir/go.sum"; go version; echo "$ldflags"; echo "${tools[*]}"; echo "${stages[*]}"; echo "${files[*]}"; } | sha256sum | cut -c1-16)
 dest="$cache_root/tools/$set_name-$key"
 
 link() {
   mkdir -p "$bin_dir"
   for t in "${tools[@]}"; do ln -sfn "$dest/$t" "$bin_dir/$t"; done
   if [ ${#stages[@]} -gt 0 ]; then ln -sfn "$dest/kwok-stages" "$bin_dir/kwok-stages"; fi
+  for f in "${files[@]}"; do ln -sfn "$dest/$set_name-$(basename "$f")" "$bin_dir/$set_name-$(basename "$f")"; done
 }
 
 if [ -x "$dest/${tools[-1]}" ]; then
@@ -117,6 +131,13 @@ if [ ! -x "$dest/${tools[-1]}" ]; then
     mkdir -p "$tmp/kwok-stages"
     for st in "${stages[@]}"; do cp "$kwok_dir/kustomize/stage/$st" "$tmp/kwok-stages/$(basename "$st")"; done
     chmod -R u+w "$tmp/kwok-stages"
+  fi
+  if [ ${#files[@]} -gt 0 ]; then
+    files_dir=$(cd "$mod_dir" && go list -m -f '{{.Dir}}' "$files_mod")
+    for f in "${files[@]}"; do
+      cp "$files_dir/$f" "$tmp/$set_name-$(basename "$f")"
+      chmod u+w "$tmp/$set_name-$(basename "$f")"
+    done
   fi
   mv "$tmp" "$dest"
   trap - EXIT

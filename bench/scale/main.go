@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,6 +55,7 @@ type config struct {
 	maxWeight  int
 	iterations int
 	shards     int
+	flagger    bool
 }
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	fs.IntVar(&c.maxWeight, "max-weight", 60, "maxWeight of the gatewayapi canaries.")
 	fs.IntVar(&c.iterations, "iterations", 3, "iterations of the kubernetes (blue/green) canaries.")
 	fs.IntVar(&c.shards, "shards", 0, "Shard mode (docs/scale.md \"Sharding\"): label the canaries for this many shards, run one controller then the shards, and print each one's peak RSS; 0 is off.")
+	fs.BoolVar(&c.flagger, "compare-flagger", false, "Side by side with Flagger (docs/scale.md): run Flagger v1.44.0 (hack/tools.sh flagger) then sluice on the same control plane, proxy and metric stand-in, each with its own N canaries, and print one table of both.")
 	_ = fs.Parse(os.Args[1:])
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -105,6 +108,9 @@ func (c config) validate() error {
 	if c.iterations < 1 {
 		errs = append(errs, errors.New("-iterations must be at least 1"))
 	}
+	if c.flagger && c.shards > 0 {
+		errs = append(errs, errors.New("-compare-flagger and -shards are separate runs; give one"))
+	}
 	if c.shards < 0 || c.shards == 1 {
 		errs = append(errs, errors.New("-shards must be 0 (off) or at least 2"))
 	}
@@ -119,6 +125,7 @@ func scheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(sluicev1beta1.AddToScheme(s))
 	utilruntime.Must(gatewayv1.Install(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	return s
 }
 
@@ -186,6 +193,9 @@ func run(ctx context.Context, c config) (err error) {
 
 	if c.shards > 0 {
 		return b.runShardMode(ctx, os.Stdout, base)
+	}
+	if c.flagger {
+		return b.runCompareFlagger(ctx, os.Stdout, admin, s, promURL, base)
 	}
 	var results []*result
 	r, err := b.runOnce(ctx, "no limit", 0, base, true, "2")

@@ -33,11 +33,22 @@ type fleet struct {
 	iterations int32
 	// shards > 0 labels canary i for shard shardKey(i, shards).
 	shards int
+	// nsPrefix names the namespaces (<nsPrefix>-0, -1 …); "bench" when
+	// empty. The Flagger fleet has its own, so neither controller sees the
+	// other's objects.
+	nsPrefix string
 }
 
 // name and namespace of canary i.
 func (f *fleet) key(i int) types.NamespacedName {
-	return types.NamespacedName{Namespace: fmt.Sprintf("bench-%d", i/perNamespace), Name: fmt.Sprintf("app-%04d", i)}
+	return types.NamespacedName{Namespace: fmt.Sprintf("%s-%d", f.prefix(), i/perNamespace), Name: fmt.Sprintf("app-%04d", i)}
+}
+
+func (f *fleet) prefix() string {
+	if f.nsPrefix == "" {
+		return "bench"
+	}
+	return f.nsPrefix
 }
 
 // providers are the providers of the fleet, a quarter each: canary i uses
@@ -82,7 +93,7 @@ func (f *fleet) ideal(provider string) time.Duration {
 // using it, and the Canary.
 func (f *fleet) create(ctx context.Context, workers int) error {
 	for ns := 0; ns*perNamespace < f.n; ns++ {
-		o := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%d", ns)}}
+		o := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", f.prefix(), ns)}}
 		if err := f.c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("failed to create namespace %s: %w", o.Name, err)
 		}

@@ -37,6 +37,7 @@ type result struct {
 	idleCPU      time.Duration
 
 	progress    counts
+	released    time.Time     // when the benchmark began patching the targets
 	progressFor time.Duration // release triggered → last canary finished
 	progressCPU time.Duration
 	queries     int64
@@ -97,6 +98,7 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 	b.proxy.Record()
 	before, u0, q0 := b.proxy.Snapshot(), m.MustUsage(), b.queries.Load()
 	t0 := time.Now()
+	r.released = t0
 	if err := b.fleet.release(ctx, b.cfg.workers, version); err != nil {
 		b.obs.finish()
 		b.proxy.Recorded()

@@ -68,6 +68,10 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(newLogger(opts))
+	if _, err := setMemoryLimit(os.Getenv, ctrl.Log); err != nil {
+		ctrl.Log.Error(err, "Unable to set the Go memory limit")
+		os.Exit(2)
+	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		ctrl.Log.Error(err, "Unable to load the Kubernetes client configuration")
@@ -136,6 +140,7 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 		MapperProvider:                func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil },
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        opts.ProbeAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionID:              opts.leaderElectionID(),
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
@@ -191,7 +196,8 @@ func newRouters(opts Options) (*router.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--gateway-api-implementation: %w", err)
 	}
-	providers.RegisterAll(routers, providers.Options{TraefikNativeLB: opts.TraefikNativeLB, GatewayAPIImplementation: impl})
+	providers.RegisterAll(routers, providers.Options{TraefikNativeLB: opts.TraefikNativeLB, GatewayAPIImplementation: impl,
+		NginxAnnotationsPrefix: opts.IngressPrefix})
 	if _, err := routers.New(opts.DefaultProvider, nil); err != nil {
 		return nil, fmt.Errorf("--default-provider: %w", err)
 	}

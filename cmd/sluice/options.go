@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/logging"
 	gatewayapirouter "github.com/sluice-cd/sluice/pkg/router/gatewayapi"
+	nginxrouter "github.com/sluice-cd/sluice/pkg/router/nginx"
 )
 
 // Options are the manager's settings, bound to command-line flags. No
@@ -43,6 +44,7 @@ type Options struct {
 	SelectorLabels          string
 	TraefikNativeLB         bool
 	GatewayAPIImpl          string
+	IngressPrefix           string
 	DefaultAlertProvider    string
 	GitCacheDir             string
 	GitURL                  string
@@ -63,6 +65,7 @@ type Options struct {
 	ShowVersion             bool
 	ShardKey                string
 	WatchLabelSelector      string
+	PprofAddr               string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
@@ -91,6 +94,7 @@ func DefaultOptions() Options {
 		EnableConfigTracking:    true,
 		SelectorLabels:          strings.Join(canary.DefaultSelectorLabels, ","),
 		GatewayAPIImpl:          "traefik",
+		IngressPrefix:           nginxrouter.DefaultAnnotationsPrefix,
 		GitBranch:               "main",
 		GitInterval:             time.Minute,
 		GitSyncName:             "cluster",
@@ -127,6 +131,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.SelectorLabels, "selector-labels", o.SelectorLabels, "Comma-separated pod labels, in order of preference, whose value in a target's spec.selector.matchLabels identifies its pods (the primary's get <value>-primary).")
 	fs.BoolVar(&o.TraefikNativeLB, "traefik-native-lb", o.TraefikNativeLB, "Set nativeLB: true on the weighted entries of generated TraefikServices (Traefik then sends traffic to Service ClusterIPs).")
 	fs.StringVar(&o.GatewayAPIImpl, "gateway-api-implementation", o.GatewayAPIImpl, "Gateway API implementation whose series the gatewayapi builtin metrics query: traefik, envoy-gateway, istio, cilium, kong or nginx-gateway-fabric (those without per-backend series have no builtins: use a MetricTemplate).")
+	fs.StringVar(&o.IngressPrefix, "ingress-annotations-prefix", o.IngressPrefix, "Annotation prefix of the Ingresses the nginx provider writes: the --annotations-prefix ingress-nginx runs with (Flagger's -ingress-annotations-prefix).")
 	fs.StringVar(&o.DefaultAlertProvider, "default-alert-provider", o.DefaultAlertProvider, "AlertProvider (namespace/name) that receives the notifications of Canaries without analysis.alerts.")
 	fs.StringVar(&o.GitCacheDir, "git-cache-dir", o.GitCacheDir, "Directory of the Git checkouts; defaults to a directory under the system temp dir.")
 	fs.StringVar(&o.GitURL, "git-url", o.GitURL, "Bootstrap: create a GitSync for this repository (https://, ssh://) at start, unless it exists.")
@@ -145,6 +150,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster in the context of commit statuses (sluice/<cluster>/...), so that clusters syncing one repository post apart, and in notifications (a Cluster field, as Flagger's -cluster-name); empty leaves it out.")
 	fs.StringVar(&o.ShardKey, "shard-key", o.ShardKey, "Run as the shard that reconciles only the Canaries, GitSyncs and Pipelines labelled sharding.sluice.dev/key=<value>, with its own Lease (<leader-election-id>-<value>); see docs/scale.md.")
 	fs.StringVar(&o.WatchLabelSelector, "watch-label-selector", o.WatchLabelSelector, "Reconcile only the Canaries, GitSyncs and Pipelines this label selector matches; the main manager of a sharded install takes '!sharding.sluice.dev/key'.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of the Go profiler's /debug/pprof endpoints, e.g. 127.0.0.1:6060; empty (the default) is off. It has no authentication: bind it to loopback and reach it with kubectl port-forward.")
 	fs.BoolVar(&o.ShowVersion, "version", o.ShowVersion, "Print the version and exit.")
 	o.Notifiers.bindFlags(fs)
 }
@@ -203,6 +209,9 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--cluster-name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not %q", o.ClusterName))
 	}
 	if err := o.validateShard(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateIngressAnnotationsPrefix(o.IngressPrefix); err != nil {
 		errs = append(errs, err)
 	}
 	if err := validateSelectorLabels(o.SelectorLabels); err != nil {

@@ -105,7 +105,7 @@ func TestCanary_BaselineUnsupportedByKubernetesRouter(t *testing.T) {
 	f.g.Eventually(func() *metav1.Condition { return f.condition("k8s", sluicev1beta1.StalledCondition) }).Should(And(
 		HaveField("Status", metav1.ConditionTrue),
 		HaveField("Reason", "UnsupportedFeature"),
-		HaveField("Message", ContainSubstring("provider kubernetes cannot split traffic three ways (primary, baseline, canary): remove analysis.baseline or use a provider that can (gatewayapi, istio, traefik)")),
+		HaveField("Message", ContainSubstring("provider kubernetes cannot split traffic three ways (primary, baseline, canary): remove analysis.baseline or use a provider that can (provider kubernetes supports strategies blue-green; capabilities none; providers with baseline: gatewayapi")),
 	))
 	d := &appsv1.Deployment{}
 	f.g.Consistently(func() bool { return apierrors.IsNotFound(f.get(d, "k8s-baseline")) }, 2*time.Second).Should(BeTrue())

@@ -139,5 +139,5 @@ func TestCanary_MeshRouterUnsupportedFeature(t *testing.T) {
 			return ""
 		}
 		return cond.Reason + ": " + cond.Message
-	}).Should(Equal("UnsupportedFeature: provider kuma cannot mirror traffic: remove analysis.mirror"))
+	}).Should(HavePrefix("UnsupportedFeature: provider kuma cannot mirror traffic: remove analysis.mirror (provider kuma supports"))
 }

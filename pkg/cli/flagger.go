@@ -143,6 +143,7 @@ func (c *converter) object(n *yaml.Node) {
 	if kind == "Canary" {
 		c.renameCanaryAnalysis(r, n)
 		c.convertLoadTests(r, n)
+		c.dropSourceMatches(r, n)
 	}
 	r.check()
 }

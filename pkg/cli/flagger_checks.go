@@ -171,6 +171,7 @@ func (r *reporter) canary(c *sluicev1beta1.Canary) {
 	if gatewayAPI {
 		r.gatewayMatches(c.Spec.Service.Match, "service")
 		r.gatewayMatches(a.Match, "analysis")
+		r.gatewayPorts(c) // flagger_sourcematch.go
 	}
 	for i, m := range a.Metrics {
 		builtin := m.Name == "request-success-rate" || m.Name == "request-duration"

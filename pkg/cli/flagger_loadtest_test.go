@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +21,6 @@ var defaultLimits = loadtester.LoadLimits{MaxDuration: time.Hour, MaxSyncDuratio
 
 // entryOf reads the allow-list entry an action finding gives.
 var entryOf = regexp.MustCompile("add `- (\\{.*\\})` under commands: in its --shell-allow-file")
-
-// knownGaps are warnings of the tutorials that are not the load tester's,
-// each with why it stays (file:line).
-var knownGaps = map[string]string{
-	"gatewayapi-ab.yaml:51": "a sourceLabels match the Gateway API cannot express (Flagger dropped it): the Gateway API part of issue 20",
-}
 
 // loadTasks decodes the converted Canaries and returns their webhooks'
 // metadata that name a load tester task.
@@ -68,9 +61,7 @@ func TestConvert_FlaggerTutorialsRun(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			var entries []string
 			for _, f := range res.Findings {
-				if _, known := knownGaps[filepath.Base(f.Source)+":"+strconv.Itoa(f.Line)]; !known {
-					g.Expect(f.Severity).NotTo(Equal(SeverityWarning), f.String())
-				}
+				g.Expect(f.Severity).NotTo(Equal(SeverityWarning), f.String())
 				if f.Severity == SeverityAction {
 					m := entryOf.FindStringSubmatch(f.Message)
 					g.Expect(m).NotTo(BeNil(), f.String())

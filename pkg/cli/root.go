@@ -113,6 +113,7 @@ Flagger manifests to Sluice's API.`,
 		newRollbackStageCommand(o),
 		newConvertCommand(o),
 		newReportCommand(o),
+		newDashboardCommand(o),
 	)
 	return cmd
 }

@@ -24,7 +24,7 @@ func TestUnsupported_Baseline(t *testing.T) {
 		{name: "a three-way router fits a progressive canary", rt: threeWay{}, provider: "p", analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10, MaxWeight: 50, Baseline: true}},
 		{name: "no baseline asks nothing", rt: weighted{}, provider: "p", analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10}},
 		{name: "a two-way router names the routers that can", rt: weighted{}, provider: "p", analysis: sluicev1beta1.CanaryAnalysis{StepWeight: 10, Baseline: true},
-			want: "provider p cannot split traffic three ways (primary, baseline, canary): remove analysis.baseline or use a provider that can (gatewayapi, istio, traefik)"},
+			want: "provider p cannot split traffic three ways (primary, baseline, canary): remove analysis.baseline or use a provider that can (provider p supports strategies canary, blue-green; capabilities weights; providers with baseline: gatewayapi, istio, traefik)"},
 		{name: "the kubernetes provider releases blue/green", rt: plain{}, provider: sluicev1beta1.ProviderKubernetes, analysis: sluicev1beta1.CanaryAnalysis{Iterations: 3, Baseline: true},
 			want: "provider kubernetes cannot split traffic three ways"},
 		{name: "blue/green on a three-way router has no weight to share", rt: threeWay{}, provider: "p", analysis: sluicev1beta1.CanaryAnalysis{Iterations: 3, Baseline: true},

@@ -113,6 +113,16 @@ type SpecChecker interface {
 	CheckSpec(c *sluicev1beta1.Canary) []string
 }
 
+// CanaryCapabilities is a router whose capabilities depend on the Canary,
+// not only on its type (the gatewayapi router's GRPCRoute and user-owned
+// route variants): it lists what this Canary asks that it cannot do, as
+// messages a user can act on, which Unsupported adds to its own. It is
+// SpecChecker with the provider name, which the variants' messages need
+// (gatewayapi, gatewayapi:v1, ...); both feed the one unsupported() path.
+type CanaryCapabilities interface {
+	UnsupportedFor(c *sluicev1beta1.Canary, provider string) []string
+}
+
 // Provider is one row of the capability table: the provider names sharing a
 // router (aliases), what it writes and what it supports.
 type Provider struct {

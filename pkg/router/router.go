@@ -83,14 +83,6 @@ type SessionAffinityRouter interface {
 	SupportsSessionAffinity()
 }
 
-// CanaryCapabilities is a router whose capabilities depend on the Canary,
-// not only on its type (the gatewayapi router's GRPCRoute and user-owned
-// route variants): it lists what this Canary asks that it cannot do, as
-// messages a user can act on, which Unsupported adds to its own.
-type CanaryCapabilities interface {
-	UnsupportedFor(c *sluicev1beta1.Canary, provider string) []string
-}
-
 // BaselineRouter is a router that can split traffic three ways: primary,
 // baseline and canary (spec.analysis.baseline). SetRoutes routes
 // Routes.BaselineWeight to the baseline Service (the Canary's

@@ -54,10 +54,17 @@ func Workdir(ctx context.Context, prefix string) (dir, bin string, done func(kee
 	return dir, bin, done, nil
 }
 
+// BuildTags are the tags every build of cmd/sluice takes (the Makefile's
+// GO_TAGS): kustomize_disable_go_plugin_support drops kustomize's Go plugin
+// loader, whose import of "plugin" makes the linker export every symbol
+// (.dynsym and .dynstr) and grows the binary, and the memory it maps, by
+// about 50 MB (docs/scale.md "Memory").
+const BuildTags = "kustomize_disable_go_plugin_support"
+
 // Build compiles ./cmd/sluice of the module at root into dir.
 func Build(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "sluice")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sluice")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", BuildTags, "-o", bin, "./cmd/sluice")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("failed to build cmd/sluice: %w: %s", err, out)
@@ -99,16 +106,7 @@ func Start(ctx context.Context, bin, kubeconfig, logPath string, args []string) 
 		return nil, fmt.Errorf("failed to start sluice: %w", err)
 	}
 	m := &Manager{cmd: cmd, Log: logPath, probe: probe, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		if st := cmd.ProcessState; st != nil {
-			m.CPU = st.UserTime() + st.SystemTime()
-			if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-				m.MaxRSS = ru.Maxrss * 1024
-			}
-		}
-		close(m.done)
-	}()
+	go m.wait()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {

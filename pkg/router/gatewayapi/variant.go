@@ -24,7 +24,9 @@ func (r *Router) variant(c *sluicev1beta1.Canary) router.Router {
 }
 
 // UnsupportedFor lists what this Canary asks that its variant (GRPCRoute,
-// user-owned HTTPRoute) cannot do; the engine stalls the Canary with them.
+// user-owned HTTPRoute) cannot do, and the several ports of portDiscovery
+// that no generated route can route (multiport.go); the engine stalls the
+// Canary with them.
 //
 // The generated HTTPRoute alone carries a baseline backend (render.go): a
 // variant asked for a baseline must say so rather than measure a baseline
@@ -42,6 +44,9 @@ func (r *Router) UnsupportedFor(c *sluicev1beta1.Canary, provider string) []stri
 		if baseline(c) {
 			out = append(out, fmt.Sprintf("provider %s with routeKind GRPCRoute cannot split traffic three ways yet: remove analysis.baseline or use an HTTPRoute", provider))
 		}
+		out = append(out, multiPortUnsupported(c, provider)...)
+	default:
+		out = multiPortUnsupported(c, provider)
 	}
 	return out
 }
