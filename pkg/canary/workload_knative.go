@@ -32,13 +32,25 @@ const knativeProvider = "knative"
 // imported, so that the engine does not depend on a router).
 const knativePrimaryRevisionAnnotation = "sluice.dev/primary-revision"
 
+// knativeRevisionFailed is the Progressing reason while Knative reports the
+// Service not Ready (status False) for the canary revision.
+const knativeRevisionFailed = "KnativeNotReady"
+
 // knativeServiceGVK is the group, version and kind of a Knative Service.
 var knativeServiceGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Service"}
 
+// RBAC of the engine for Knative Service targets: it reads and watches the
+// target (a status change, such as a revision becoming ready, must wake the
+// Canary), and the knative router it calls patches spec.traffic. In the
+// engine's role, not only the knative router's: the watch starts whenever
+// the Knative CRDs are installed, and a watch the role forbids would keep
+// the engine's cache from syncing.
+// +kubebuilder:rbac:groups=serving.knative.dev,resources=services,verbs=get;list;watch;patch
+
 // revisionPromoter is the optional router capability a Knative target
-// needs: make the latest revision the primary.
+// needs: make the analysed revision the primary.
 type revisionPromoter interface {
-	Promote(ctx context.Context, c *sluicev1beta1.Canary) error
+	PromoteRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error
 }
 
 // isKnativeTarget tells whether a Canary's target is a Knative Service.
@@ -51,11 +63,8 @@ func isKnativeTarget(c *sluicev1beta1.Canary) bool {
 // is watched only when its CRD is installed, see watchKnativeServices).
 func (r *CanaryReconciler) observeKnative(ctx context.Context, s *scope) error {
 	c := s.canary
-	if s.provider != knativeProvider && !s.obs.Deleting {
-		return stall("UnsupportedTarget", "the target is a Knative Service: only provider knative can route its revisions (spec.provider is %s)", s.provider)
-	}
-	if c.Spec.AutoscalerRef != nil && !s.obs.Deleting {
-		return stall("UnsupportedTarget", "the target is a Knative Service, which Knative scales itself: remove spec.autoscalerRef")
+	if msg := knativeUnsupported(c, s.provider); msg != "" && !s.obs.Deleting {
+		return stall("UnsupportedTarget", "%s", msg)
 	}
 	svc := &unstructured.Unstructured{}
 	svc.SetGroupVersionKind(knativeServiceGVK)
@@ -73,7 +82,7 @@ func (r *CanaryReconciler) observeKnative(ctx context.Context, s *scope) error {
 	}
 	s.knative = svc
 	primary := svc.GetAnnotations()[knativePrimaryRevisionAnnotation]
-	s.obs.Target = knativeTargetState(svc, primary)
+	s.obs.Target = knativeTargetState(svc)
 	s.obs.Sources = Sources{Target: sourceOf(svc)}
 	if primary != "" {
 		// The primary revision served all traffic when it was promoted,
@@ -83,17 +92,40 @@ func (r *CanaryReconciler) observeKnative(ctx context.Context, s *scope) error {
 	return nil
 }
 
+// knativeUnsupported says what a Canary asks of a Knative Service target
+// that the engine cannot do, naming what is supported, or "" when nothing.
+// The router's own capability check (observeObjects) already refuses what
+// the knative router lacks (A/B testing, mirroring, session affinity), and
+// CRD validation refuses a baseline for any target but a Deployment: what
+// is left is what only the engine knows.
+func knativeUnsupported(c *sluicev1beta1.Canary, provider string) string {
+	const supported = "a Knative Service is released with provider knative, the progressive canary strategy (stepWeight or stepWeights) and no autoscalerRef"
+	switch {
+	case provider != knativeProvider:
+		return fmt.Sprintf("the target is a Knative Service: only provider knative can route its revisions (spec.provider is %s); %s", provider, supported)
+	case c.Strategy(provider) == sluicev1beta1.StrategyBlueGreen:
+		// Blue/green analyses a canary that gets no user traffic, through
+		// the <svc>-canary Service; a Knative revision has none (no
+		// tagged revision URL is routed).
+		return "the target is a Knative Service: blue/green (analysis.iterations) is not supported, remove analysis.iterations; " + supported
+	case c.Spec.AutoscalerRef != nil:
+		return "the target is a Knative Service, which Knative scales itself: remove spec.autoscalerRef; " + supported
+	}
+	return ""
+}
+
 // knativeTargetState describes the Service's latest revision as the
 // canary: its name is the "template hash" (a new revision is a new release),
 // it is ready when Knative reports the Service Ready with the latest
-// created revision also the latest ready one, and it is "scaled to zero"
-// when it is the primary revision (there is no canary revision to run:
-// Knative scales revisions without traffic down by itself).
-func knativeTargetState(svc *unstructured.Unstructured, primary string) WorkloadState {
+// created revision also the latest ready one. It is always "scaled to
+// zero": Knative scales a revision by its traffic, so there is nothing for
+// the engine to scale down, and a finalising release must not wait for a
+// revision created meanwhile (Decide releases that one next).
+func knativeTargetState(svc *unstructured.Unstructured) WorkloadState {
 	created, _, _ := unstructured.NestedString(svc.Object, "status", "latestCreatedRevisionName")
 	ready, _, _ := unstructured.NestedString(svc.Object, "status", "latestReadyRevisionName")
 	observed, _, _ := unstructured.NestedInt64(svc.Object, "status", "observedGeneration")
-	st := WorkloadState{Exists: true, TemplateHash: created, ScaledToZero: created != "" && created == primary}
+	st := WorkloadState{Exists: true, TemplateHash: created, ScaledToZero: true}
 	name := svc.GetName()
 	switch {
 	case svc.GetGeneration() > observed:
@@ -102,10 +134,20 @@ func knativeTargetState(svc *unstructured.Unstructured, primary string) Workload
 		st.NotReadyMessage = fmt.Sprintf("Knative Service %s: no revision created yet", name)
 	case ready != created:
 		st.NotReadyMessage = fmt.Sprintf("Knative Service %s: revision %s is not ready (latest ready: %q)", name, created, ready)
+		// Knative says why on the Service's Ready condition (a failed
+		// image pull, a crashing container): the user needs that, not
+		// only that the revision is late.
+		if status, reason, msg := knativeReady(svc); status == "False" {
+			st.NotReadyMessage += fmt.Sprintf(": %s: %s", reason, msg)
+			st.NotReadyReason = knativeRevisionFailed
+		}
 	default:
 		status, reason, msg := knativeReady(svc)
 		if status != "True" {
 			st.NotReadyMessage = fmt.Sprintf("Knative Service %s is not Ready (%s): %s", name, reason, msg)
+			if status == "False" {
+				st.NotReadyReason = knativeRevisionFailed
+			}
 		} else {
 			st.Ready = true
 		}
@@ -144,15 +186,14 @@ func (r *CanaryReconciler) applyKnative(ctx context.Context, s *scope, kind Acti
 		if !ok {
 			return true, fmt.Errorf("provider %s cannot promote a Knative revision", s.provider)
 		}
-		switch s.obs.Target.TemplateHash {
-		case s.obs.Primary.TemplateHash:
+		// Promote the revision the analysis ran on (status.lastAppliedSpec),
+		// never "the latest": one created since was not analysed, and
+		// Decide starts a release for it once this one is done.
+		analysed := s.canary.Status.LastAppliedSpec
+		if analysed == "" || analysed == s.obs.Primary.TemplateHash {
 			return true, nil
-		case s.canary.Status.LastAppliedSpec:
-			return true, p.Promote(ctx, s.canary)
 		}
-		// Promote makes the latest revision the primary: a revision
-		// created since the analysis must not be promoted unanalysed.
-		return true, fmt.Errorf("knative Service %s has a revision %s newer than the analysed %s: not promoting it", s.canary.Spec.TargetRef.Name, s.obs.Target.TemplateHash, s.canary.Status.LastAppliedSpec)
+		return true, p.PromoteRevision(ctx, s.canary, analysed)
 	case ScaleTargetUp, ScaleTargetToZero, RestoreApex, RestoreTargetTemplate, ReleasePrimary, EnsureBaseline, RemoveBaseline:
 		// Knative scales revisions by their traffic; the rest concerns
 		// objects a Knative target does not have.

@@ -127,8 +127,7 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 	return routes, nil
 }
 
-// Promote makes the latest created revision the primary: the engine's half
-// of a promotion of a Knative Service (pkg/canary/workload_knative.go).
+// Promote makes the latest created revision the primary.
 func (r *Router) Promote(ctx context.Context, c *sluicev1beta1.Canary) error {
 	svc, err := r.get(ctx, c)
 	if err != nil {
@@ -139,6 +138,22 @@ func (r *Router) Promote(ctx context.Context, c *sluicev1beta1.Canary) error {
 		return err
 	}
 	return r.apply(ctx, c, svc, latest, &router.Routes{PrimaryWeight: 100})
+}
+
+// PromoteRevision makes the named revision the primary and sends it all
+// traffic: the engine's half of a promotion (pkg/canary/workload_knative.go).
+// The engine names the revision it analysed rather than calling Promote,
+// whose "latest" comes from the router's (cached) read and could be a
+// revision created since, which nobody analysed.
+func (r *Router) PromoteRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error {
+	if revision == "" {
+		return fmt.Errorf("no revision to promote")
+	}
+	svc, err := r.get(ctx, c)
+	if err != nil {
+		return err
+	}
+	return r.apply(ctx, c, svc, revision, &router.Routes{PrimaryWeight: 100})
 }
 
 // Finalize sends all traffic to the latest revision (the target as it is

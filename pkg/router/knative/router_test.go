@@ -63,6 +63,16 @@ func TestRouter_Release(t *testing.T) {
 	g.Expect(traffic()).To(Equal([]any{
 		map[string]any{"revisionName": "app-00002", "percent": int64(100)},
 		map[string]any{"latestRevision": true, "percent": int64(0)}}))
+
+	// PromoteRevision promotes the named revision, not the latest: the
+	// engine names the one it analysed.
+	g.Expect(setLatest(ctx, env.Client, ns, "app-00003")).To(Succeed())
+	g.Expect(rt.(*knative.Router).PromoteRevision(ctx, c, "")).To(MatchError("no revision to promote"))
+	g.Expect(rt.SetRoutes(ctx, c, router.Routes{PrimaryWeight: 50, CanaryWeight: 50})).To(Succeed())
+	g.Expect(rt.(*knative.Router).PromoteRevision(ctx, c, "app-00002")).To(Succeed())
+	g.Expect(traffic()).To(Equal([]any{
+		map[string]any{"revisionName": "app-00002", "percent": int64(100)},
+		map[string]any{"latestRevision": true, "percent": int64(0)}}))
 }
 
 func TestRouter_CheckSpec(t *testing.T) {
