@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -221,6 +222,11 @@ func TestCanary_KnativeRelease(t *testing.T) {
 	f.g.Expect(c.Status.CanaryWeight).To(BeZero())
 	f.g.Expect(f.knativeTraffic("app")()).To(Equal("app-00002: app-00002=100 latest=0"))
 	f.g.Expect(f.condition("app", sluicev1beta1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+
+	// Deleted: Knative's latest revision takes all traffic, the annotation goes.
+	f.g.Expect(env.Client.Delete(f.ctx, c)).To(Succeed())
+	f.g.Eventually(func() bool { return apierrors.IsNotFound(f.get(&sluicev1beta1.Canary{}, "app")) }, "60s").Should(BeTrue())
+	f.g.Expect(f.knativeTraffic("app")()).To(Equal(": latest=100"))
 }
 
 // Given a released Knative Service, when a new revision passes readiness
@@ -249,6 +255,13 @@ func TestCanary_KnativeRollbackOnFailedCheck(t *testing.T) {
 	f.g.Expect(f.knativeTraffic("app")()).To(Equal("app-00001: app-00001=100 latest=0"))
 	f.g.Consistently(f.phase("app"), "2s").Should(Equal(sluicev1beta1.CanaryPhaseFailed))
 	f.g.Expect(f.knativeTraffic("app")()).To(Equal("app-00001: app-00001=100 latest=0"))
+
+	// Deleted after the rollback: the promoted revision keeps serving
+	// (pinned by name; the rejected latest revision gets nothing), the
+	// annotation goes, and the Canary goes without waiting for a deadline.
+	f.g.Expect(env.Client.Delete(f.ctx, c)).To(Succeed())
+	f.g.Eventually(func() bool { return apierrors.IsNotFound(f.get(&sluicev1beta1.Canary{}, "app")) }, "60s").Should(BeTrue())
+	f.g.Expect(f.knativeTraffic("app")()).To(Equal(": app-00001=100 latest=0"))
 }
 
 // Given a Knative Service whose new revision never becomes ready, when the

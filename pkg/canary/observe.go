@@ -32,6 +32,9 @@ type scope struct {
 	value    string
 	configs  trackedConfigs
 	obs      Observation
+	// knativeKeep is the revision a deletion leaves serving when the latest
+	// Knative revision was rejected (workload_knative.go).
+	knativeKeep string
 }
 
 // errStalled marks an observation that makes progress impossible until the

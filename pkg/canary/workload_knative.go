@@ -53,6 +53,12 @@ type revisionPromoter interface {
 	PromoteRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error
 }
 
+// revisionFinalizer is the optional router capability a deletion after a
+// rollback needs: leave the promoted revision serving, not the latest.
+type revisionFinalizer interface {
+	FinalizeToRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error
+}
+
 // isKnativeTarget tells whether a Canary's target is a Knative Service.
 func isKnativeTarget(c *sluicev1beta1.Canary) bool {
 	t := c.Spec.TargetRef
@@ -84,6 +90,14 @@ func (r *CanaryReconciler) observeKnative(ctx context.Context, s *scope) error {
 	primary := svc.GetAnnotations()[knativePrimaryRevisionAnnotation]
 	s.obs.Target = knativeTargetState(svc)
 	s.obs.Sources = Sources{Target: sourceOf(svc)}
+	if s.obs.Deleting && knativeRejected(&c.Status, s.obs.Target.TemplateHash) {
+		// The latest revision is the one a rollback rejected, and Knative
+		// revisions cannot be given the promoted template back: the
+		// deletion keeps the promoted revision serving instead (applyKnative,
+		// FinalizeRoutes), so the target "is" the promoted revision, ready.
+		s.knativeKeep = c.Status.LastPromotedSpec
+		s.obs.Target = WorkloadState{Exists: true, Ready: true, TemplateHash: s.knativeKeep, ScaledToZero: true}
+	}
 	if primary != "" {
 		// The primary revision served all traffic when it was promoted,
 		// and Knative keeps a revision with traffic running.
@@ -112,6 +126,12 @@ func knativeUnsupported(c *sluicev1beta1.Canary, provider string) string {
 		return "the target is a Knative Service, which Knative scales itself: remove spec.autoscalerRef; " + supported
 	}
 	return ""
+}
+
+// knativeRejected tells whether the latest revision is the one a rollback
+// rejected, while another is promoted (rejectedOnTarget, for a revision).
+func knativeRejected(st *sluicev1beta1.CanaryStatus, latest string) bool {
+	return st.LastPromotedSpec != "" && st.LastAppliedSpec != st.LastPromotedSpec && failedStep(st) != "" && latest == st.LastAppliedSpec
 }
 
 // knativeTargetState describes the Service's latest revision as the
@@ -175,7 +195,8 @@ func knativeReady(svc *unstructured.Unstructured) (status, reason, message strin
 // primary and canary are revisions of the one Service: there is no primary
 // clone, no generated Service, no pods of Sluice's to scale and no template
 // to restore. It returns handled false for the actions that are the same
-// for every target (SetRoutes, RunPostRollout, FinalizeRoutes).
+// for every target (SetRoutes, RunPostRollout, FinalizeRoutes but after a
+// rollback).
 func (r *CanaryReconciler) applyKnative(ctx context.Context, s *scope, kind ActionKind) (handled bool, err error) {
 	switch kind {
 	case EnsureObjects:
@@ -194,6 +215,15 @@ func (r *CanaryReconciler) applyKnative(ctx context.Context, s *scope, kind Acti
 			return true, nil
 		}
 		return true, p.PromoteRevision(ctx, s.canary, analysed)
+	case FinalizeRoutes:
+		if s.knativeKeep == "" {
+			return false, nil // the router's Finalize: all traffic to the latest revision
+		}
+		f, ok := s.router.(revisionFinalizer)
+		if !ok {
+			return true, fmt.Errorf("provider %s cannot keep a Knative revision serving", s.provider)
+		}
+		return true, f.FinalizeToRevision(ctx, s.canary, s.knativeKeep)
 	case ScaleTargetUp, ScaleTargetToZero, RestoreApex, RestoreTargetTemplate, ReleasePrimary, EnsureBaseline, RemoveBaseline:
 		// Knative scales revisions by their traffic; the rest concerns
 		// objects a Knative target does not have.

@@ -1,12 +1,14 @@
 package canary
 
 import (
+	"context"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/router"
 )
 
 // knSvc builds a Knative Service "app" at generation 3 with a status.
@@ -90,4 +92,66 @@ func TestKnativeUnsupported(t *testing.T) {
 	g.Expect(knativeUnsupported(canary(func(c *sluicev1beta1.Canary) {
 		c.Spec.AutoscalerRef = &sluicev1beta1.AutoscalerReference{Name: "hpa"}
 	}), knativeProvider)).To(HaveSuffix("no autoscalerRef"))
+}
+
+// promoteRecorder is a router that records the revisions it is asked to promote.
+type promoteRecorder struct {
+	router.Router // nil: applyKnative must call nothing else
+	promoted      []string
+}
+
+func (p *promoteRecorder) PromoteRevision(_ context.Context, _ *sluicev1beta1.Canary, revision string) error {
+	p.promoted = append(p.promoted, revision)
+	return nil
+}
+
+// notPromoter is a router without PromoteRevision.
+type notPromoter struct{ router.Router }
+
+func TestApplyKnative(t *testing.T) {
+	scope := func(rt router.Router, analysed, primary, latest string) *scope {
+		c := &sluicev1beta1.Canary{Spec: sluicev1beta1.CanarySpec{TargetRef: sluicev1beta1.TargetReference{Name: "app"}}}
+		c.Status.LastAppliedSpec = analysed
+		return &scope{canary: c, provider: knativeProvider, router: rt,
+			obs: Observation{Target: WorkloadState{TemplateHash: latest}, Primary: WorkloadState{TemplateHash: primary}}}
+	}
+	r := &CanaryReconciler{}
+	ctx := context.Background()
+
+	t.Run("promotes the analysed revision, not a newer one", func(t *testing.T) {
+		g := NewWithT(t)
+		rec := &promoteRecorder{}
+		handled, err := r.applyKnative(ctx, scope(rec, "app-00002", "app-00001", "app-00003"), PromotePrimary)
+		g.Expect(handled).To(BeTrue())
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(rec.promoted).To(Equal([]string{"app-00002"}))
+	})
+	t.Run("nothing to do once the analysed revision is the primary", func(t *testing.T) {
+		g := NewWithT(t)
+		rec := &promoteRecorder{}
+		handled, err := r.applyKnative(ctx, scope(rec, "app-00002", "app-00002", "app-00002"), PromotePrimary)
+		g.Expect(handled).To(BeTrue())
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(rec.promoted).To(BeEmpty())
+	})
+	t.Run("a router that cannot promote a revision", func(t *testing.T) {
+		g := NewWithT(t)
+		handled, err := r.applyKnative(ctx, scope(notPromoter{}, "app-00002", "app-00001", "app-00002"), PromotePrimary)
+		g.Expect(handled).To(BeTrue())
+		g.Expect(err).To(MatchError("provider knative cannot promote a Knative revision"))
+	})
+	t.Run("workload actions are no-ops, routing actions are the engine's", func(t *testing.T) {
+		g := NewWithT(t)
+		rec := &promoteRecorder{}
+		for _, k := range []ActionKind{ScaleTargetUp, ScaleTargetToZero, RestoreApex, RestoreTargetTemplate, ReleasePrimary, EnsureBaseline, RemoveBaseline} {
+			handled, err := r.applyKnative(ctx, scope(rec, "app-00002", "app-00001", "app-00002"), k)
+			g.Expect(handled).To(BeTrue(), string(k))
+			g.Expect(err).NotTo(HaveOccurred(), string(k))
+		}
+		for _, k := range []ActionKind{SetRoutes, RunPostRollout} {
+			handled, _ := r.applyKnative(ctx, scope(rec, "app-00002", "app-00001", "app-00002"), k)
+			g.Expect(handled).To(BeFalse(), string(k))
+		}
+		g.Expect(rec.promoted).To(BeEmpty())
+	})
 }

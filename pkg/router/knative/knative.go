@@ -168,6 +168,25 @@ func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	return router.Apply(ctx, r.client, render(c, "", nil))
 }
 
+// FinalizeToRevision is Finalize for a Canary whose latest revision a
+// rollback rejected: all traffic stays on the named (promoted) revision,
+// pinned by name, and the annotation goes. Sending it to the latest
+// revision, as Finalize does, would serve the rejected one once the Canary
+// is gone; the user's next template change gets traffic when the user
+// edits spec.traffic (or a new Canary releases it).
+func (r *Router) FinalizeToRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error {
+	if revision == "" {
+		return fmt.Errorf("no revision to keep serving")
+	}
+	_, found, err := router.Get(ctx, r.client, GVK, c.Namespace, c.Spec.TargetRef.Name)
+	if err != nil || !found {
+		return err
+	}
+	u := render(c, revision, &router.Routes{PrimaryWeight: 100})
+	u.SetAnnotations(nil)
+	return router.Apply(ctx, r.client, u)
+}
+
 func (r *Router) get(ctx context.Context, c *sluicev1beta1.Canary) (*unstructured.Unstructured, error) {
 	svc, found, err := router.Get(ctx, r.client, GVK, c.Namespace, c.Spec.TargetRef.Name)
 	if err != nil {
