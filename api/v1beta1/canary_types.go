@@ -147,7 +147,7 @@ type TargetReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	APIVersion string `json:"apiVersion"`
-	// kind of the target: Deployment, DaemonSet or StatefulSet (Service for compatibility).
+	// kind of the target: Deployment, DaemonSet, StatefulSet, or Service for a Knative Service (apiVersion serving.knative.dev/v1, provider knative).
 	// +kubebuilder:validation:Enum=Deployment;DaemonSet;StatefulSet;Service
 	// +required
 	Kind string `json:"kind"`

@@ -23,6 +23,14 @@ import (
 func (r *CanaryReconciler) apply(ctx context.Context, s *scope, d Decision) ([]Event, error) {
 	var events []Event
 	for _, a := range d.Actions {
+		if s.knative != nil {
+			if handled, err := r.applyKnative(ctx, s, a.Kind); handled {
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", a.Kind, err)
+				}
+				continue
+			}
+		}
 		var err error
 		switch a.Kind {
 		case EnsureObjects:

@@ -90,6 +90,7 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		}
 	}
 	b = r.watchScaledObjects(mgr, b)
+	b = r.watchKnativeServices(mgr, b)
 	return b.Complete(r)
 }
 

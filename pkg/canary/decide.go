@@ -70,6 +70,11 @@ type WorkloadState struct {
 	Ready  bool
 	// NotReadyMessage says why the workload is not ready.
 	NotReadyMessage string
+	// NotReadyReason, when set, is the Progressing reason while the canary
+	// is not ready, instead of CanaryNotReady: a failure the workload
+	// reports (a Knative revision that failed) gets a reason of its own,
+	// so its message is not hidden behind the first wait's.
+	NotReadyReason string
 	// TemplateHash is the hash of the pod template: for the target its own,
 	// for the primary the target template hash it was last given.
 	TemplateHash string

@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -182,7 +183,7 @@ func (x *decider) analyse() {
 			x.rollback("ProgressDeadlineExceeded", fmt.Sprintf("The canary did not become ready within %s: %s", x.c.ProgressDeadline(), x.o.Target.NotReadyMessage))
 			return
 		}
-		x.waitReason = &Reason{Reason: "CanaryNotReady", Message: x.o.Target.NotReadyMessage}
+		x.waitReason = &Reason{Reason: cmp.Or(x.o.Target.NotReadyReason, "CanaryNotReady"), Message: x.o.Target.NotReadyMessage}
 		x.requeue(min(left, waitRetry))
 		return
 	}

@@ -68,7 +68,7 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	var err error
-	env, err = testenv.Start(scheme, testenv.WithControllers(), testenv.WithProviderCRDs())
+	env, err = testenv.Start(scheme, testenv.WithControllers(), testenv.WithProviderCRDs(), testenv.WithCRDPaths("bin/crds/knative"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

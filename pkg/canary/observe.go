@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
@@ -23,13 +24,17 @@ type scope struct {
 	canary   *sluicev1beta1.Canary
 	provider string
 	router   router.Router
-	target   workload           // nil when missing
-	primary  workload           // nil when missing
-	baseline *appsv1.Deployment // nil when missing
+	target   workload                   // nil when missing
+	primary  workload                   // nil when missing
+	baseline *appsv1.Deployment         // nil when missing
+	knative  *unstructured.Unstructured // a Knative Service target (workload_knative.go); target and primary stay nil
 	label    string
 	value    string
 	configs  trackedConfigs
 	obs      Observation
+	// knativeKeep is the revision a deletion leaves serving when the latest
+	// Knative revision was rejected (workload_knative.go).
+	knativeKeep string
 }
 
 // errStalled marks an observation that makes progress impossible until the
@@ -107,6 +112,9 @@ func (r *CanaryReconciler) observeObjects(ctx context.Context, s *scope) error {
 		}
 	}
 
+	if isKnativeTarget(c) {
+		return r.observeKnative(ctx, s)
+	}
 	target, err := newWorkload(c.Spec.TargetRef.Kind)
 	if err != nil {
 		return stall("UnsupportedTarget", "%s", err.Error())

@@ -97,7 +97,7 @@ func newWorkload(kind string) (workload, error) {
 	case "StatefulSet":
 		return statefulSet{&appsv1.StatefulSet{}}, nil
 	}
-	return nil, fmt.Errorf("target kind %s is not supported: use a Deployment, a DaemonSet or a StatefulSet", kind)
+	return nil, fmt.Errorf("target kind %s is not supported: use a Deployment, a DaemonSet, a StatefulSet or a Knative Service (serving.knative.dev/v1, provider knative)", kind)
 }
 
 // selectorLabel finds the label that identifies the target's pods: the

@@ -254,7 +254,7 @@ func TestStatefulSet_replicas(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(kindOfWorkload(w)).To(Equal("StatefulSet"))
 	_, err = newWorkload("ReplicaSet")
-	g.Expect(err).To(MatchError("target kind ReplicaSet is not supported: use a Deployment, a DaemonSet or a StatefulSet"))
+	g.Expect(err).To(MatchError("target kind ReplicaSet is not supported: use a Deployment, a DaemonSet, a StatefulSet or a Knative Service (serving.knative.dev/v1, provider knative)"))
 }
 
 func TestSamePorts(t *testing.T) {

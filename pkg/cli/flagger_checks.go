@@ -31,6 +31,7 @@ var sluiceRouters = map[string]routerCaps{
 	"gloo":         {match: true},
 	"kuma":         {match: true},
 	"apisix":       {},
+	"knative":      {}, // Knative Service targets only (flagger_knative.go)
 }
 
 func supportedProviders() string {
@@ -141,7 +142,9 @@ func (r *reporter) canary(c *sluicev1beta1.Canary) {
 	switch kind := c.Spec.TargetRef.Kind; kind {
 	case "Deployment", "DaemonSet", "StatefulSet":
 	default:
-		r.warn(r.at("spec", "targetRef", "kind"), "targetRef kind %s is accepted but not released by Sluice (Stalled, UnsupportedTarget): use a Deployment, a DaemonSet or a StatefulSet", orDash(kind))
+		if !r.knativeTarget(c) { // flagger_knative.go
+			r.warn(r.at("spec", "targetRef", "kind"), "targetRef kind %s is accepted but not released by Sluice (Stalled, UnsupportedTarget): use a Deployment, a DaemonSet, a StatefulSet or a Knative Service (serving.knative.dev/v1, provider knative)", orDash(kind))
+		}
 	}
 	if ref := c.Spec.AutoscalerRef; ref != nil && ref.Kind == "ScaledObject" && ref.APIVersion != "keda.sh/v1alpha1" {
 		r.warn(r.at("spec", "autoscalerRef", "apiVersion"), "autoscalerRef apiVersion %s is not a KEDA ScaledObject version Sluice supports (Stalled, UnsupportedAutoscaler): use keda.sh/v1alpha1", orDash(ref.APIVersion))

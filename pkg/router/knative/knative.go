@@ -5,10 +5,8 @@
 // the annotation sluice.dev/primary-revision and splits the Service's
 // spec.traffic between that revision and the latest one (the canary).
 //
-// Limit: the engine (pkg/canary) drives Deployments and DaemonSets only; a
-// Canary whose target is a Knative Service is Stalled (UnsupportedTarget)
-// until the engine learns to promote a revision (Promote below is the
-// router's half). The router is complete and conformance-tested on its own.
+// The engine (pkg/canary/workload_knative.go) releases a Knative Service
+// target without a primary clone and calls Promote to promote a revision.
 package knative
 
 import (
@@ -129,8 +127,7 @@ func (r *Router) GetRoutes(ctx context.Context, c *sluicev1beta1.Canary) (router
 	return routes, nil
 }
 
-// Promote makes the latest created revision the primary: the engine's half
-// of a promotion of a Knative Service (not wired yet, see the package doc).
+// Promote makes the latest created revision the primary.
 func (r *Router) Promote(ctx context.Context, c *sluicev1beta1.Canary) error {
 	svc, err := r.get(ctx, c)
 	if err != nil {
@@ -143,6 +140,22 @@ func (r *Router) Promote(ctx context.Context, c *sluicev1beta1.Canary) error {
 	return r.apply(ctx, c, svc, latest, &router.Routes{PrimaryWeight: 100})
 }
 
+// PromoteRevision makes the named revision the primary and sends it all
+// traffic: the engine's half of a promotion (pkg/canary/workload_knative.go).
+// The engine names the revision it analysed rather than calling Promote,
+// whose "latest" comes from the router's (cached) read and could be a
+// revision created since, which nobody analysed.
+func (r *Router) PromoteRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error {
+	if revision == "" {
+		return fmt.Errorf("no revision to promote")
+	}
+	svc, err := r.get(ctx, c)
+	if err != nil {
+		return err
+	}
+	return r.apply(ctx, c, svc, revision, &router.Routes{PrimaryWeight: 100})
+}
+
 // Finalize sends all traffic to the latest revision (the target as it is
 // now, as the engine serves the target when a Canary is deleted) and
 // removes the annotation. The Knative Service is the user's: it is never
@@ -153,6 +166,25 @@ func (r *Router) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 		return err
 	}
 	return router.Apply(ctx, r.client, render(c, "", nil))
+}
+
+// FinalizeToRevision is Finalize for a Canary whose latest revision a
+// rollback rejected: all traffic stays on the named (promoted) revision,
+// pinned by name, and the annotation goes. Sending it to the latest
+// revision, as Finalize does, would serve the rejected one once the Canary
+// is gone; the user's next template change gets traffic when the user
+// edits spec.traffic (or a new Canary releases it).
+func (r *Router) FinalizeToRevision(ctx context.Context, c *sluicev1beta1.Canary, revision string) error {
+	if revision == "" {
+		return fmt.Errorf("no revision to keep serving")
+	}
+	_, found, err := router.Get(ctx, r.client, GVK, c.Namespace, c.Spec.TargetRef.Name)
+	if err != nil || !found {
+		return err
+	}
+	u := render(c, revision, &router.Routes{PrimaryWeight: 100})
+	u.SetAnnotations(nil)
+	return router.Apply(ctx, r.client, u)
 }
 
 func (r *Router) get(ctx context.Context, c *sluicev1beta1.Canary) (*unstructured.Unstructured, error) {

@@ -63,6 +63,27 @@ func TestRouter_Release(t *testing.T) {
 	g.Expect(traffic()).To(Equal([]any{
 		map[string]any{"revisionName": "app-00002", "percent": int64(100)},
 		map[string]any{"latestRevision": true, "percent": int64(0)}}))
+
+	// PromoteRevision promotes the named revision, not the latest: the
+	// engine names the one it analysed.
+	g.Expect(setLatest(ctx, env.Client, ns, "app-00003")).To(Succeed())
+	g.Expect(rt.(*knative.Router).PromoteRevision(ctx, c, "")).To(MatchError("no revision to promote"))
+	g.Expect(rt.SetRoutes(ctx, c, router.Routes{PrimaryWeight: 50, CanaryWeight: 50})).To(Succeed())
+	g.Expect(rt.(*knative.Router).PromoteRevision(ctx, c, "app-00002")).To(Succeed())
+	g.Expect(traffic()).To(Equal([]any{
+		map[string]any{"revisionName": "app-00002", "percent": int64(100)},
+		map[string]any{"latestRevision": true, "percent": int64(0)}}))
+
+	// FinalizeToRevision keeps the named revision serving, without the annotation.
+	g.Expect(rt.(*knative.Router).FinalizeToRevision(ctx, c, "app-00002")).To(Succeed())
+	g.Expect(traffic()).To(Equal([]any{
+		map[string]any{"revisionName": "app-00002", "percent": int64(100)},
+		map[string]any{"latestRevision": true, "percent": int64(0)}}))
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(knative.GVK)
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, live)).To(Succeed())
+	g.Expect(live.GetAnnotations()).NotTo(HaveKey(knative.PrimaryRevisionAnnotation))
+	g.Expect(rt.(*knative.Router).FinalizeToRevision(ctx, c, "")).To(MatchError("no revision to keep serving"))
 }
 
 func TestRouter_CheckSpec(t *testing.T) {
