@@ -40,6 +40,10 @@ tools: ## Build the pinned tools (controller-gen, etcd, kube-apiserver, kwok, he
 traefik: ## Build Traefik, the local stack's data plane, from the Go module proxy (cached in ~/.cache/sluice), linked as bin/traefik.
 	hack/traefik.sh
 
+.PHONY: skipper
+skipper: ## Build Skipper, the skipper provider's data plane, from the Go module proxy with Go 1.27 (cached in ~/.cache/sluice), linked as bin/skipper.
+	hack/skipper.sh
+
 .PHONY: generate
 generate: ## Generate deepcopy code from the API types.
 	hack/tools.sh gen
