@@ -143,6 +143,16 @@
 //     while staging promotes (kept down until it has) and again while
 //     production releases loses nothing, and each stage's path gets one
 //     commit per bundle, each with its Sluice-* provenance trailers.
+//   - TestSkipper_PromotesWithLiveTraffic and
+//     TestSkipper_RollsBackFailingRelease (17, 18; `make e2e-skipper`):
+//     the skipper provider under live traffic through a real Skipper
+//     (hack/skipper.sh) with its Kubernetes dataclient, reading the
+//     scenario's namespace as a ServiceAccount with a bound token, and a
+//     Prometheus of its own: the split measured at the client follows the
+//     weights Sluice writes (within binomial noise: Skipper draws per
+//     request); a MetricTemplate reads the canary route's 5xx rate from
+//     Skipper's metrics; a healthy release is promoted with no failed
+//     request, one failing half its requests is rolled back.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, a second cluster with a data plane whose

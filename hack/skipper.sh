@@ -37,7 +37,7 @@ go_toolchain=go1.27.3
 ldflags="-s -w -X main.version=$skipper_version -X main.commit=$skipper_commit"
 
 # The pinned version must be the one the build module requires.
-if ! grep -q "github.com/zalando/skipper $skipper_version\$" "$mod_dir/go.mod"; then
+if ! grep -Eq "^[[:space:]]*github.com/zalando/skipper $skipper_version( |\$)" "$mod_dir/go.mod"; then
   echo "hack/skipper.sh pins Skipper $skipper_version but $mod_dir/go.mod requires another version" >&2
   exit 1
 fi
