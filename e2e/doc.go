@@ -149,6 +149,16 @@
 //     every write to the four objects counted by field manager; GitSync
 //     never writes a field the engine owns, nothing flips back and forth,
 //     no request fails.
+//   - TestSkipper_PromotesWithLiveTraffic and
+//     TestSkipper_RollsBackFailingRelease (18, 19; `make e2e-skipper`):
+//     the skipper provider under live traffic through a real Skipper
+//     (hack/skipper.sh) with its Kubernetes dataclient, reading the
+//     scenario's namespace as a ServiceAccount with a bound token, and a
+//     Prometheus of its own: the split measured at the client follows the
+//     weights Sluice writes (within binomial noise: Skipper draws per
+//     request); a MetricTemplate reads the canary route's 5xx rate from
+//     Skipper's metrics; a healthy release is promoted with no failed
+//     request, one failing half its requests is rolled back.
 //
 // e2e/stack has its own tests: weighted routing through the played pods and
 // Prometheus without Sluice, a second cluster with a data plane whose

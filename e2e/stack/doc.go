@@ -24,6 +24,10 @@
 // StartCluster adds another cluster with its own manager; StartClusterWith
 // and ClusterOptions.DataPlane give it the data plane again (Services in a
 // loopback range of its own, its own Traefik, Gateway, Prometheus and pods,
-// and Cluster.StartLoad). The package is Linux-only (Pdeathsig, /proc,
+// and Cluster.StartLoad). StartSkipper adds, for one namespace, Skipper
+// (bin/skipper, built by hack/skipper.sh) reading its Ingresses with a
+// ServiceAccount token, with a Prometheus of its own and Skipper.StartLoad
+// (it needs root: Skipper gets its own /etc/hosts through unshare -m). The
+// package is Linux-only (Pdeathsig, /proc,
 // 127.0.0.0/8 on lo).
 package stack
