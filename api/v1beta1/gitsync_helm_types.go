@@ -65,6 +65,21 @@ type GitSyncHelm struct {
 	// +kubebuilder:default=Create
 	// +optional
 	CRDs GitSyncHelmCRDPolicy `json:"crds,omitempty"`
+
+	// Upgrade remediation and release history (gitsync_helm_remediation_types.go).
+
+	// upgrade tells what happens when a new release fails its health checks.
+	// +optional
+	Upgrade *GitSyncHelmUpgrade `json:"upgrade,omitempty"`
+
+	// maxHistory is how many releases status.helm.history keeps (the
+	// healthy release running now is always kept), each healthy one with
+	// its objects in a Secret for rollbacks. Defaults to 5.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
+	// +kubebuilder:default=5
+	// +optional
+	MaxHistory int32 `json:"maxHistory,omitempty"`
 }
 
 // GitSyncHelmChart names a chart: exactly one of repository, oci and path.
@@ -187,4 +202,18 @@ type GitSyncHelmStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	SkippedHooks int32 `json:"skippedHooks,omitempty"`
+
+	// Release history and upgrade remediation (gitsync_helm_remediation_types.go).
+
+	// history lists the latest releases, oldest first, at most
+	// spec.helm.maxHistory.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	History []GitSyncHelmRelease `json:"history,omitempty"`
+
+	// remediation is the progress of the remediation of a release that
+	// failed its health checks (spec.helm.upgrade.remediation).
+	// +optional
+	Remediation *GitSyncHelmRemediationStatus `json:"remediation,omitempty"`
 }
