@@ -8,8 +8,8 @@ import (
 // (a new chart version, values, Git revision or spec) is applied and then
 // fails its health checks (spec.wait, spec.healthChecks).
 type GitSyncHelmUpgrade struct {
-	// remediation, when set, retries a release that fails its health checks
-	// and then rolls back to the last healthy release. Without it a failed
+	// remediation retries a release that fails its health checks, then
+	// rolls back to the last healthy release. Without it a failed
 	// release stays applied (HealthCheckFailed), as for kustomize output.
 	// +optional
 	Remediation *GitSyncHelmUpgradeRemediation `json:"remediation,omitempty"`

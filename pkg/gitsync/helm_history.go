@@ -35,8 +35,8 @@ const (
 	HelmHistoryLabel = "gitsync.sluice.dev/helm-history"
 	// helmRevisionAnnotation is the release's revision.
 	helmRevisionAnnotation = "gitsync.sluice.dev/helm-revision"
-	// helmReleaseSecretType is the type of release Secrets.
-	helmReleaseSecretType corev1.SecretType = "sluice.dev/helm-release"
+	// helmReleaseType is the type of the release Secrets.
+	helmReleaseType corev1.SecretType = "sluice.dev/helm-release"
 	// helmReleaseKey holds the gzip of the JSON list of the objects.
 	helmReleaseKey = "objects.json.gz"
 	// maxReleaseSecret stays under the 1 MiB an object may have in etcd,
@@ -126,7 +126,7 @@ func (r *GitSyncReconciler) storeRelease(ctx context.Context, gs *sluicev1beta1.
 				APIVersion: sluicev1beta1.GroupVersion.String(), Kind: "GitSync", Name: gs.Name, UID: gs.UID, Controller: ptr.To(true),
 			}},
 		},
-		Type: helmReleaseSecretType,
+		Type: helmReleaseType,
 		Data: map[string][]byte{helmReleaseKey: data},
 	}
 	if len(gs.Name) <= 63 {

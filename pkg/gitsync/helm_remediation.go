@@ -12,11 +12,11 @@ import (
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 )
 
-// ReasonHelmUpgradeFailed: a new release of the chart failed its health
-// checks spec.helm.upgrade.remediation.retries+1 times and the last healthy
-// release was applied again in its place. It stays so (Stalled, no retry at
-// every interval) until the spec, the Git revision, the values or the chart
-// version change.
+// ReasonHelmUpgradeFailed is the reason of a new release of the chart that
+// failed its health checks spec.helm.upgrade.remediation.retries+1 times:
+// the last healthy release was applied again in its place (or could not
+// be). It stays so (Stalled, no retry at every interval) until the spec,
+// the Git revision, the values or the chart version change.
 const ReasonHelmUpgradeFailed = "HelmUpgradeFailed"
 
 // defaultMaxHistory is spec.helm.maxHistory's default (also for GitSyncs
