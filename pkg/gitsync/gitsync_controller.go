@@ -263,8 +263,9 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 		return err
 	}
 	// A chart release that failed its health checks is retried, then rolled
-	// back to the last healthy one (helm_remediation.go).
-	plan, objs, err := r.helmRemediation(ctx, gs, status, release, co.Revision, objs)
+	// back to the last healthy one (helm_remediation.go); release is nil
+	// while the objects are those of the release rolled back to.
+	plan, objs, release, err := r.helmRemediation(ctx, gs, status, release, co.Revision, objs)
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,19 @@ type helmPlan struct {
 // checks more than spec.helm.upgrade.remediation.retries times, with the
 // same spec and Git revision, it returns the objects of the last healthy
 // release instead: applying them (and pruning what they do not hold) is the
-// rollback.
+// rollback. The release it returns is the one the rest of the sync records
+// and runs the hooks of: nil during a rollback, whose objects are not the
+// rendered release's (finish records the release rolled back to).
 func (r *GitSyncReconciler) helmRemediation(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus,
+	release *helmRelease, gitRevision string, objs []*unstructured.Unstructured) (*helmPlan, []*unstructured.Unstructured, *helmRelease, error) {
+	p, objs, err := r.planRelease(ctx, gs, status, release, gitRevision, objs)
+	if err != nil || p == nil || p.rollback == nil {
+		return p, objs, release, err
+	}
+	return p, objs, nil, nil
+}
+
+func (r *GitSyncReconciler) planRelease(ctx context.Context, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus,
 	release *helmRelease, gitRevision string, objs []*unstructured.Unstructured) (*helmPlan, []*unstructured.Unstructured, error) {
 	if release == nil {
 		return nil, objs, nil
@@ -159,7 +170,7 @@ func (p *helmPlan) recordUnhealthy(ctx context.Context, err error) {
 		p.trim(ctx, rem.Revision)
 	}
 	rem.Failures++
-	rem.Message = truncateTo(scrubCredentials(err.Error()), 1024)
+	rem.Message = boundMessage(scrubCredentials(err.Error()), 1024)
 	log := ctrl.LoggerFrom(ctx)
 	if rem.Failures > retries(p.gs) {
 		log.Info("Release failed its health checks, retries exhausted", "revision", rem.Revision, "failures", rem.Failures, "rollbackTo", good.Revision)
@@ -236,7 +247,7 @@ func maxHistory(gs *sluicev1beta1.GitSync) int {
 	return int(gs.Spec.Helm.MaxHistory)
 }
 
-func truncateTo(s string, n int) string {
+func boundMessage(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -45,9 +45,12 @@ var errUnhealthy = fail(ReasonHealthCheckFailed, false, errors.New("health check
 func playSync(t *testing.T, r *GitSyncReconciler, gs *sluicev1beta1.GitSync, status *sluicev1beta1.GitSyncStatus, version, image string, healthy bool) ([]*unstructured.Unstructured, error) {
 	t.Helper()
 	rel := &helmRelease{chart: "web", version: version, valuesDigest: "sha256:v"}
-	p, objs, err := r.helmRemediation(context.Background(), gs, status, rel, "main@sha1:1", chartObjects(image))
+	p, objs, next, err := r.helmRemediation(context.Background(), gs, status, rel, "main@sha1:1", chartObjects(image))
 	if err != nil {
 		return nil, err
+	}
+	if (next == nil) != (p.rollback != nil) {
+		t.Fatalf("the release to go on with is %v during a rollback to %v: nil exactly while rolling back", next, p.rollback)
 	}
 	var outcome error
 	if !healthy {
