@@ -74,6 +74,21 @@ type GitSyncHelm struct {
 	// test runs the chart's tests as a gate once per release.
 	// +optional
 	Test *GitSyncHelmTest `json:"test,omitempty"`
+
+	// Upgrade remediation and release history (gitsync_helm_remediation_types.go).
+
+	// upgrade tells what happens when a new release fails its health checks.
+	// +optional
+	Upgrade *GitSyncHelmUpgrade `json:"upgrade,omitempty"`
+
+	// maxHistory is how many releases status.helm.history keeps (the
+	// healthy release running now is always kept), each healthy one with
+	// its objects in a Secret for rollbacks. Defaults to 5.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
+	// +kubebuilder:default=5
+	// +optional
+	MaxHistory int32 `json:"maxHistory,omitempty"`
 }
 
 // GitSyncHelmChart names a chart: exactly one of repository, oci and path.
@@ -200,4 +215,18 @@ type GitSyncHelmStatus struct {
 	// hooks is the progress of the release's hooks and chart tests.
 	// +optional
 	Hooks *GitSyncHelmHooksStatus `json:"hooks,omitempty"`
+
+	// Release history and upgrade remediation (gitsync_helm_remediation_types.go).
+
+	// history lists the latest releases, oldest first, at most
+	// spec.helm.maxHistory.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	History []GitSyncHelmRelease `json:"history,omitempty"`
+
+	// remediation is the progress of the remediation of a release that
+	// failed its health checks (spec.helm.upgrade.remediation).
+	// +optional
+	Remediation *GitSyncHelmRemediationStatus `json:"remediation,omitempty"`
 }

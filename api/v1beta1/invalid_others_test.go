@@ -348,6 +348,12 @@ var invalidGitSyncHelm = []invalidCase{
 	{name: "GitSync helm valuesFrom without name", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.0.name", "")}, field: "spec.helm.valuesFrom[0].name", message: "at least 1 chars long"},
 	{name: "GitSync helm valuesFrom targetPath with a space", base: validHelmGitSync, mutate: []mutation{set("spec.helm.valuesFrom.1.targetPath", "auth password")}, field: "spec.helm.valuesFrom[1].targetPath", message: "should match"},
 	{name: "GitSync helm unknown field", base: validHelmGitSync, mutate: []mutation{set("spec.helm.chart.tag", "6.1.0")}, field: `unknown field "spec.helm.chart.tag"`, message: "strict decoding error"},
+	// spec.helm.upgrade.remediation and spec.helm.maxHistory (helm_remediation.go).
+	{name: "GitSync helm remediation retries negative", base: validHelmGitSync, mutate: []mutation{set("spec.helm.upgrade", map[string]any{"remediation": map[string]any{"retries": -1}})}, field: "spec.helm.upgrade.remediation.retries", message: "should be greater than or equal to 0"},
+	{name: "GitSync helm remediation retries above 10", base: validHelmGitSync, mutate: []mutation{set("spec.helm.upgrade", map[string]any{"remediation": map[string]any{"retries": 11}})}, field: "spec.helm.upgrade.remediation.retries", message: "should be less than or equal to 10"},
+	{name: "GitSync helm remediation strategy unknown", base: validHelmGitSync, mutate: []mutation{set("spec.helm.upgrade", map[string]any{"remediation": map[string]any{"strategy": "uninstall"}})}, field: `unknown field "spec.helm.upgrade.remediation.strategy"`, message: "strict decoding error"},
+	{name: "GitSync helm maxHistory zero", base: validHelmGitSync, mutate: []mutation{set("spec.helm.maxHistory", 0)}, field: "spec.helm.maxHistory", message: "should be greater than or equal to 1"},
+	{name: "GitSync helm maxHistory above 20", base: validHelmGitSync, mutate: []mutation{set("spec.helm.maxHistory", 21)}, field: "spec.helm.maxHistory", message: "should be less than or equal to 20"},
 }
 
 // invalidGitSyncHelmHooks: spec.helm.hooks and spec.helm.test.

@@ -211,6 +211,8 @@ func TestValidVariants_Accepted(t *testing.T) {
 		{validCanary, []mutation{set("spec.analysis.metrics.0.compare", yamlValue(`{against: primary, maxIncrease: 12.5%, direction: LowerIsWorse}`))}},
 		{validCanary, []mutation{del("spec.analysis.metrics.0.thresholdRange"), set("spec.analysis.metrics.0.compare", yamlValue(`{against: primary, test: MannWhitney}`))}},
 		{validCanary, []mutation{set("spec.analysis.baseline", true), set("spec.analysis.metrics.0.compare", yamlValue(`{against: baseline, maxDelta: 0.5, test: MannWhitney, minSamples: 30, pValue: 0.01}`))}},
+		{validHelmGitSync, []mutation{set("spec.helm.upgrade", yamlValue(`{remediation: {retries: 3}}`)), set("spec.helm.maxHistory", 20)}},
+		{validHelmGitSync, []mutation{set("spec.helm.upgrade", yamlValue(`{remediation: {}}`)), set("spec.helm.maxHistory", 1)}},
 		{validMetricTemplate, []mutation{set("spec.provider.secretRef", map[string]any{"name": "prom"}), set("spec.provider.region", "eu-west-1")}},
 		{validMetricTemplate, []mutation{set("spec.provider.headers", yamlValue(`{X-Scope-OrgID: [tenant]}`))}},
 		{validMetricTemplate, []mutation{set("spec.provider.type", "web"), set("spec.provider.address", "https://slo.example/api/{{namespace}}/{{target}}?w={{interval}}"), set("spec.provider.method", "POST"), set("spec.provider.body", `{"service": "{{ target }}"}`), set("spec.query", "{$.data.ok}")}},

@@ -114,6 +114,7 @@ Flagger manifests to Sluice's API.`,
 		newConvertCommand(o),
 		newReportCommand(o),
 		newDashboardCommand(o),
+		newHelmCommand(o),
 	)
 	return cmd
 }

@@ -26,6 +26,9 @@ const (
 	EventDriftCorrected    = "DriftCorrected"
 	EventObjectsPruned     = "ObjectsPruned"
 	EventRecovered         = "Recovered"
+	// EventHelmUpgradeFailed: a chart upgrade failed its health checks, and
+	// was rolled back or cannot be (helm_remediation.go).
+	EventHelmUpgradeFailed = "HelmUpgradeFailed"
 )
 
 // Severities of SyncEvent.
@@ -146,6 +149,8 @@ func failureEvent(base SyncEvent, cur *sluicev1beta1.GitSyncStatus) SyncEvent {
 		e.Type = EventHealthCheckFailed
 	case ReasonDecryptionFailed:
 		e.Type = EventDecryptionFailed
+	case ReasonHelmUpgradeFailed:
+		e.Type = EventHelmUpgradeFailed
 	case ReasonVerificationFailed:
 		e.Type = ReasonVerificationFailed
 		if c := apimeta.FindStatusCondition(cur.Conditions, sluicev1beta1.SourceVerifiedCondition); c != nil && c.Status != "True" {

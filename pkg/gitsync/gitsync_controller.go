@@ -262,6 +262,14 @@ func (r *GitSyncReconciler) sync(ctx context.Context, gs *sluicev1beta1.GitSync,
 	if err != nil {
 		return err
 	}
+	// A chart release that failed its health checks is retried, then rolled
+	// back to the last healthy one (helm_remediation.go); release is nil
+	// while the objects are those of the release rolled back to.
+	plan, objs, release, err := r.helmRemediation(ctx, gs, status, release, co.Revision, objs)
+	if err != nil {
+		return err
+	}
+	defer func() { err = plan.finish(ctx, err) }()
 	objs, err = applier.Prepare(ctx, gs, objs)
 	if err != nil {
 		return fail(ReasonBuildFailed, true, err)

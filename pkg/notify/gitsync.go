@@ -50,6 +50,7 @@ var gitSyncLabels = map[string]string{
 	"DriftCorrected":         "Drift corrected",
 	"ObjectsPruned":          "Objects pruned",
 	"Recovered":              "Recovered",
+	"HelmUpgradeFailed":      "Helm upgrade failed",
 }
 
 // gitSyncObjectTitles name the list of objects of an event type.

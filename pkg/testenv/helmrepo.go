@@ -28,11 +28,13 @@ type Chart struct {
 	Name, Version string
 	Values        map[string]any
 	Files         map[string]string
+	// Dependencies are the dependencies of Chart.yaml (not vendored).
+	Dependencies []*chart.Dependency
 }
 
 // Build makes the in-memory chart of c, as Helm's loader would.
 func (c Chart) Build() (*chart.Chart, error) {
-	ch := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: c.Name, Version: c.Version, Type: "application"}, Values: c.Values}
+	ch := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: c.Name, Version: c.Version, Type: "application", Dependencies: c.Dependencies}, Values: c.Values}
 	if c.Values != nil {
 		raw, err := yaml.Marshal(c.Values)
 		if err != nil {
@@ -66,7 +68,7 @@ func (c Chart) Package(dir string) (string, error) {
 
 // WriteDir writes c as a chart directory at dir (Chart.yaml, values.yaml, files).
 func (c Chart) WriteDir(dir string) error {
-	meta, err := yaml.Marshal(map[string]any{"apiVersion": "v2", "name": c.Name, "version": c.Version})
+	meta, err := yaml.Marshal(chart.Metadata{APIVersion: "v2", Name: c.Name, Version: c.Version, Dependencies: c.Dependencies})
 	if err != nil {
 		return err
 	}

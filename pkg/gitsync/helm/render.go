@@ -147,6 +147,10 @@ func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Dependencies not vendored in charts/ are downloaded (dependencies.go).
+	if err := r.resolveDependencies(ctx, f.chart, req); err != nil {
+		return &Result{ChartName: f.chart.Name(), ChartVersion: f.chart.Metadata.Version}, err
+	}
 	res, err := render(ctx, f.chart, req)
 	if err != nil {
 		return &Result{ChartName: f.chart.Name(), ChartVersion: f.chart.Metadata.Version}, err
