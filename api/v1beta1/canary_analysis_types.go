@@ -160,8 +160,9 @@ type CanaryAnalysis struct {
 	SuccessLimit int32 `json:"successLimit,omitempty"`
 
 	// historyLimit is the number of analysis steps status.history keeps
-	// (newest last). Defaults to 10. Every step is also recorded as a
-	// StepCompleted event, so older steps are not lost when it rotates.
+	// (newest last). Defaults to 10. Every step is also recorded in an
+	// event (the WeightIncreased or PromotionStep event that follows it, or
+	// a StepCompleted event), so older steps are not lost when it rotates.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=50
 	// +optional

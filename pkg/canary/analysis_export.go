@@ -50,12 +50,38 @@ func stepEvent(s sluicev1beta1.CanaryStep) Event {
 	return Event{Reason: reasonStepCompleted, Message: b.String()}
 }
 
-// exportSteps records one StepCompleted Kubernetes event per step the
-// committed status added. It runs after the status patch, so a conflicting
-// patch exports nothing and the retry exports the step once. The events are
-// not sent to event webhooks or alerts: the transitions already are.
-func (r *CanaryReconciler) exportSteps(prev *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary) {
-	for _, s := range newSteps(prev, &c.Status) {
+// foldSteps puts each new step into the event that shifted traffic after
+// it (WeightIncreased, PromotionStep) in the same commit, as that event's
+// Detail, and returns the steps left without one. A weighted step then
+// writes one event, not two: the scale benchmark counts events among the
+// writes per step, whose goal is at most three (status, route, event).
+func foldSteps(events []Event, steps []sluicev1beta1.CanaryStep) ([]Event, []sluicev1beta1.CanaryStep) {
+	if len(steps) == 0 {
+		return events, nil
+	}
+	out := make([]Event, len(events))
+	copy(out, events)
+	for i := range out {
+		if len(steps) == 0 {
+			break
+		}
+		if out[i].Reason != "WeightIncreased" && out[i].Reason != "PromotionStep" {
+			continue
+		}
+		// The oldest step not yet exported is the one this shift ends.
+		out[i].Detail = stepEvent(steps[0]).Message
+		steps = steps[1:]
+	}
+	return out, steps
+}
+
+// exportSteps records one StepCompleted Kubernetes event per step that no
+// traffic-shifting event carries (foldSteps). It runs after the status
+// patch, so a conflicting patch exports nothing and the retry exports the
+// step once. The events are not sent to event webhooks or alerts: the
+// transitions already are.
+func (r *CanaryReconciler) exportSteps(c *sluicev1beta1.Canary, steps []sluicev1beta1.CanaryStep) {
+	for _, s := range steps {
 		r.event(c, stepEvent(s))
 	}
 }

@@ -113,3 +113,40 @@ func TestStepExport(t *testing.T) {
 		" | metric request-success-rate Passed: request-success-rate 99 is within [99, +Inf]" +
 		" | metric latency Failed (dry run) value=99 | webhook load-test Passed"))
 }
+
+// TestFoldSteps: a step followed by a traffic shift in the same commit is
+// carried by that shift's event (one event write per weighted step); a step
+// without one keeps its own StepCompleted event; what webhooks and alerts
+// receive (Message) is unchanged.
+func TestFoldSteps(t *testing.T) {
+	g := NewWithT(t)
+	at := func(m int) metav1.Time { return metav1.NewTime(dtNow.Add(time.Duration(m) * time.Minute)) }
+	step := func(m int) sluicev1beta1.CanaryStep {
+		return sluicev1beta1.CanaryStep{Time: at(m), Phase: dtPhProgressing, Weight: int32(10 * m), Message: "Canary weight"}
+	}
+	shift := Event{Reason: "WeightIncreased", Message: "Advance canary weight to 20%"}
+	other := Event{Reason: "CheckFailed", Warning: true, Message: "metric failed"}
+
+	events, left := foldSteps([]Event{other, shift}, []sluicev1beta1.CanaryStep{step(1)})
+	g.Expect(left).To(BeEmpty(), "the step is carried by the WeightIncreased event")
+	g.Expect(events).To(HaveLen(2))
+	g.Expect(events[0]).To(Equal(other), "only a traffic shift carries a step")
+	g.Expect(events[1].Message).To(Equal(shift.Message), "webhooks and alerts get the shift's own message")
+	g.Expect(events[1].Detail).To(Equal(stepEvent(step(1)).Message))
+
+	events, left = foldSteps([]Event{other}, []sluicev1beta1.CanaryStep{step(1)})
+	g.Expect(left).To(Equal([]sluicev1beta1.CanaryStep{step(1)}), "a step without a shift gets its own StepCompleted event")
+	g.Expect(events[0].Detail).To(BeEmpty())
+
+	promo := Event{Reason: "PromotionStep", Message: "Primary weight 50%"}
+	events, left = foldSteps([]Event{promo}, []sluicev1beta1.CanaryStep{step(1), step(2)})
+	g.Expect(events[0].Detail).To(Equal(stepEvent(step(1)).Message), "the oldest new step is the one the shift ends")
+	g.Expect(left).To(Equal([]sluicev1beta1.CanaryStep{step(2)}))
+
+	in := []Event{shift}
+	events, left = foldSteps(in, nil)
+	g.Expect(left).To(BeEmpty())
+	g.Expect(events[0].Detail).To(BeEmpty())
+	_, _ = foldSteps(in, []sluicev1beta1.CanaryStep{step(1)})
+	g.Expect(in[0].Detail).To(BeEmpty(), "the decision's events are not changed in place")
+}

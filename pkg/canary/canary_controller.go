@@ -139,8 +139,9 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	started = holdsSlot(d.Status.Phase)
 	// The transition is committed: announce it, once.
+	events, steps := foldSteps(events, newSteps(&prev, &c.Status))
 	r.announceAll(c, events, s.obs)
-	r.exportSteps(&prev, c)
+	r.exportSteps(c, steps)
 	recordMetrics(&prev, c, s.obs.Provider)
 	observeDelivery(&prev, c)
 	if d.RemoveFinalizer {
@@ -244,5 +245,9 @@ func (r *CanaryReconciler) event(c *sluicev1beta1.Canary, e Event) {
 	if e.Warning {
 		t = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(c, nil, t, e.Reason, "Reconcile", "%s", truncate(e.Message, 1024))
+	msg := e.Message
+	if e.Detail != "" {
+		msg += " | " + e.Detail
+	}
+	r.Recorder.Eventf(c, nil, t, e.Reason, "Reconcile", "%s", truncate(msg, 1024))
 }

@@ -165,6 +165,11 @@ type Event struct {
 	Warning bool
 	Reason  string
 	Message string
+	// Detail is appended to the Kubernetes event's message only, not to
+	// what event webhooks and alerts receive: the step a traffic-shifting
+	// event completes (exportSteps), so that a weighted step costs one
+	// event write rather than two.
+	Detail string
 }
 
 // Decision is what Decide concluded.
