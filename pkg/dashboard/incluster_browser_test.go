@@ -71,6 +71,14 @@ func TestInClusterInBrowser_LogsInWithATokenAndSeesTheOverview(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(loc).NotTo(ContainSubstring(token[:20]))
 	screenshot(t, ctx, "incluster-overview.png")
+	// The footer says who the page acts as; logging out forgets the token
+	// and the login page comes back.
+	g.Expect(text(t, ctx, `footer`)).To(ContainSubstring("Signed in as " + saUser(ns, "viewer")))
+	g.Expect(chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#logout`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+	)).To(Succeed())
+	// "/" served the login page again: the browser no longer holds a token.
 
 	mu.Lock()
 	defer mu.Unlock()

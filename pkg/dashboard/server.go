@@ -87,6 +87,19 @@ func New(opts Options) (*Server, error) {
 // sessionCookie names the cookie that ties a browser to its CSRF token.
 const sessionCookie = "sluice_dashboard_session"
 
+// sessionCookieName is sessionCookie with the port the page was served on.
+// Browsers send a host's cookies to every port of it, so two dashboards on
+// 127.0.0.1 (two clusters, two terminals) would otherwise replace each
+// other's session, and every action of the older page would fail its CSRF
+// check until it was reloaded.
+func sessionCookieName(r *http.Request) string {
+	_, port, err := net.SplitHostPort(r.Host)
+	if err != nil || port == "" || strings.Trim(port, "0123456789") != "" {
+		return sessionCookie
+	}
+	return sessionCookie + "_" + port
+}
+
 // maxSessions bounds the sessions kept in memory.
 const maxSessions = 256
 
@@ -167,7 +180,7 @@ func randomToken() string {
 func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(sessionCookieName(r)); err == nil {
 		if tok, ok := s.sessions[c.Value]; ok {
 			return tok
 		}
@@ -185,14 +198,14 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) string {
 	// Secure only over TLS: local mode is plain HTTP on loopback, where some
 	// browsers would drop a Secure cookie and with it every action. The
 	// cookie alone grants nothing: actions also need the token and the Origin.
-	cookie := &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode} //nolint:gosec // G124: Secure whenever the connection is TLS (see above).
+	cookie := &http.Cookie{Name: sessionCookieName(r), Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode} //nolint:gosec // G124: Secure whenever the connection is TLS (see above).
 	http.SetCookie(w, cookie)
 	return tok
 }
 
 // csrfToken is the session's token, "" without a known session.
 func (s *Server) csrfToken(r *http.Request) string {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(sessionCookieName(r))
 	if err != nil {
 		return ""
 	}

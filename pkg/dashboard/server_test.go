@@ -268,3 +268,23 @@ func TestDashboardGitSyncDetailHidesURLCredentials(t *testing.T) {
 	g.Expect(gs.Annotations).To(HaveKey(sluicev1beta1.GitSyncSyncRequestedAnnotation))
 	g.Expect(strings.Contains(r.Msg, "sync requested")).To(BeTrue())
 }
+
+// TestDashboardTwoOnOneHostKeepTheirSessions: browsers send a host's
+// cookies to every port, so a second dashboard on 127.0.0.1 (another
+// cluster, another terminal) must not replace the first one's session: the
+// first page's actions keep working with the token it already holds.
+func TestDashboardTwoOnOneHostKeepTheirSessions(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	newCanary(t, ns, "podinfo", progressing)
+	first := startServer(t, userClient(t, ""))
+	second := startServer(t, userClient(t, ""))
+	c, token := session(t, first)
+	// The same browser (cookie jar) opens the second dashboard.
+	resp, err := c.Get(second.URL + "/api/session")
+	g.Expect(err).NotTo(HaveOccurred())
+	_ = resp.Body.Close()
+
+	r := post(t, c, first.URL+"/api/canaries/"+ns+"/podinfo/promote", map[string]string{"Origin": first.URL, "X-Sluice-CSRF": token})
+	g.Expect(r.code).To(Equal(http.StatusOK), "the first dashboard lost its session to the second: %s %s", r.Reason, r.Error)
+}

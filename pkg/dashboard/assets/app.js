@@ -378,11 +378,30 @@ function route() {
   main.focus({ preventScroll: true });
 }
 
+// signedIn replaces the local-mode footer in the cluster: who the page acts
+// as (the server impersonates this user for every read and action) and a
+// way to forget the token kept in the HttpOnly cookie.
+function signedIn(user) {
+  const footer = document.querySelector("footer p");
+  footer.textContent = `Signed in as ${user}: you see what this user's RBAC allows. `;
+  const out = document.createElement("button");
+  out.type = "button";
+  out.id = "logout";
+  out.textContent = "Log out";
+  out.addEventListener("click", async () => {
+    const res = await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
+    if (res.ok) window.location.assign("/");
+    else notify(`Log out failed: HTTP ${res.status}`, true);
+  });
+  footer.append(out);
+}
+
 async function start() {
   const s = await api("/api/session");
   state.csrf = s.csrfToken;
   state.actions = s.actions;
   state.namespace = s.namespace || "";
+  if (s.user) signedIn(s.user);
   connect();
   window.addEventListener("hashchange", route);
   route();
