@@ -67,15 +67,24 @@ func Has(rt Router, capability Capability) bool {
 	return false
 }
 
-// Strategies lists the release strategies rt can run: blue/green always
-// (every router can send all traffic to one side), a progressive canary with
-// weights, A/B testing with request matching.
+// WithoutBlueGreen is declared by a router that cannot run blue/green
+// although it can send all traffic to one side: blue/green analyses a canary
+// that gets no user traffic through <svc>-canary, which a router whose
+// target has no such Service (knative: a revision has none) cannot offer.
+type WithoutBlueGreen interface{ WithoutBlueGreen() }
+
+// Strategies lists the release strategies rt can run: blue/green unless it
+// declares WithoutBlueGreen (every other router can send all traffic to one
+// side), a progressive canary with weights, A/B testing with request
+// matching.
 func Strategies(rt Router) []sluicev1beta1.DeploymentStrategy {
 	var out []sluicev1beta1.DeploymentStrategy
 	if Has(rt, CapabilityWeights) {
 		out = append(out, sluicev1beta1.StrategyCanary)
 	}
-	out = append(out, sluicev1beta1.StrategyBlueGreen)
+	if _, without := rt.(WithoutBlueGreen); !without {
+		out = append(out, sluicev1beta1.StrategyBlueGreen)
+	}
 	if Has(rt, CapabilityMatch) {
 		out = append(out, sluicev1beta1.StrategyABTesting)
 	}

@@ -16,6 +16,10 @@ type matching struct{ weighted }
 
 func (matching) SupportsMatch() {}
 
+type revisions struct{ weighted }
+
+func (revisions) WithoutBlueGreen() {}
+
 type described struct{ plain }
 
 func (described) RoutingObjects() string { return "nothing at all" }
@@ -29,6 +33,8 @@ func TestCapabilities(t *testing.T) {
 		sluicev1beta1.StrategyCanary, sluicev1beta1.StrategyBlueGreen, sluicev1beta1.StrategyABTesting}))
 	g.Expect(router.Supported(weighted{})).To(Equal("strategies canary, blue-green; capabilities weights"))
 	g.Expect(router.Supported(plain{})).To(Equal("strategies blue-green; capabilities none"))
+	g.Expect(router.Strategies(revisions{})).To(Equal([]sluicev1beta1.DeploymentStrategy{sluicev1beta1.StrategyCanary}),
+		"a router without blue/green does not list it")
 }
 
 func TestRegistry_Providers(t *testing.T) {

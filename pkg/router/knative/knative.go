@@ -55,6 +55,11 @@ var (
 // SupportsWeights marks the router as able to split traffic by weight.
 func (r *Router) SupportsWeights() {}
 
+// WithoutBlueGreen: a Knative revision has no <svc>-canary Service through
+// which blue/green would analyse it without user traffic (the engine stalls
+// such a Canary, pkg/canary/workload_knative.go).
+func (r *Router) WithoutBlueGreen() {}
+
 // RoutingObjects describes the objects the router writes, for the docs.
 func (r *Router) RoutingObjects() string {
 	return "the target Knative Service's `spec.traffic` (primary revision, latest revision) and annotation `sluice.dev/primary-revision`"
