@@ -55,7 +55,7 @@ var (
 // SupportsWeights marks the router as able to split traffic by weight.
 func (r *Router) SupportsWeights() {}
 
-// WithoutBlueGreen: a Knative revision has no <svc>-canary Service through
+// WithoutBlueGreen declares that a Knative revision has no <svc>-canary Service through
 // which blue/green would analyse it without user traffic (the engine stalls
 // such a Canary, pkg/canary/workload_knative.go).
 func (r *Router) WithoutBlueGreen() {}
