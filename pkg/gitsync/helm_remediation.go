@@ -141,13 +141,17 @@ func (p *helmPlan) finish(ctx context.Context, err error) error {
 	if errors.As(err, &se) && se.reason == ReasonHealthCheckFailed && !se.stalled {
 		p.recordUnhealthy(ctx, err)
 	}
+	if isCheckFailed(err) { // a post hook or chart test (helm_hook_remediation.go)
+		p.recordUnhealthy(ctx, err)
+		return p.retryAfterCheck(err)
+	}
 	return err
 }
 
 // failedText describes the failed release and its last health failure.
 func (p *helmPlan) failedText(rem *sluicev1beta1.GitSyncHelmRemediationStatus) string {
-	return fmt.Sprintf("the upgrade to chart %s %s (revision %d) failed its health checks %d %s: %s",
-		p.release.chart, rem.ChartVersion, rem.Revision, rem.Failures, plural(int(rem.Failures), "time"), rem.Message)
+	return fmt.Sprintf("the upgrade to chart %s %s (revision %d) failed %s %d %s: %s",
+		p.release.chart, rem.ChartVersion, rem.Revision, failedWhat(rem.Message), rem.Failures, plural(int(rem.Failures), "time"), rem.Message)
 }
 
 // recordUnhealthy counts a health check failure of an upgrade. A release
