@@ -154,3 +154,34 @@ func TestGitSync_HelmDeleteHookFails(t *testing.T) {
 			"BackoffLimitExceeded: cleanup failed; the deletion goes on"))
 	}, wait).Should(Succeed())
 }
+
+// TestGitSync_HelmDeleteHooksNeedPrune: with spec.prune false the
+// finalizer prunes nothing, so no delete hook runs either (the existing
+// finalizer rule; a suspended GitSync is the same).
+func TestGitSync_HelmDeleteHooksNeedPrune(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t)
+	charts, err := testenv.StartHelmRepo(t.TempDir())
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(charts.Close)
+	g.Expect(charts.Add(testenv.Chart{Name: "kept", Version: "1.0.0", Files: map[string]string{
+		"templates/web.yaml":   deploymentYAML("web", "ghcr.io/example/web:1.0.0", 1),
+		"templates/check.yaml": hookJob("check", "pre-delete,post-delete", 0, ""),
+	}})).To(Succeed())
+	_, stop := startManager(t, "helmdelkeep", nil)
+	defer stop()
+	installChart(t, ns, "kept", "helmdelkeep", charts.URL, "kept")
+	g.Eventually(func(g Gomega) {
+		readyTrue(g, ns, "kept")
+		g.Expect(getGitSync(g, ns, "kept").Status.Helm.History).To(HaveLen(1))
+	}, wait).Should(Succeed())
+	gs := getGitSync(g, ns, "kept")
+	off := false
+	gs.Spec.Prune = &off
+	g.Expect(env.Client.Update(ctx, gs)).To(Succeed())
+	g.Expect(env.Client.Delete(ctx, gs)).To(Succeed())
+	g.Eventually(func(g Gomega) { gone(g, &sluicev1beta1.GitSync{}, ns, "kept", "deleted") }, wait).Should(Succeed())
+	deploymentExists(g, ns, "web")
+	gone(g, &batchv1.Job{}, ns, "check", "no prune, no delete hook")
+}
