@@ -72,6 +72,13 @@ type GitSyncHelmRelease struct {
 	// +required
 	Digest string `json:"digest"`
 
+	// deleteHooksDigest is the sha256 of the release's pre-delete and
+	// post-delete hooks kept in its Secret, checked before they run when the
+	// GitSync is deleted; empty when the release has none.
+	// +kubebuilder:validation:MaxLength=71
+	// +optional
+	DeleteHooksDigest string `json:"deleteHooksDigest,omitempty"`
+
 	// status is Deployed, Failed, Superseded or RolledBack.
 	// +required
 	Status GitSyncHelmReleaseStatus `json:"status"`

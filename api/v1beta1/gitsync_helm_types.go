@@ -207,7 +207,7 @@ type GitSyncHelmStatus struct {
 	ValuesDigest string `json:"valuesDigest,omitempty"`
 
 	// skippedHooks counts the hooks of the chart last applied that GitSync
-	// does not run: delete and rollback hooks (see docs/gitsync.md, Helm charts).
+	// does not run: rollback hooks (see docs/gitsync.md, Helm charts).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	SkippedHooks int32 `json:"skippedHooks,omitempty"`

@@ -32,7 +32,7 @@ type GitSyncHelmTest struct {
 }
 
 // GitSyncHelmHookPhase is the Helm hook event a GitSync is running.
-// +kubebuilder:validation:Enum=pre-install;pre-upgrade;post-install;post-upgrade;test
+// +kubebuilder:validation:Enum=pre-install;pre-upgrade;post-install;post-upgrade;test;pre-delete;post-delete
 type GitSyncHelmHookPhase string
 
 // The hook events GitSync runs.
@@ -42,6 +42,10 @@ const (
 	GitSyncHelmPostInstall GitSyncHelmHookPhase = "post-install"
 	GitSyncHelmPostUpgrade GitSyncHelmHookPhase = "post-upgrade"
 	GitSyncHelmTestPhase   GitSyncHelmHookPhase = "test"
+	// GitSyncHelmPreDelete and GitSyncHelmPostDelete run when the GitSync is
+	// deleted, around the prune of its objects.
+	GitSyncHelmPreDelete  GitSyncHelmHookPhase = "pre-delete"
+	GitSyncHelmPostDelete GitSyncHelmHookPhase = "post-delete"
 )
 
 // GitSyncHelmHookResult is the outcome of a hook or a test.
@@ -65,7 +69,8 @@ type GitSyncHelmHooksStatus struct {
 	// +optional
 	Revision string `json:"revision,omitempty"`
 
-	// attemptedRevision is the release whose hooks run now, or last failed.
+	// attemptedRevision is the release whose hooks run now, or last failed;
+	// "delete" while the GitSync is deleted and its delete hooks run.
 	// +kubebuilder:validation:MaxLength=600
 	// +optional
 	AttemptedRevision string `json:"attemptedRevision,omitempty"`
@@ -78,8 +83,9 @@ type GitSyncHelmHooksStatus struct {
 	Attempt int64 `json:"attempt,omitempty"`
 
 	// phase is the hook event being run: pre-install or pre-upgrade (the
-	// release is not applied yet), post-install, post-upgrade or test.
-	// Empty when nothing runs.
+	// release is not applied yet), post-install, post-upgrade or test;
+	// pre-delete or post-delete while the GitSync is deleted (before and
+	// after the prune). Empty when nothing runs.
 	// +optional
 	Phase GitSyncHelmHookPhase `json:"phase,omitempty"`
 

@@ -30,11 +30,13 @@ func (r *GitSyncReconciler) ensureFinalizer(ctx context.Context, gs *sluicev1bet
 // suspended), it deletes the objects of its inventory that still carry its
 // ownership labels and do not opt out of pruning; then it lets the GitSync go.
 // A suspended GitSync, or one with prune off, leaves everything in place.
-func (r *GitSyncReconciler) finalize(ctx context.Context, gs *sluicev1beta1.GitSync) error {
+// A chart's pre-delete and post-delete hooks run around the prune
+// (helm_delete_hooks.go); while one runs, finalize asks to be requeued.
+func (r *GitSyncReconciler) finalize(ctx context.Context, gs *sluicev1beta1.GitSync) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	if !controllerutil.ContainsFinalizer(gs, sluicev1beta1.GitSyncFinalizer) {
 		forgetMetrics(gs.Name, gs.Namespace)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if gs.PruneEnabled() && !gs.Spec.Suspend && len(gs.Status.Inventory) > 0 {
 		applier, err := r.applierFor(ctx, gs)
@@ -43,19 +45,30 @@ func (r *GitSyncReconciler) finalize(ctx context.Context, gs *sluicev1beta1.GitS
 			// The ServiceAccount went first (e.g. its namespace is being
 			// deleted): nobody may prune in its name, so nothing is pruned.
 			log.Info("not pruning: the GitSync's ServiceAccount is gone", "serviceAccountName", gs.Spec.ServiceAccountName)
-			return r.release(ctx, gs)
+			return ctrl.Result{}, r.release(ctx, gs)
 		case err != nil:
-			return fmt.Errorf("failed to prune the objects of deleted GitSync %s/%s: %w", gs.Namespace, gs.Name, err)
+			return ctrl.Result{}, fmt.Errorf("failed to prune the objects of deleted GitSync %s/%s: %w", gs.Namespace, gs.Name, err)
 		}
-		pruned, err := applier.Prune(ctx, gs, gs.Status.Inventory, nil)
-		for _, p := range pruned {
-			log.Info("pruned on deletion", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name)
+		inventory := gs.Status.Inventory
+		prune := func() error {
+			pruned, err := applier.Prune(ctx, gs, inventory, nil)
+			for _, p := range pruned {
+				log.Info("pruned on deletion", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name)
+			}
+			if err != nil {
+				return fmt.Errorf("failed to prune the objects of deleted GitSync %s/%s: %w", gs.Namespace, gs.Name, err)
+			}
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("failed to prune the objects of deleted GitSync %s/%s: %w", gs.Namespace, gs.Name, err)
+		if gs.Spec.Helm == nil {
+			if err := prune(); err != nil {
+				return ctrl.Result{}, err
+			}
+		} else if wait, err := r.finalizeHelm(ctx, gs, applier, prune); err != nil || wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, err
 		}
 	}
-	return r.release(ctx, gs)
+	return ctrl.Result{}, r.release(ctx, gs)
 }
 
 // release removes the finalizer and forgets the GitSync's metrics.

@@ -155,7 +155,7 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.drift.forget(req.NamespacedName)
 	}
 	if !gs.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, gs)
+		return r.finalize(ctx, gs)
 	}
 	if err := r.ensureFinalizer(ctx, gs); err != nil {
 		return ctrl.Result{}, err

@@ -109,12 +109,14 @@ func decodeRelease(data []byte) ([]*unstructured.Unstructured, error) {
 
 // storeRelease writes the objects of a healthy release into its Secret
 // (created, or replaced when a status write was lost after an earlier store).
-func (r *GitSyncReconciler) storeRelease(ctx context.Context, gs *sluicev1beta1.GitSync, revision int32, objs []*unstructured.Unstructured) error {
+// deleteHooks, when not empty, is the release's encoded delete hooks
+// (helm_delete_hooks.go).
+func (r *GitSyncReconciler) storeRelease(ctx context.Context, gs *sluicev1beta1.GitSync, revision int32, objs []*unstructured.Unstructured, deleteHooks []byte) error {
 	data, err := encodeRelease(objs)
 	if err != nil {
 		return err
 	}
-	if len(data) > maxReleaseSecret {
+	if len(data)+len(deleteHooks) > maxReleaseSecret {
 		return errReleaseTooLarge
 	}
 	s := &corev1.Secret{
@@ -128,6 +130,9 @@ func (r *GitSyncReconciler) storeRelease(ctx context.Context, gs *sluicev1beta1.
 		},
 		Type: helmReleaseType,
 		Data: map[string][]byte{helmReleaseKey: data},
+	}
+	if len(deleteHooks) > 0 {
+		s.Data[deleteHooksKey] = deleteHooks
 	}
 	if len(gs.Name) <= 63 {
 		s.Labels = map[string]string{HelmHistoryLabel: gs.Name}

@@ -85,8 +85,8 @@ func TestLoadRelease(t *testing.T) {
 		"metadata": map[string]any{"name": "settings"}, "data": map[string]any{"password": "from-a-secret"}}}}
 	digest, err := Digest(objs)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(r.storeRelease(ctx, gs, 1, objs)).To(Succeed())
-	g.Expect(r.storeRelease(ctx, gs, 1, objs)).To(Succeed(), "storing again (a lost status write) replaces it")
+	g.Expect(r.storeRelease(ctx, gs, 1, objs, nil)).To(Succeed())
+	g.Expect(r.storeRelease(ctx, gs, 1, objs, nil)).To(Succeed(), "storing again (a lost status write) replaces it")
 
 	s := &corev1.Secret{}
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "sluice-helm-web-v1"}, s)).To(Succeed())

@@ -159,7 +159,7 @@ func (r *GitSyncReconciler) helmPostHooks(ctx context.Context, gs *sluicev1beta1
 	hs, key := hooksStatus(status), rel.key()
 	if hs.AttemptedRevision == key && (hs.Phase == sluicev1beta1.GitSyncHelmPostInstall || hs.Phase == sluicev1beta1.GitSyncHelmPostUpgrade) {
 		if done, err := r.runHooks(ctx, gs, applier, hs, rel, ReasonHelmHookFailed, r.hookTimeout(gs), nil); !done {
-			return err
+			return checkFailed(err) // remediated as a failed upgrade (helm_hook_remediation.go)
 		}
 		hs.Revision, hs.Phase, hs.Next = key, "", 0
 		ctrl.LoggerFrom(ctx).Info("Helm release hooks done", "chart", rel.chart, "version", rel.version)
@@ -221,7 +221,7 @@ func (r *GitSyncReconciler) helmTests(ctx context.Context, gs *sluicev1beta1.Git
 		// sync so that alerts see one failure.
 		hs.Failure = ""
 		if msg := testFailure(hs); msg != "" {
-			return fail(ReasonHelmTestFailed, true, errors.New(msg))
+			return checkFailed(fail(ReasonHelmTestFailed, true, errors.New(msg)))
 		}
 		return err // the tests could not be prepared (an unknown kind)
 	}

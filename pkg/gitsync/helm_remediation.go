@@ -141,13 +141,17 @@ func (p *helmPlan) finish(ctx context.Context, err error) error {
 	if errors.As(err, &se) && se.reason == ReasonHealthCheckFailed && !se.stalled {
 		p.recordUnhealthy(ctx, err)
 	}
+	if isCheckFailed(err) { // a post hook or chart test (helm_hook_remediation.go)
+		p.recordUnhealthy(ctx, err)
+		return p.retryAfterCheck(err)
+	}
 	return err
 }
 
 // failedText describes the failed release and its last health failure.
 func (p *helmPlan) failedText(rem *sluicev1beta1.GitSyncHelmRemediationStatus) string {
-	return fmt.Sprintf("the upgrade to chart %s %s (revision %d) failed its health checks %d %s: %s",
-		p.release.chart, rem.ChartVersion, rem.Revision, rem.Failures, plural(int(rem.Failures), "time"), rem.Message)
+	return fmt.Sprintf("the upgrade to chart %s %s (revision %d) failed %s %d %s: %s",
+		p.release.chart, rem.ChartVersion, rem.Revision, failedWhat(rem.Message), rem.Failures, plural(int(rem.Failures), "time"), rem.Message)
 }
 
 // recordUnhealthy counts a health check failure of an upgrade. A release
@@ -193,7 +197,11 @@ func (p *helmPlan) recordHealthy(ctx context.Context) error {
 	if n := len(h.History); n > 0 && h.History[n-1].Digest == p.digest {
 		rev = h.History[n-1].Revision // a failed release that became healthy
 	}
-	if err := p.r.storeRelease(ctx, p.gs, rev, p.objs); err != nil {
+	hooks, hooksDigest, err := encodeDeleteHooks(p.release.hookList)
+	if err != nil {
+		return fail(ReasonApplyFailed, false, err)
+	}
+	if err := p.r.storeRelease(ctx, p.gs, rev, p.objs, hooks); err != nil {
 		if !errors.Is(err, errReleaseTooLarge) {
 			return fail(ReasonApplyFailed, false, fmt.Errorf("failed to store release revision %d for rollbacks: %w", rev, err))
 		}
@@ -202,10 +210,12 @@ func (p *helmPlan) recordHealthy(ctx context.Context) error {
 	if cur != nil {
 		cur.Status, cur.Time = sluicev1beta1.GitSyncHelmReleaseSuperseded, metav1.NewTime(p.r.clock().Now())
 	}
+	entry := p.entry(rev, sluicev1beta1.GitSyncHelmReleaseDeployed)
+	entry.DeleteHooksDigest = hooksDigest
 	if e := findRelease(h.History, rev); e != nil {
-		*e = p.entry(rev, sluicev1beta1.GitSyncHelmReleaseDeployed)
+		*e = entry
 	} else {
-		h.History = append(h.History, p.entry(rev, sluicev1beta1.GitSyncHelmReleaseDeployed))
+		h.History = append(h.History, entry)
 	}
 	p.trim(ctx, rev)
 	return nil

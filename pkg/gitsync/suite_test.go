@@ -122,7 +122,11 @@ func newGitSync(t *testing.T, ns, name, url string, mutate ...func(*sluicev1beta
 func ready(g Gomega, ns, name string) *metav1.Condition {
 	gs := &sluicev1beta1.GitSync{}
 	g.Expect(env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, gs)).To(Succeed())
-	return apimeta.FindStatusCondition(gs.Status.Conditions, sluicev1beta1.ReadyCondition)
+	// A nil condition fails here (and Eventually polls again) rather than
+	// panicking in the caller that reads c.Reason before the first status write.
+	c := apimeta.FindStatusCondition(gs.Status.Conditions, sluicev1beta1.ReadyCondition)
+	g.Expect(c).NotTo(BeNil(), "GitSync %s/%s has no Ready condition yet", ns, name)
+	return c
 }
 
 func getGitSync(g Gomega, ns, name string) *sluicev1beta1.GitSync {

@@ -16,15 +16,18 @@ const (
 	EventPreUpgrade  = string(release.HookPreUpgrade)
 	EventPostUpgrade = string(release.HookPostUpgrade)
 	EventTest        = string(release.HookTest)
+	EventPreDelete   = string(release.HookPreDelete)
+	EventPostDelete  = string(release.HookPostDelete)
 
 	PolicyBeforeHookCreation = string(release.HookBeforeHookCreation)
 	PolicySucceeded          = string(release.HookSucceeded)
 	PolicyFailed             = string(release.HookFailed)
 )
 
-// runEvents are the events whose hooks GitSync runs; the others (delete
-// and rollback hooks) are counted in Result.SkippedHooks.
-var runEvents = []string{EventPreInstall, EventPostInstall, EventPreUpgrade, EventPostUpgrade, EventTest}
+// runEvents are the events whose hooks GitSync runs (the delete hooks when
+// the GitSync is deleted); the others (rollback hooks) are counted in
+// Result.SkippedHooks.
+var runEvents = []string{EventPreInstall, EventPostInstall, EventPreUpgrade, EventPostUpgrade, EventTest, EventPreDelete, EventPostDelete}
 
 // Hook is a rendered hook manifest.
 type Hook struct {

@@ -46,8 +46,9 @@ func TestHooks_OrderAndPolicies(t *testing.T) {
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Objects).To(HaveLen(1), "hooks are not release objects")
-	g.Expect(res.SkippedHooks).To(Equal(2), "pre-delete and post-rollback are not run")
-	g.Expect(res.Hooks).To(HaveLen(6))
+	g.Expect(res.SkippedHooks).To(Equal(1), "post-rollback is not run")
+	g.Expect(res.Hooks).To(HaveLen(7))
+	g.Expect(helm.ForEvent(res.Hooks, helm.EventPreDelete)).To(HaveLen(1), "pre-delete runs when the GitSync is deleted")
 
 	names := func(hs []helm.Hook) []string {
 		var out []string

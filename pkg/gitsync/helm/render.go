@@ -83,7 +83,7 @@ type Result struct {
 	// Hooks are the hooks GitSync runs (install, upgrade and test events),
 	// in Helm's kind order; see ForEvent for the order of one event.
 	Hooks []Hook
-	// SkippedHooks counts the hooks of events GitSync does not run (delete, rollback).
+	// SkippedHooks counts the hooks of events GitSync does not run (rollback).
 	SkippedHooks int
 }
 
