@@ -151,6 +151,14 @@ func TestBaseline_ThreeWaySplitUnderLiveTraffic(t *testing.T) {
 		}
 		return envValue(d, stack.EnvVersion), nil
 	}, time.Minute, 100*time.Millisecond).Should(Equal("1.1.0"), "the baseline runs the promoted version")
+	// The baseline is created in the reconcile that starts the release,
+	// just before the status write that says so: wait for that write, or
+	// the previous release's Succeeded would end the watch at once.
+	g.Eventually(func() (sluicev1beta1.CanaryPhase, error) {
+		c := &sluicev1beta1.Canary{}
+		err := env.Client.Get(ctx, p.key, c)
+		return c.Status.Phase, err
+	}, time.Minute, 100*time.Millisecond).Should(Equal(sluicev1beta1.CanaryPhaseProgressing))
 
 	// Then it is rolled back
 	r = watchRollout(ctx, t, p.key, load, 5*time.Minute, sluicev1beta1.CanaryPhaseSucceeded, sluicev1beta1.CanaryPhaseFailed)
