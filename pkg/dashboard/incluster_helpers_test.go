@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -244,20 +243,3 @@ func (i *issuer) idToken(t *testing.T, key *rsa.PrivateKey, claims map[string]an
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// tokenIssuerOf reads the "iss" claim of a JWT (without verifying it).
-func tokenIssuerOf(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var c struct {
-		Iss string `json:"iss"`
-	}
-	_ = json.Unmarshal(payload, &c)
-	return c.Iss
-}

@@ -183,7 +183,7 @@ func TestInCluster_ForgedAndWrongAudienceTokensAreRefused(t *testing.T) {
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	g.Expect(err).NotTo(HaveOccurred())
 	iss := startIssuer(t)
-	selfSigned := iss.idToken(t, other, map[string]any{"iss": tokenIssuerOf(good), "sub": saUser(ns, "reader")})
+	selfSigned := iss.idToken(t, other, map[string]any{"iss": dashboard.TokenIssuer(good), "sub": saUser(ns, "reader")})
 	for name, tok := range map[string]string{"changed signature": forgedSig, "made up": "not-a-token", "another key": selfSigned} {
 		r, body := getWith(t, ts.Client(), url, tok)
 		g.Expect(r.code).To(Equal(http.StatusUnauthorized), name)
