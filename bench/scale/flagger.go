@@ -88,7 +88,7 @@ func (b *bench) runFlagger(ctx context.Context, f *fleet, o *flaggerObserver, bi
 			sd.hwm = u.MaxRSS
 		}
 		m.Stop()
-		sd.cpu, sd.maxRSS = m.CPU, m.MaxRSS
+		sd.cpu, sd.maxRSS, sd.split = m.CPU, m.MaxRSS, m.PeakSplit()
 		logf("run \"flagger\": flagger stopped (CPU %.1fs, peak RSS %s)", sd.cpu.Seconds(), mib(sd.maxRSS))
 	}()
 	n := f.n

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluice-cd/sluice/bench/internal/sluiceproc"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -41,6 +43,7 @@ type side struct {
 	cpu    time.Duration
 	maxRSS int64
 	hwm    int64
+	split  sluiceproc.Split
 }
 
 // totalSteps is the analysis steps of one release of every canary, by the spec.
@@ -56,7 +59,7 @@ func (f *fleet) totalSteps() int {
 func sluiceSide(c config, f *fleet, r *result) side {
 	s := side{name: "Sluice", idle: r.idle, idleFor: r.idleFor, idleCPU: r.idleCPU, released: r.released,
 		progress: r.progress, progressFor: r.progressFor, progressCPU: r.progressCPU, queries: r.queries,
-		tracks: r.tracks, steps: f.totalSteps(), engine: map[string]time.Duration{}, cpu: r.cpu, maxRSS: r.maxRSS, hwm: r.hwm}
+		tracks: r.tracks, steps: f.totalSteps(), engine: map[string]time.Duration{}, cpu: r.cpu, maxRSS: r.maxRSS, hwm: r.hwm, split: r.split}
 	for k, t := range r.tracks {
 		if t.done.IsZero() || t.start.IsZero() || len(t.steps) == 0 {
 			continue
@@ -170,6 +173,7 @@ func comparisonRows(s, f side) []row {
 		durRow("CPU, releases", s.progressCPU, f.progressCPU),
 		durRow("CPU, whole run", s.cpu, f.cpu),
 		{"peak RSS", mib(max(s.maxRSS, s.hwm)), mib(max(f.maxRSS, f.hwm)), ratio(float64(max(f.maxRSS, f.hwm)), float64(max(s.maxRSS, s.hwm)))},
+		{"… file-backed / anonymous, each its largest", mib(s.split.File) + " / " + mib(s.split.Anon), mib(f.split.File) + " / " + mib(f.split.Anon), ""},
 	}
 	return rows
 }

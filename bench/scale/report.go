@@ -261,6 +261,9 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 	}), "", "")
 	row("controller peak RSS", cells(func(r *result, _ stats) string { return mib(max(r.maxRSS, r.hwm)) }),
 		fmt.Sprintf("≤ %d MiB (at N=%d)", targetRSS>>20, targetIdleAndRSSAtN), verdict(float64(max(r0.maxRSS, r0.hwm))/(1<<20), targetRSS/(1<<20), " MiB"))
+	row("… file-backed / anonymous, each its largest (sampled every 1 s)", cells(func(r *result, _ stats) string {
+		return mib(r.split.File) + " / " + mib(r.split.Anon)
+	}), "", "")
 	row("releases failed / unfinished / waited for a slot", cells(func(_ *result, s stats) string {
 		return fmt.Sprintf("%d / %d / %d", s.failed, s.unfinished, s.waited)
 	}), "0 / 0", "")

@@ -47,9 +47,10 @@ type result struct {
 	reads       []write // every read during the releases, attributed
 	trails      map[types.NamespacedName][]string
 
-	cpu    time.Duration // whole life of the process (rusage)
-	maxRSS int64         // bytes, rusage ru_maxrss
-	hwm    int64         // bytes, VmHWM read before stop
+	cpu    time.Duration    // whole life of the process (rusage)
+	maxRSS int64            // bytes, rusage ru_maxrss
+	hwm    int64            // bytes, VmHWM read before stop
+	split  sluiceproc.Split // largest file-backed and anonymous RSS sampled
 }
 
 // runOnce starts a manager with args, waits for the canaries to be idle,
@@ -67,7 +68,7 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 			r.hwm = u.MaxRSS
 		}
 		m.Stop()
-		r.cpu, r.maxRSS = m.CPU, m.MaxRSS
+		r.cpu, r.maxRSS, r.split = m.CPU, m.MaxRSS, m.PeakSplit()
 		logf("run %q: sluice stopped (CPU %.1fs, peak RSS %s)", label, r.cpu.Seconds(), mib(r.maxRSS))
 	}()
 	n := b.cfg.n

@@ -26,6 +26,7 @@ type shardUsage struct {
 	name   string
 	cpu    time.Duration
 	maxRSS int64
+	split  sluiceproc.Split // largest file-backed and anonymous RSS sampled
 }
 
 // shardRun is one shard-mode run: its processes and how long the releases took.
@@ -44,7 +45,7 @@ func (b *bench) runProcesses(ctx context.Context, label string, names []string, 
 	defer func() {
 		for i, m := range procs {
 			m.Stop()
-			run.procs = append(run.procs, shardUsage{name: names[i], cpu: m.CPU, maxRSS: m.MaxRSS})
+			run.procs = append(run.procs, shardUsage{name: names[i], cpu: m.CPU, maxRSS: m.MaxRSS, split: m.PeakSplit()})
 			logf("run %q: %s stopped (CPU %.1fs, peak RSS %s)", label, names[i], m.CPU.Seconds(), mib(m.MaxRSS))
 		}
 	}()
@@ -121,14 +122,14 @@ func (b *bench) runShardMode(ctx context.Context, w io.Writer, base []string) er
 func printShards(w io.Writer, c config, one, sharded *shardRun) {
 	all := one.procs[0]
 	fmt.Fprintf(w, "\nSharding: %d canaries, one controller vs %d shards (interval %s)\n\n", c.n, c.shards, c.interval)
-	fmt.Fprintf(w, "%-16s %-8s %10s %8s %12s %s\n", "run", "process", "peak RSS", "CPU", "releases in", "RSS vs one controller")
-	fmt.Fprintf(w, "%-16s %-8s %10s %7.1fs %12s %s\n", one.label, all.name, mib(all.maxRSS), all.cpu.Seconds(), one.releaseIn.Round(time.Second), "1.00")
+	fmt.Fprintf(w, "%-16s %-8s %10s %8s %12s %-21s %s\n", "run", "process", "peak RSS", "CPU", "releases in", "RSS vs one controller", "file-backed / anonymous (largest of each)")
+	fmt.Fprintf(w, "%-16s %-8s %10s %7.1fs %12s %-21s %s\n", one.label, all.name, mib(all.maxRSS), all.cpu.Seconds(), one.releaseIn.Round(time.Second), "1.00", mib(all.split.File)+" / "+mib(all.split.Anon))
 	goal := 1 / float64(c.shards)
 	var worst float64
 	for _, p := range sharded.procs {
 		ratio := float64(p.maxRSS) / float64(max(all.maxRSS, 1))
 		worst = max(worst, ratio)
-		fmt.Fprintf(w, "%-16s %-8s %10s %7.1fs %12s %.2f\n", sharded.label, p.name, mib(p.maxRSS), p.cpu.Seconds(), sharded.releaseIn.Round(time.Second), ratio)
+		fmt.Fprintf(w, "%-16s %-8s %10s %7.1fs %12s %-21.2f %s\n", sharded.label, p.name, mib(p.maxRSS), p.cpu.Seconds(), sharded.releaseIn.Round(time.Second), ratio, mib(p.split.File)+" / "+mib(p.split.Anon))
 	}
 	verdict := "met"
 	if worst > goal*1.1 {

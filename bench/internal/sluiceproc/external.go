@@ -21,6 +21,10 @@ func StartExternal(ctx context.Context, bin, logPath, healthURL string, args []s
 		return nil, fmt.Errorf("failed to open the controller log: %w", err)
 	}
 	defer f.Close()
+	// Both controllers start from disk, not from the page cache of a build.
+	if err := DropFromPageCache(bin); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin, args...)
 	// No KUBECONFIG from the environment: only the flag given counts.
 	cmd.Env = os.Environ()
@@ -31,6 +35,7 @@ func StartExternal(ctx context.Context, bin, logPath, healthURL string, args []s
 	}
 	m := &Manager{cmd: cmd, Log: logPath, done: make(chan struct{})}
 	go m.wait()
+	go m.split.run(cmd.Process.Pid, m.done)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {

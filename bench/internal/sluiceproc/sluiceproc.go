@@ -82,6 +82,7 @@ type Manager struct {
 	// CPU and MaxRSS are its rusage, set once it has exited.
 	CPU    time.Duration
 	MaxRSS int64 // bytes
+	split  sampler
 }
 
 // Start runs bin with args and the kubeconfig, logging to logPath, and
@@ -97,6 +98,9 @@ func Start(ctx context.Context, bin, kubeconfig, logPath string, args []string) 
 	}
 	defer f.Close()
 	args = append([]string{"--health-probe-bind-address=" + probe, "--metrics-bind-address=0"}, args...)
+	if err := DropFromPageCache(bin); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
@@ -107,6 +111,7 @@ func Start(ctx context.Context, bin, kubeconfig, logPath string, args []string) 
 	}
 	m := &Manager{cmd: cmd, Log: logPath, probe: probe, done: make(chan struct{})}
 	go m.wait()
+	go m.split.run(cmd.Process.Pid, m.done)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
