@@ -134,7 +134,8 @@ func run(ctx context.Context, opts Options, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	cacheOpts := cache.Options{ByObject: shardCache(byObject, shard)}
+	// Cached objects keep only Sluice's managedFields entries (canary.CacheTransform).
+	cacheOpts := cache.Options{ByObject: shardCache(byObject, shard), DefaultTransform: canary.CacheTransform}
 	if opts.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}

@@ -62,11 +62,27 @@ const legacyFieldManager = "sluice"
 // would stay owned by the old entry, and a field the engine stops applying
 // (an env var removed from the target's template) would never be removed.
 func (r *CanaryReconciler) upgradeManagedFields(ctx context.Context, live client.Object) error {
-	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(sluicev1beta1.FieldManagerEngine, legacyFieldManager), sluicev1beta1.FieldManagerEngine)
+	managers := sets.New(sluicev1beta1.FieldManagerEngine, legacyFieldManager)
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, managers, sluicev1beta1.FieldManagerEngine)
 	if err != nil || patch == nil {
 		return err
 	}
-	if err := r.Client.Patch(ctx, live, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+	// The patch replaces the whole managedFields list, and the cached object
+	// holds only Sluice's entries (CacheTransform): compute it again from the
+	// object as the API server has it, so no other manager loses its fields.
+	// The patch tests the resourceVersion, so it cannot apply to a newer one.
+	fresh, ok := live.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("cannot copy %T", live)
+	}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(live), fresh); err != nil {
+		return fmt.Errorf("failed to read %s before moving the engine's fields to server-side apply: %w", live.GetName(), err)
+	}
+	patch, err = csaupgrade.UpgradeManagedFieldsPatch(fresh, managers, sluicev1beta1.FieldManagerEngine)
+	if err != nil || patch == nil {
+		return err
+	}
+	if err := r.Client.Patch(ctx, fresh, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		return fmt.Errorf("failed to move the engine's fields of %s to server-side apply: %w", live.GetName(), err)
 	}
 	return nil

@@ -46,6 +46,13 @@ func TestCanary_EngineWritesWithServerSideApply(t *testing.T) {
 	f.g.Expect(engineOperations(svc)).To(Equal([]metav1.ManagedFieldsOperationType{metav1.ManagedFieldsOperationApply}))
 	f.g.Expect(svc.OwnerReferences).To(HaveLen(1))
 
+	// Another controller owns a field of the primary. The manager's cache
+	// keeps only Sluice's managedFields entries (CacheTransform), so its
+	// entry must survive the engine rewriting the list below.
+	f.update(primary, "ssa-primary", func() {
+		metav1.SetMetaDataAnnotation(&primary.ObjectMeta, "example.com/team", "payments")
+	}, client.FieldOwner("someone-else"))
+
 	// An engine from before server-side apply wrote the primary with merge
 	// patches (operation Update), here adding an env var the target no
 	// longer has: promotion still removes it.
@@ -65,4 +72,16 @@ func TestCanary_EngineWritesWithServerSideApply(t *testing.T) {
 	f.g.Expect(*primary.Spec.Replicas).To(Equal(int32(2)))
 	f.g.Expect(engineOperations(primary)).To(Equal([]metav1.ManagedFieldsOperationType{metav1.ManagedFieldsOperationApply}))
 	f.g.Expect(primary.OwnerReferences).To(HaveLen(1))
+	f.g.Expect(primary.Annotations).To(HaveKeyWithValue("example.com/team", "payments"))
+	f.g.Expect(managers(primary)).To(ContainElement("someone-else"),
+		"the other controller's managedFields entry was lost when the engine moved its fields to server-side apply")
+}
+
+// managers lists the field managers of obj's managedFields entries.
+func managers(obj client.Object) []string {
+	var out []string
+	for _, e := range obj.GetManagedFields() {
+		out = append(out, e.Manager)
+	}
+	return out
 }

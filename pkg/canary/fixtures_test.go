@@ -152,7 +152,9 @@ func (f *fixture) newManager() ctrl.Manager {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}},
+		// The transform the manager runs with (cmd/sluice), so every engine
+		// test also proves the engine needs no other manager's entries.
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}, DefaultTransform: canary.CacheTransform},
 	})
 	f.g.Expect(err).NotTo(HaveOccurred())
 	return mgr

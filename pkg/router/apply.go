@@ -95,6 +95,10 @@ func Restore(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, 
 	ann := live.GetAnnotations()
 	delete(ann, OriginalAnnotation)
 	live.SetAnnotations(ann)
+	// A cached object carries only Sluice's managedFields entries: sent
+	// back, they would replace every other manager's. Without any, the API
+	// server keeps them.
+	live.SetManagedFields(nil)
 	if err := c.Update(ctx, live); err != nil {
 		return fmt.Errorf("failed to restore %s %s: %w", gvk.Kind, name, err)
 	}
@@ -166,6 +170,7 @@ func Release(ctx context.Context, c client.Client, desired *unstructured.Unstruc
 		return nil
 	}
 	live.SetOwnerReferences(kept)
+	live.SetManagedFields(nil) // as in Restore
 	if err := c.Update(ctx, live); err != nil {
 		return fmt.Errorf("failed to release %s %s from its Canary: %w", live.GetKind(), live.GetName(), err)
 	}
