@@ -150,7 +150,7 @@
 //     never writes a field the engine owns, nothing flips back and forth,
 //     no request fails.
 //   - TestSkipper_PromotesWithLiveTraffic and
-//     TestSkipper_RollsBackFailingRelease (18, 19; `make e2e-skipper`):
+//     TestSkipper_RollsBackFailingRelease (18, 19; alone: `make e2e-skipper`):
 //     the skipper provider under live traffic through a real Skipper
 //     (hack/skipper.sh) with its Kubernetes dataclient, reading the
 //     scenario's namespace as a ServiceAccount with a bound token, and a
