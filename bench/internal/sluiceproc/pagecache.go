@@ -96,26 +96,28 @@ func readSplit(pid int) (Split, error) {
 	return parseSplit(string(status)), nil
 }
 
-// parseSplit reads RssFile and RssAnon (kB) out of a /proc/<pid>/status text.
+// parseSplit reads RssFile and RssAnon out of a /proc/<pid>/status text.
 func parseSplit(status string) Split {
-	var sp Split
+	kb := statusKB(status)
+	return Split{File: kb["RssFile"] * 1024, Anon: kb["RssAnon"] * 1024}
+}
+
+// statusKB reads the "Name:   N kB" lines of a /proc/<pid>/status text,
+// keyed by name; lines of other forms are left out.
+func statusKB(status string) map[string]int64 {
+	out := map[string]int64{}
 	for _, line := range strings.Split(status, "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		if err != nil {
 			continue
 		}
-		switch k {
-		case "RssFile":
-			sp.File = kb * 1024
-		case "RssAnon":
-			sp.Anon = kb * 1024
-		}
+		out[k] = n
 	}
-	return sp
+	return out
 }
 
 // PeakSplit is the largest file-backed and the largest anonymous RSS

@@ -196,19 +196,8 @@ func (m *Manager) Usage() (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmHWM":
-			u.MaxRSS = kb * 1024
-		case "VmRSS":
-			u.RSS = kb * 1024
-		}
-	}
+	kb := statusKB(string(status))
+	u.MaxRSS, u.RSS = kb["VmHWM"]*1024, kb["VmRSS"]*1024
 	return u, nil
 }
 

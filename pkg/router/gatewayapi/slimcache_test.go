@@ -2,7 +2,6 @@ package gatewayapi_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/sluice-cd/sluice/pkg/canary"
 	"github.com/sluice-cd/sluice/pkg/router"
 )
 
@@ -24,14 +24,9 @@ func (s slimReads) Get(ctx context.Context, key client.ObjectKey, obj client.Obj
 	if err := s.Client.Get(ctx, key, obj, opts...); err != nil {
 		return err
 	}
-	var kept []metav1.ManagedFieldsEntry
-	for _, e := range obj.GetManagedFields() {
-		if strings.HasPrefix(e.Manager, "sluice") {
-			kept = append(kept, e)
-		}
-	}
-	obj.SetManagedFields(kept)
-	return nil
+	// The cache's own transform, so that this client keeps what the cache keeps.
+	_, err := canary.CacheTransform(obj)
+	return err
 }
 
 func managerNames(obj client.Object) []string {
