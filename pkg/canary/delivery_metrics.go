@@ -28,31 +28,21 @@ import (
 //     ends it observes it, once.
 var (
 	deliveryBuckets = []float64{10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800}
-	leadTime        = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "sluice_delivery_lead_time_seconds",
-		Help:    "Lead time for changes: from the commit time of the Git revision a GitSync applied to the end of its promotion.",
-		Buckets: deliveryBuckets,
-	}, []string{"name", "namespace"})
-	commitToApplied = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "sluice_delivery_commit_to_applied_seconds",
-		Help:    "Part of the lead time of promoted releases: from the commit time to the GitSync apply.",
-		Buckets: deliveryBuckets,
-	}, []string{"name", "namespace"})
-	appliedToStart = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "sluice_delivery_applied_to_start_seconds",
-		Help:    "Part of the lead time of promoted releases: from the GitSync apply to the start of the release.",
-		Buckets: deliveryBuckets,
-	}, []string{"name", "namespace"})
-	releaseDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "sluice_delivery_release_duration_seconds",
-		Help:    "Part of the lead time of promoted releases: from the start of the release to the end of the promotion.",
-		Buckets: deliveryBuckets,
-	}, []string{"name", "namespace"})
-	timeToRestore = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "sluice_delivery_time_to_restore_seconds",
-		Help:    "Time to restore of rolled back releases: from the first failed check to all traffic back on the primary.",
-		Buckets: deliveryBuckets,
-	}, []string{"name", "namespace"})
+	leadTime        = newHistFamily("sluice_delivery_lead_time_seconds",
+		"Lead time for changes: from the commit time of the Git revision a GitSync applied to the end of its promotion.",
+		deliveryBuckets)
+	commitToApplied = newHistFamily("sluice_delivery_commit_to_applied_seconds",
+		"Part of the lead time of promoted releases: from the commit time to the GitSync apply.",
+		deliveryBuckets)
+	appliedToStart = newHistFamily("sluice_delivery_applied_to_start_seconds",
+		"Part of the lead time of promoted releases: from the GitSync apply to the start of the release.",
+		deliveryBuckets)
+	releaseDuration = newHistFamily("sluice_delivery_release_duration_seconds",
+		"Part of the lead time of promoted releases: from the start of the release to the end of the promotion.",
+		deliveryBuckets)
+	timeToRestore = newHistFamily("sluice_delivery_time_to_restore_seconds",
+		"Time to restore of rolled back releases: from the first failed check to all traffic back on the primary.",
+		deliveryBuckets)
 )
 
 // Names of the counters DeliveryCollector exports.
@@ -70,7 +60,7 @@ var DeliveryMetricNames = []string{
 	"sluice_delivery_time_to_restore_seconds", releasesStartedName, promotionsName, rollbacksName,
 }
 
-var deliveryHistograms = []*prometheus.HistogramVec{leadTime, commitToApplied, appliedToStart, releaseDuration, timeToRestore}
+var deliveryHistograms = []*histFamily{leadTime, commitToApplied, appliedToStart, releaseDuration, timeToRestore}
 
 func init() {
 	for _, h := range deliveryHistograms {
@@ -87,7 +77,7 @@ func init() {
 func observeDelivery(prev *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary) {
 	name, ns := c.Name, c.Namespace
 	for _, h := range deliveryHistograms {
-		h.WithLabelValues(name, ns)
+		h.touch(name, ns)
 	}
 	if c.Status.Delivery == nil {
 		return
@@ -121,20 +111,20 @@ func observeRelease(name, ns string, r sluicev1beta1.DeliveryRecord) {
 	switch r.Outcome {
 	case sluicev1beta1.DeliveryPromoted:
 		if r.LeadTimeSeconds != nil {
-			leadTime.WithLabelValues(name, ns).Observe(float64(*r.LeadTimeSeconds))
+			leadTime.observe(name, ns, float64(*r.LeadTimeSeconds))
 		}
 		if d, ok := between(r.CommitTime, r.AppliedTime); ok {
-			commitToApplied.WithLabelValues(name, ns).Observe(d)
+			commitToApplied.observe(name, ns, d)
 		}
 		if d, ok := between(r.AppliedTime, &r.StartTime); ok {
-			appliedToStart.WithLabelValues(name, ns).Observe(d)
+			appliedToStart.observe(name, ns, d)
 		}
 		if d, ok := between(&r.StartTime, r.EndTime); ok {
-			releaseDuration.WithLabelValues(name, ns).Observe(d)
+			releaseDuration.observe(name, ns, d)
 		}
 	case sluicev1beta1.DeliveryRolledBack:
 		if r.TimeToRestoreSeconds != nil {
-			timeToRestore.WithLabelValues(name, ns).Observe(float64(*r.TimeToRestoreSeconds))
+			timeToRestore.observe(name, ns, float64(*r.TimeToRestoreSeconds))
 		}
 	}
 }
@@ -190,7 +180,8 @@ func (d *DeliveryCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	list := &sluicev1beta1.CanaryList{}
-	if err := d.Reader.List(ctx, list); err != nil {
+	// Read only: the cache's own objects, not a copy of all of them per scrape.
+	if err := d.Reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(releasesStartedDesc, err)
 		return
 	}

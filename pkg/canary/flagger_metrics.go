@@ -17,11 +17,9 @@ var (
 	// (Flagger's scheduler tick, Sluice's reconcile of a Canary in
 	// analysis), not the length of a release: that is
 	// sluice_canary_analysis_duration_seconds.
-	flaggerDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "flagger_canary_duration_seconds",
-		Help:    "Flagger-compatible: seconds one analysis step of a Canary took (a reconcile in Progressing or WaitingPromotion).",
-		Buckets: prometheus.DefBuckets, // Flagger's
-	}, []string{"name", "namespace"})
+	flaggerDuration = newHistFamily("flagger_canary_duration_seconds",
+		"Flagger-compatible: seconds one analysis step of a Canary took (a reconcile in Progressing or WaitingPromotion).",
+		prometheus.DefBuckets) // Flagger's
 	// flaggerInfo always has one series, of value 1.
 	flaggerInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "flagger_info",
@@ -48,6 +46,6 @@ func SetInfo(version, defaultProvider string) {
 func observeAnalysisStep(c *sluicev1beta1.Canary, phase sluicev1beta1.CanaryPhase, took time.Duration) {
 	switch phase {
 	case sluicev1beta1.CanaryPhaseProgressing, sluicev1beta1.CanaryPhaseWaitingPromotion:
-		flaggerDuration.WithLabelValues(c.Name, c.Namespace).Observe(took.Seconds())
+		flaggerDuration.observe(c.Name, c.Namespace, took.Seconds())
 	}
 }

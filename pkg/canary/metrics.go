@@ -3,8 +3,6 @@ package canary
 import (
 	"math"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -23,34 +21,61 @@ import (
 // series repeat the same facts under Flagger's names and labels, so that
 // Flagger dashboards and alerts keep working.
 var (
-	canaryPhase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_phase",
-		Help: "Phase of a Canary's release: 1 for the current phase, 0 for the others.",
-	}, []string{"name", "namespace", "phase"})
-	canaryWeight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_weight",
-		Help: "Percentage of the traffic routed to the canary (status.canaryWeight).",
-	}, []string{"name", "namespace"})
-	canaryFailedChecks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_failed_checks",
-		Help: "Failed checks of the current analysis (status.failedChecks); the release is rolled back at the threshold.",
-	}, []string{"name", "namespace"})
-	canaryThreshold = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_failed_checks_threshold",
-		Help: "Number of failed checks that rolls a release back (spec.analysis.threshold).",
-	}, []string{"name", "namespace"})
-	metricValue = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_metric_value",
-		Help: "Last value measured by an analysis metric of a Canary.",
-	}, []string{"name", "namespace", "metric"})
-	metricOutcome = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_metric_outcome",
-		Help: "Outcome of the last check of an analysis metric: 1 for the outcome (Passed, Failed, Error, NoData, Skipped), 0 for the others.",
-	}, []string{"name", "namespace", "metric", "outcome"})
-	metricThreshold = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_canary_metric_threshold",
-		Help: "Accepted range of an analysis metric: its bound min or max (thresholdRange, or the deprecated threshold). An open bound has no series.",
-	}, []string{"name", "namespace", "metric", "bound"})
+	canaryPhase = newGaugeFamily("sluice_canary_phase",
+		"Phase of a Canary's release: 1 for the current phase, 0 for the others.",
+		[]string{"name", "namespace", "phase"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			for _, p := range allPhases {
+				series(boolValue(g.phase == p), k.name, k.namespace, string(p))
+			}
+		})
+	canaryWeight = newGaugeFamily("sluice_canary_weight",
+		"Percentage of the traffic routed to the canary (status.canaryWeight).",
+		[]string{"name", "namespace"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			series(g.weight, k.name, k.namespace)
+		})
+	canaryFailedChecks = newGaugeFamily("sluice_canary_failed_checks",
+		"Failed checks of the current analysis (status.failedChecks); the release is rolled back at the threshold.",
+		[]string{"name", "namespace"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			series(g.failedChecks, k.name, k.namespace)
+		})
+	canaryThreshold = newGaugeFamily("sluice_canary_failed_checks_threshold",
+		"Number of failed checks that rolls a release back (spec.analysis.threshold).",
+		[]string{"name", "namespace"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			series(g.threshold, k.name, k.namespace)
+		})
+	metricValue = newGaugeFamily("sluice_canary_metric_value",
+		"Last value measured by an analysis metric of a Canary.",
+		[]string{"name", "namespace", "metric"}, emitMetricValues)
+	metricOutcome = newGaugeFamily("sluice_canary_metric_outcome",
+		"Outcome of the last check of an analysis metric: 1 for the outcome (Passed, Failed, Error, NoData, Skipped), 0 for the others.",
+		[]string{"name", "namespace", "metric", "outcome"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			for _, m := range g.metrics {
+				if !m.measured {
+					continue
+				}
+				for _, o := range allOutcomes {
+					series(boolValue(m.outcome == o), k.name, k.namespace, m.name, string(o))
+				}
+			}
+		})
+	metricThreshold = newGaugeFamily("sluice_canary_metric_threshold",
+		"Accepted range of an analysis metric: its bound min or max (thresholdRange, or the deprecated threshold). An open bound has no series.",
+		[]string{"name", "namespace", "metric", "bound"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			for _, m := range g.metrics {
+				if !math.IsNaN(m.min) {
+					series(m.min, k.name, k.namespace, m.name, "min")
+				}
+				if !math.IsNaN(m.max) {
+					series(m.max, k.name, k.namespace, m.name, "max")
+				}
+			}
+		})
 	analysisDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "sluice_canary_analysis_duration_seconds",
 		Help: "Duration of a revision's release, from the start of its release (the Progressing condition turning True) to Succeeded or Failed.",
@@ -66,18 +91,22 @@ var (
 		Name: "flagger_canary_total",
 		Help: "Flagger-compatible: number of Canaries per namespace.",
 	}, []string{"namespace"})
-	flaggerStatus = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "flagger_canary_status",
-		Help: "Flagger-compatible: 0 in phase Progressing, 2 in phase Failed, 1 otherwise.",
-	}, []string{"name", "namespace"})
-	flaggerWeight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "flagger_canary_weight",
-		Help: "Flagger-compatible: traffic weight of the target (canary) and of <target>-primary.",
-	}, []string{"workload", "namespace"})
-	flaggerMetric = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "flagger_canary_metric_analysis",
-		Help: "Flagger-compatible: last value of an analysis metric.",
-	}, []string{"name", "namespace", "metric"})
+	flaggerStatus = newGaugeFamily("flagger_canary_status",
+		"Flagger-compatible: 0 in phase Progressing, 2 in phase Failed, 1 otherwise.",
+		[]string{"name", "namespace"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			series(g.fgrStatus, k.name, k.namespace)
+		})
+	flaggerWeight = newGaugeFamily("flagger_canary_weight",
+		"Flagger-compatible: traffic weight of the target (canary) and of <target>-primary.",
+		[]string{"workload", "namespace"},
+		func(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+			series(g.weight, g.target, k.namespace)
+			series(100-g.weight, g.target+"-primary", k.namespace)
+		})
+	flaggerMetric = newGaugeFamily("flagger_canary_metric_analysis",
+		"Flagger-compatible: last value of an analysis metric.",
+		[]string{"name", "namespace", "metric"}, emitMetricValues)
 	flaggerSuccesses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "flagger_canary_successes_total",
 		Help: "Flagger-compatible: releases promoted, by deployment_strategy and analysis_status (completed, skipped).",
@@ -88,12 +117,12 @@ var (
 	}, []string{"name", "namespace", "deployment_strategy", "analysis_status"})
 )
 
-// perCanary are the vectors whose series carry the Canary's name and namespace.
+// perCanary are the vectors and histograms whose series carry the Canary's
+// name and namespace; the gauges are forgotten with deleteGauges.
 var perCanary = []interface {
 	DeletePartialMatch(prometheus.Labels) int
 }{
-	canaryPhase, canaryWeight, canaryFailedChecks, canaryThreshold, metricValue, metricOutcome, metricThreshold,
-	analysisDuration, releases, flaggerStatus, flaggerMetric, flaggerSuccesses, flaggerFailures,
+	analysisDuration, releases, flaggerSuccesses, flaggerFailures,
 }
 
 // MetricNames lists the names of the Canary metrics (for dashboards and their tests).
@@ -106,6 +135,8 @@ var MetricNames = []string{
 }
 
 func init() {
+	// Two Canaries of one target (a mistake, but possible) share its series.
+	flaggerWeight.shared = true
 	ctrlmetrics.Registry.MustRegister(canaryPhase, canaryWeight, canaryFailedChecks, canaryThreshold,
 		metricValue, metricOutcome, metricThreshold, analysisDuration, releases,
 		flaggerTotal, flaggerStatus, flaggerWeight, flaggerMetric, flaggerSuccesses, flaggerFailures)
@@ -124,20 +155,6 @@ var allOutcomes = []sluicev1beta1.CheckOutcome{
 	sluicev1beta1.CheckNoData, sluicev1beta1.CheckSkipped, sluicev1beta1.CheckInconclusive,
 }
 
-// recorded is what the metrics hold of one Canary beyond its name, so that
-// series that no longer apply (a metric removed from the spec, a renamed
-// target) are deleted rather than left behind.
-type recorded struct {
-	target  string
-	metrics map[string]bool
-}
-
-// known are the Canaries with series, keyed namespace/name.
-var known = struct {
-	sync.Mutex
-	m map[string]recorded
-}{m: map[string]recorded{}}
-
 // recordMetrics records a reconcile that wrote the status of c (c.Status is
 // the new status, prev the one before): the gauges, and the end of a release
 // when this reconcile moved it into Succeeded or Failed.
@@ -147,82 +164,62 @@ func recordMetrics(prev *sluicev1beta1.CanaryStatus, c *sluicev1beta1.Canary, pr
 }
 
 // recordCanaryMetrics sets the gauges of a Canary from its spec and status.
+// Its record replaces the one before whole, so series that no longer apply
+// (a metric removed from the spec, a renamed target) are gone with it.
 func recordCanaryMetrics(c *sluicev1beta1.Canary) {
-	name, ns := c.Name, c.Namespace
 	st := &c.Status
-	for _, p := range allPhases {
-		canaryPhase.WithLabelValues(name, ns, string(p)).Set(boolValue(st.Phase == p))
+	g := &canaryGauges{
+		phase:        st.Phase,
+		weight:       float64(st.CanaryWeight),
+		failedChecks: float64(st.FailedChecks),
+		threshold:    float64(c.Threshold()),
+		fgrStatus:    1,
+		target:       c.Spec.TargetRef.Name,
 	}
-	canaryWeight.WithLabelValues(name, ns).Set(float64(st.CanaryWeight))
-	canaryFailedChecks.WithLabelValues(name, ns).Set(float64(st.FailedChecks))
-	canaryThreshold.WithLabelValues(name, ns).Set(float64(c.Threshold()))
-
-	status := 1.0
 	switch st.Phase {
 	case sluicev1beta1.CanaryPhaseProgressing:
-		status = 0
+		g.fgrStatus = 0
 	case sluicev1beta1.CanaryPhaseFailed:
-		status = 2
+		g.fgrStatus = 2
 	}
-	flaggerStatus.WithLabelValues(name, ns).Set(status)
-	target := c.Spec.TargetRef.Name
-	flaggerWeight.WithLabelValues(target, ns).Set(float64(st.CanaryWeight))
-	flaggerWeight.WithLabelValues(target+"-primary", ns).Set(float64(100 - st.CanaryWeight))
 
 	// The metrics of the spec, with their thresholds, and of the last step
 	// that measured any, with their outcomes and values.
-	now := map[string]bool{}
+	index := map[string]int{}
+	add := func(name string) *metricGauges {
+		if i, ok := index[name]; ok {
+			return &g.metrics[i]
+		}
+		index[name] = len(g.metrics)
+		g.metrics = append(g.metrics, metricGauges{name: name, value: math.NaN(), min: math.NaN(), max: math.NaN()})
+		return &g.metrics[len(g.metrics)-1]
+	}
 	if a := c.Spec.Analysis; a != nil {
 		for _, m := range a.Metrics {
-			now[m.Name] = true
-			lo, hi := thresholds(m)
-			setOrDelete(metricThreshold, lo, name, ns, m.Name, "min")
-			setOrDelete(metricThreshold, hi, name, ns, m.Name, "max")
+			mg := add(m.Name)
+			mg.min, mg.max = thresholds(m)
 		}
 	}
-	last := lastMetricChecks(st.History)
-	for _, m := range last {
-		now[m.Name] = true
-	}
-	for m := range now {
-		res, measured := last[m]
-		for _, o := range allOutcomes {
-			if measured {
-				metricOutcome.WithLabelValues(name, ns, m, string(o)).Set(boolValue(res.Outcome == o))
-			} else {
-				metricOutcome.DeleteLabelValues(name, ns, m, string(o))
-			}
-		}
-		v := math.NaN()
-		if measured && res.Value != nil {
+	for name, res := range lastMetricChecks(st.History) {
+		mg := add(name)
+		mg.measured, mg.outcome = true, res.Outcome
+		if res.Value != nil {
 			if f, err := strconv.ParseFloat(*res.Value, 64); err == nil {
-				v = f
+				mg.value = f
 			}
 		}
-		setOrDelete(metricValue, v, name, ns, m)
-		setOrDelete(flaggerMetric, v, name, ns, m)
 	}
+	if setGauges(canaryKey{namespace: c.Namespace, name: c.Name}, g) {
+		flaggerTotal.WithLabelValues(c.Namespace).Inc()
+	}
+}
 
-	known.Lock()
-	defer known.Unlock()
-	key := ns + "/" + name
-	before, seen := known.m[key]
-	if seen && before.target != target {
-		flaggerWeight.DeleteLabelValues(before.target, ns)
-		flaggerWeight.DeleteLabelValues(before.target+"-primary", ns)
-	}
-	for m := range before.metrics {
-		if !now[m] {
-			l := prometheus.Labels{"name": name, "namespace": ns, "metric": m}
-			metricValue.DeletePartialMatch(l)
-			metricOutcome.DeletePartialMatch(l)
-			metricThreshold.DeletePartialMatch(l)
-			flaggerMetric.DeletePartialMatch(l)
+// emitMetricValues emits the last measured value of every metric that has one.
+func emitMetricValues(k canaryKey, g *canaryGauges, series func(float64, ...string)) {
+	for _, m := range g.metrics {
+		if m.measured && !math.IsNaN(m.value) {
+			series(m.value, k.name, k.namespace, m.name)
 		}
-	}
-	known.m[key] = recorded{target: target, metrics: now}
-	if !seen {
-		flaggerTotal.WithLabelValues(ns).Inc()
 	}
 }
 
@@ -278,24 +275,13 @@ func forgetCanaryMetrics(namespace, name string) {
 	}
 	webhooks.ForgetCanary(namespace, name)
 
-	known.Lock()
-	defer known.Unlock()
-	key := namespace + "/" + name
-	rec, seen := known.m[key]
-	if !seen {
+	if !deleteGauges(canaryKey{namespace: namespace, name: name}) {
 		return
 	}
-	delete(known.m, key)
-	flaggerWeight.DeleteLabelValues(rec.target, namespace)
-	flaggerWeight.DeleteLabelValues(rec.target+"-primary", namespace)
-	total := flaggerTotal.WithLabelValues(namespace)
-	total.Dec()
-	for k := range known.m {
-		if strings.HasPrefix(k, namespace+"/") {
-			return
-		}
+	flaggerTotal.WithLabelValues(namespace).Dec()
+	if !namespaceHasGauges(namespace) {
+		flaggerTotal.DeleteLabelValues(namespace)
 	}
-	flaggerTotal.DeleteLabelValues(namespace)
 }
 
 // lastMetricChecks returns the metric checks of the newest step that has any.
@@ -330,15 +316,6 @@ func thresholds(m sluicev1beta1.CanaryMetric) (lo, hi float64) {
 		hi = m.Threshold
 	}
 	return lo, hi
-}
-
-// setOrDelete sets a series, or deletes it when v is NaN (no value).
-func setOrDelete(g *prometheus.GaugeVec, v float64, labels ...string) {
-	if math.IsNaN(v) {
-		g.DeleteLabelValues(labels...)
-		return
-	}
-	g.WithLabelValues(labels...).Set(v)
 }
 
 func boolValue(b bool) float64 {
