@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -63,14 +64,21 @@ const legacyFieldManager = "sluice"
 // (an env var removed from the target's template) would never be removed.
 func (r *CanaryReconciler) upgradeManagedFields(ctx context.Context, live client.Object) error {
 	managers := sets.New(sluicev1beta1.FieldManagerEngine, legacyFieldManager)
-	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, managers, sluicev1beta1.FieldManagerEngine)
-	if err != nil || patch == nil {
-		return err
+	// Only an Update entry of the engine's managers has fields to move
+	// (csaupgrade does nothing otherwise); the cached object tells that
+	// from its entries' managers and operations.
+	due := false
+	for _, e := range live.GetManagedFields() {
+		due = due || (managers.Has(e.Manager) && e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == "")
+	}
+	if !due {
+		return nil
 	}
 	// The patch replaces the whole managedFields list, and the cached object
-	// holds only Sluice's entries (CacheTransform): compute it again from the
-	// object as the API server has it, so no other manager loses its fields.
-	// The patch tests the resourceVersion, so it cannot apply to a newer one.
+	// holds only Sluice's entries, without their field sets (CacheTransform):
+	// compute it from the object as the API server has it, so no manager
+	// loses its fields. The patch tests the resourceVersion, so it cannot
+	// apply to a newer one.
 	fresh, ok := live.DeepCopyObject().(client.Object)
 	if !ok {
 		return fmt.Errorf("cannot copy %T", live)
@@ -78,7 +86,7 @@ func (r *CanaryReconciler) upgradeManagedFields(ctx context.Context, live client
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(live), fresh); err != nil {
 		return fmt.Errorf("failed to read %s before moving the engine's fields to server-side apply: %w", live.GetName(), err)
 	}
-	patch, err = csaupgrade.UpgradeManagedFieldsPatch(fresh, managers, sluicev1beta1.FieldManagerEngine)
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(fresh, managers, sluicev1beta1.FieldManagerEngine)
 	if err != nil || patch == nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -31,12 +32,12 @@ func TestCacheTransform_KeepsOnlySluiceEntries(t *testing.T) {
 	}
 	var got []string
 	for _, e := range out.(*appsv1.Deployment).ManagedFields {
-		got = append(got, e.Manager)
-		if e.FieldsV1 == nil {
-			t.Errorf("entry %s lost its field set, which ownsField and upgradeManagedFields read", e.Manager)
+		got = append(got, e.Manager+"/"+string(e.Operation))
+		if e.FieldsV1 != nil {
+			t.Errorf("entry %s kept its field set, which nothing reads from the cache", e.Manager)
 		}
 	}
-	want := []string{sluicev1beta1.FieldManagerEngine, legacyFieldManager, sluicev1beta1.FieldManagerRouter}
+	want := []string{sluicev1beta1.FieldManagerEngine + "/Apply", legacyFieldManager + "/Update", sluicev1beta1.FieldManagerRouter + "/Apply"}
 	if len(got) != len(want) {
 		t.Fatalf("kept %v, want %v", got, want)
 	}
@@ -45,9 +46,28 @@ func TestCacheTransform_KeepsOnlySluiceEntries(t *testing.T) {
 			t.Fatalf("kept %v, want %v", got, want)
 		}
 	}
-	// The engine's ownership check reads the same answer from the slimmed object.
-	if !ownsField(d, sluicev1beta1.FieldManagerRouter, "f:spec", "f:selector") {
-		t.Fatal("ownsField no longer sees the router's entry")
+}
+
+// TestCacheTransform_KeepsTheFieldSetOwnsFieldReads: on a Service the
+// router's entry keeps its field set, and ownsField reads from the slimmed
+// object what it reads from the full one.
+func TestCacheTransform_KeepsTheFieldSetOwnsFieldReads(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "apex", ManagedFields: []metav1.ManagedFieldsEntry{
+		entry(sluicev1beta1.FieldManagerEngine, metav1.ManagedFieldsOperationApply),
+		entry(sluicev1beta1.FieldManagerRouter, metav1.ManagedFieldsOperationApply),
+		entry("kubectl", metav1.ManagedFieldsOperationUpdate),
+	}}}
+	if _, err := CacheTransform(svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.ManagedFields) != 2 || svc.ManagedFields[0].FieldsV1 != nil || svc.ManagedFields[1].FieldsV1 == nil {
+		t.Fatalf("Service kept %+v, want the engine's entry without its set and the router's with it", svc.ManagedFields)
+	}
+	if !ownsField(svc, sluicev1beta1.FieldManagerRouter, "f:spec", "f:selector") {
+		t.Fatal("ownsField no longer sees the router's selector")
+	}
+	if ownsField(svc, sluicev1beta1.FieldManagerEngine, "f:spec", "f:selector") {
+		t.Fatal("ownsField reads a field set the transform dropped")
 	}
 }
 
