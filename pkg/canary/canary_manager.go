@@ -33,6 +33,7 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		r.Clock = clock.RealClock{}
 	}
 	r.slots = newSlots(r.MaxConcurrentRollouts)
+	r.slots.informers = mgr.GetCache()
 	// The engine's writes carry its own field manager, so GitSync can tell
 	// the fields it owns from the ones the routers and GitSync own.
 	r.Client = client.WithFieldOwner(r.Client, sluicev1beta1.FieldManagerEngine)

@@ -2,6 +2,8 @@ package canary
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,9 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -176,4 +180,52 @@ func TestSlots_ReserveTakesTheLastSlotOnce(t *testing.T) {
 	free, err := r.slots.free(ctx, r.Client, a, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(free).To(BeFalse())
+}
+
+// storeInformers is a cache whose Canary informer holds the given store.
+type storeInformers struct {
+	inf toolscache.SharedIndexInformer
+}
+
+func (s storeInformers) GetInformer(context.Context, client.Object, ...ctrlcache.InformerGetOption) (ctrlcache.Informer, error) {
+	return s.inf, nil
+}
+
+// failingReader fails every read: slots must not list through the client
+// when the cache's store is at hand.
+type failingReader struct{ client.Reader }
+
+func (failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("listed through the client")
+}
+
+// TestSlots_ListReadsTheInformerStore: with the manager's cache, the
+// Canaries are read from the informer's store as the cached objects
+// themselves, not copied into a CanaryList on every reconcile, and counted
+// as from a list: two releases running fill a limit of two.
+func TestSlots_ListReadsTheInformerStore(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	inf := toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &sluicev1beta1.Canary{}, 0, toolscache.Indexers{})
+	var stored []*sluicev1beta1.Canary
+	for i, phase := range []sluicev1beta1.CanaryPhase{
+		sluicev1beta1.CanaryPhaseProgressing, sluicev1beta1.CanaryPhasePromoting, sluicev1beta1.CanaryPhaseSucceeded,
+	} {
+		c := &sluicev1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprint("c", i)}, Status: sluicev1beta1.CanaryStatus{Phase: phase}}
+		g.Expect(inf.GetStore().Add(c)).To(Succeed())
+		stored = append(stored, c)
+	}
+	s := newSlots(2)
+	s.informers = storeInformers{inf: inf}
+
+	list, err := s.list(ctx, failingReader{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(list).To(ConsistOf(stored[0], stored[1], stored[2])) // the same pointers
+	for _, c := range list {
+		g.Expect(stored).To(ContainElement(BeIdenticalTo(c)), "a copy of the cached Canary")
+	}
+
+	free, err := s.free(ctx, failingReader{}, stored[2], time.Now())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(free).To(BeFalse(), "two releases run and the limit is two")
 }
