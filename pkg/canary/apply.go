@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -67,11 +68,9 @@ func (r *CanaryReconciler) upgradeManagedFields(ctx context.Context, live client
 	// Only an Update entry of the engine's managers has fields to move
 	// (csaupgrade does nothing otherwise); the cached object tells that
 	// from its entries' managers and operations.
-	due := false
-	for _, e := range live.GetManagedFields() {
-		due = due || (managers.Has(e.Manager) && e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == "")
-	}
-	if !due {
+	if !slices.ContainsFunc(live.GetManagedFields(), func(e metav1.ManagedFieldsEntry) bool {
+		return managers.Has(e.Manager) && e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == ""
+	}) {
 		return nil
 	}
 	// The patch replaces the whole managedFields list, and the cached object
