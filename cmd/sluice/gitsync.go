@@ -15,12 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
+	"github.com/sluice-cd/sluice/pkg/eventrec"
 	"github.com/sluice-cd/sluice/pkg/gitsync"
 )
 
 // setupGitSync registers the Git sync loop and, with --git-url, the
 // bootstrap GitSync that points the cluster at a repository.
-func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options, notifier gitsync.Notifier) error {
+func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options, notifier gitsync.Notifier, recorders *eventrec.Broadcaster) error {
 	dir := opts.GitCacheDir
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "sluice-git")
@@ -33,6 +34,7 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options, notifier 
 		ClusterName:             opts.ClusterName,
 
 		Notifier: notifier,
+		Recorder: recorders.NewRecorder("sluice-gitsync"),
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the GitSync controller: %w", err)

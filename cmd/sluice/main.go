@@ -227,7 +227,11 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err != nil {
 		return err
 	}
-	commitStatus := newCommitStatuses(mgr.GetAPIReader(), opts.ClusterName, ctrl.Log.WithName("commit-status"), mgr.GetEventRecorder("sluice"), 4, 256)
+	recorders, err := newRecorders(mgr)
+	if err != nil {
+		return err
+	}
+	commitStatus := newCommitStatuses(mgr.GetAPIReader(), opts.ClusterName, ctrl.Log.WithName("commit-status"), recorders.NewRecorder("sluice"), 4, 256)
 	if err := mgr.Add(commitStatus); err != nil {
 		return fmt.Errorf("failed to add the commit status announcer: %w", err)
 	}
@@ -235,7 +239,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
 		Scheme:     mgr.GetScheme(),
-		Recorder:   mgr.GetEventRecorder("sluice"),
+		Recorder:   recorders.NewRecorder("sluice"),
 		Routers:    routers,
 		Webhooks:   hooks,
 		EventHooks: eventHooks,
@@ -257,10 +261,10 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options, route
 	if err := registerDeliveryCollector(mgr); err != nil {
 		return err
 	}
-	if err := setupPromotion(ctx, mgr, opts, routers, dispatcher); err != nil {
+	if err := setupPromotion(ctx, mgr, opts, routers, dispatcher, recorders); err != nil {
 		return err
 	}
-	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher})
+	return setupGitSync(ctx, mgr, opts, gitSyncNotifier{d: dispatcher}, recorders)
 }
 
 // newDispatcher builds the notification dispatcher and runs it with the manager.

@@ -11,6 +11,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/sluice-cd/sluice/pkg/eventrec"
 	"github.com/sluice-cd/sluice/pkg/gitwrite"
 	"github.com/sluice-cd/sluice/pkg/imagescan"
 	"github.com/sluice-cd/sluice/pkg/metrics"
@@ -21,7 +22,7 @@ import (
 
 // setupPromotion registers the Pipeline controller with --enable-promotion.
 // The events of spec.alerts go through the dispatcher of the Canary alerts.
-func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry, dispatcher *notify.Dispatcher) error {
+func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers *router.Registry, dispatcher *notify.Dispatcher, recorders *eventrec.Broadcaster) error {
 	if !opts.EnablePromotion {
 		return nil
 	}
@@ -45,6 +46,7 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers
 		Builtins:                   routers,
 		DefaultProvider:            opts.DefaultProvider,
 		Notifier:                   promotion.DispatchNotifier{D: dispatcher},
+		Recorder:                   recorders.NewRecorder("sluice-promotion"),
 		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
 		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
 		SkipNameValidation:         opts.skipNameValidation,
