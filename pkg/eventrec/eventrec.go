@@ -65,6 +65,8 @@ const (
 	queueSize = 256
 	// workers is how many events are written at once.
 	workers = 4
+	// drainTimeout bounds the writing of the queued events at shutdown.
+	drainTimeout = 5 * time.Second
 )
 
 // key is a hash of what makes two events isomorphic.
@@ -118,12 +120,19 @@ func NewBroadcaster(sink events.EventSink, scheme *runtime.Scheme, log logr.Logg
 // events, but one that does must never wait for the lease to write them.
 func (b *Broadcaster) NeedLeaderElection() bool { return false }
 
-// Start writes events until ctx is done: the workers, and the loops that
-// write open series again and close quiet ones.
+// Start writes events until ctx is done, then what is queued for up to
+// drainTimeout, so that the last events of a controller that stops (a
+// release's Succeeded) are not lost; and runs the loops that write open
+// series again and close quiet ones.
 func (b *Broadcaster) Start(ctx context.Context) error {
+	// Writes outlive ctx by drainTimeout, and keep its values.
+	writes, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainTimeout, cancel) })
+	defer stop()
 	var wg sync.WaitGroup
 	for _, q := range b.queues {
-		wg.Go(func() { b.work(ctx, q) })
+		wg.Go(func() { b.work(ctx, writes, q) })
 	}
 	wg.Go(func() { wait.UntilWithContext(ctx, b.refresh, refreshTime) })
 	wg.Go(func() { wait.UntilWithContext(ctx, b.finish, finishTime) })
@@ -199,20 +208,34 @@ func (b *Broadcaster) enqueue(ev *eventsv1.Event) {
 	}
 }
 
-// work writes the events of one queue.
-func (b *Broadcaster) work(ctx context.Context, q <-chan *eventsv1.Event) {
+// work writes the events of one queue until ctx is done, then until the
+// queue is empty or writes is done.
+func (b *Broadcaster) work(ctx, writes context.Context, q <-chan *eventsv1.Event) {
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case ev := <-q:
-			if n := b.dropped.Swap(0); n > 0 {
-				b.log.Error(nil, "Events dropped: the queue was full, the API server is slow or unreachable", "dropped", n)
+			b.handle(writes, ev)
+		case <-ctx.Done():
+			for writes.Err() == nil {
+				select {
+				case ev := <-q:
+					b.handle(writes, ev)
+				default:
+					return
+				}
 			}
-			if ev, patch := b.observe(ev); ev != nil {
-				b.record(ctx, ev, patch)
-			}
+			return
 		}
+	}
+}
+
+// handle writes what ev calls for.
+func (b *Broadcaster) handle(ctx context.Context, ev *eventsv1.Event) {
+	if n := b.dropped.Swap(0); n > 0 {
+		b.log.Error(nil, "Events dropped: the queue was full, the API server is slow or unreachable", "dropped", n)
+	}
+	if ev, patch := b.observe(ev); ev != nil {
+		b.record(ctx, ev, patch)
 	}
 }
 
