@@ -95,7 +95,7 @@ type Broadcaster struct {
 	// retryDelay is retryDelay, shorter in tests.
 	retryDelay time.Duration
 
-	queues  []chan *eventsv1.Event
+	queues  []chan queued
 	dropped atomic.Int64
 
 	mu    sync.Mutex
@@ -111,7 +111,7 @@ func NewBroadcaster(sink events.EventSink, scheme *runtime.Scheme, log logr.Logg
 	b := &Broadcaster{sink: sink, scheme: scheme, log: log, clock: clock.RealClock{}, hostname: hostname,
 		retryDelay: retryDelay, cache: map[key]entry{}}
 	for range workers {
-		b.queues = append(b.queues, make(chan *eventsv1.Event, queueSize))
+		b.queues = append(b.queues, make(chan queued, queueSize))
 	}
 	return b
 }
@@ -197,12 +197,18 @@ func (r *recorder) Eventf(regarding, related runtime.Object, eventtype, reason, 
 	r.b.enqueue(ev)
 }
 
+// queued is an event and its key, hashed once.
+type queued struct {
+	k  key
+	ev *eventsv1.Event
+}
+
 // enqueue hands ev to the worker of its key, so that the repeats of one
 // event are written in order; a full queue drops it.
 func (b *Broadcaster) enqueue(ev *eventsv1.Event) {
 	k := keyOf(ev)
 	select {
-	case b.queues[int(k[0])%len(b.queues)] <- ev:
+	case b.queues[int(k[0])%len(b.queues)] <- queued{k: k, ev: ev}:
 	default:
 		b.dropped.Add(1)
 	}
@@ -210,16 +216,16 @@ func (b *Broadcaster) enqueue(ev *eventsv1.Event) {
 
 // work writes the events of one queue until ctx is done, then until the
 // queue is empty or writes is done.
-func (b *Broadcaster) work(ctx, writes context.Context, q <-chan *eventsv1.Event) {
+func (b *Broadcaster) work(ctx, writes context.Context, q <-chan queued) {
 	for {
 		select {
-		case ev := <-q:
-			b.handle(writes, ev)
+		case e := <-q:
+			b.handle(writes, e)
 		case <-ctx.Done():
 			for writes.Err() == nil {
 				select {
-				case ev := <-q:
-					b.handle(writes, ev)
+				case e := <-q:
+					b.handle(writes, e)
 				default:
 					return
 				}
@@ -229,21 +235,20 @@ func (b *Broadcaster) work(ctx, writes context.Context, q <-chan *eventsv1.Event
 	}
 }
 
-// handle writes what ev calls for.
-func (b *Broadcaster) handle(ctx context.Context, ev *eventsv1.Event) {
+// handle writes what a queued event calls for.
+func (b *Broadcaster) handle(ctx context.Context, e queued) {
 	if n := b.dropped.Swap(0); n > 0 {
 		b.log.Error(nil, "Events dropped: the queue was full, the API server is slow or unreachable", "dropped", n)
 	}
-	if ev, patch := b.observe(ev); ev != nil {
+	if ev, patch := b.observe(e.k, e.ev); ev != nil {
 		b.record(ctx, ev, patch)
 	}
 }
 
-// observe counts ev in the cache and says what to write: a new Event, the
+// observe counts ev, of key k, in the cache and says what to write: a new Event, the
 // first repeat as a series patch of the first Event (patch is true), or
 // nothing for later repeats, which the periodic writes carry.
-func (b *Broadcaster) observe(ev *eventsv1.Event) (*eventsv1.Event, bool) {
-	k := keyOf(ev)
+func (b *Broadcaster) observe(k key, ev *eventsv1.Event) (*eventsv1.Event, bool) {
 	// The series was last observed when this repeat happened, not when a
 	// worker got to it.
 	now := ev.EventTime.Time
@@ -366,7 +371,7 @@ func (b *Broadcaster) finish(ctx context.Context) {
 	b.mu.Unlock()
 	for _, o := range todo {
 		_, err := b.sink.Patch(ctx, o.event, seriesPatch(&o.series))
-		if err != nil && !apierrors.IsNotFound(err) && !errors.As(err, new(apierrors.APIStatus)) {
+		if err != nil && !errors.As(err, new(apierrors.APIStatus)) {
 			// The API server cannot be reached: the next round tries again.
 			continue
 		}

@@ -487,10 +487,11 @@ func TestRecorder_FinishKeepsASeriesThatWentOn(t *testing.T) {
 	// A repeat lands between the collection and the write of the final
 	// count: the series is open again, and stays.
 	r.sink.setBeforePatch(func() {
-		r.b.observe(&eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: r.ns}, Type: corev1.EventTypeNormal,
+		ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: r.ns}, Type: corev1.EventTypeNormal,
 			Reason: "Synced", Action: "Reconcile", ReportingController: "sluice", ReportingInstance: "sluice-host-a",
 			Regarding: corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: r.ns, Name: "podinfo",
-				UID: r.object.UID, ResourceVersion: r.object.ResourceVersion}})
+				UID: r.object.UID, ResourceVersion: r.object.ResourceVersion}}
+		r.b.observe(keyOf(ev), ev)
 	})
 	r.b.finish(context.Background())
 	if n := r.b.cached(); n != 1 {

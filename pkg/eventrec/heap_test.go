@@ -57,7 +57,7 @@ func BenchmarkCache_HeapPerEvent(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		br := NewBroadcaster(nil, scheme(), logr.Discard())
 		for _, ev := range events() {
-			br.observe(ev)
+			br.observe(keyOf(ev), ev)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&mid)
