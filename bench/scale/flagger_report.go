@@ -231,8 +231,8 @@ func goalLines(n int, s, f side) []string {
 // then where each controller's requests went.
 func printComparison(w io.Writer, c config, f *fleet, s, fl side) {
 	fmt.Fprintf(w, "\nSluice and Flagger v1.44.0 side by side: N=%d canaries each (a quarter each kubernetes, gatewayapi, istio, traefik), interval %s, "+
-		"one controller at a time on the same control plane, counting proxy and metric stand-in; %d analysis steps per fleet; idle window %s\n\n",
-		c.n, c.interval, f.totalSteps(), c.idle)
+		"one controller at a time on the same control plane, counting proxy and metric stand-in; %d analysis steps per fleet; idle window %s; %s\n\n",
+		c.n, c.interval, f.totalSteps(), c.idle, c.controlPlaneLimits())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tSluice\tFlagger\tFlagger ÷ Sluice")
 	for _, r := range comparisonRows(s, fl) {

@@ -56,6 +56,7 @@ type config struct {
 	iterations int
 	shards     int
 	flagger    bool
+	unlimited  bool
 }
 
 func main() {
@@ -75,6 +76,7 @@ func main() {
 	fs.IntVar(&c.iterations, "iterations", 3, "iterations of the kubernetes (blue/green) canaries.")
 	fs.IntVar(&c.shards, "shards", 0, "Shard mode (docs/scale.md \"Sharding\"): label the canaries for this many shards, run one controller then the shards, and print each one's peak RSS; 0 is off.")
 	fs.BoolVar(&c.flagger, "compare-flagger", false, "Side by side with Flagger (docs/scale.md): run Flagger v1.44.0 (hack/tools.sh flagger) then sluice on the same control plane, proxy and metric stand-in, each with its own N canaries, and print one table of both.")
+	fs.BoolVar(&c.unlimited, "disable-qps-limits", false, "Lift the client rate limits of kube-controller-manager and kube-scheduler (20 and 50 requests/s), as kwokctl --disable-qps-limits does, so pods start in seconds and release times are the engines' (docs/scale.md).")
 	_ = fs.Parse(os.Args[1:])
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -120,6 +122,15 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
+// controlPlaneLimits says in a report's heading how fast the cluster's own
+// controllers could create pods, which bounds every release's duration.
+func (c config) controlPlaneLimits() string {
+	if c.unlimited {
+		return "kube-controller-manager and kube-scheduler without client rate limits (-disable-qps-limits)"
+	}
+	return "kube-controller-manager and kube-scheduler at their default client rate limits (20 and 50 requests/s)"
+}
+
 func scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
@@ -141,7 +152,12 @@ func run(ctx context.Context, c config) (err error) {
 	defer func() { done(c.keep || err != nil) }()
 	logf("starting the control plane (etcd, kube-apiserver, kcm, scheduler, kwok)")
 	s := scheme()
-	env, err := testenv.Start(s, testenv.WithControllers(), testenv.WithProviderCRDs(), testenv.WithServiceCIDR("10.96.0.0/16"))
+	opts := []testenv.Option{testenv.WithControllers(), testenv.WithProviderCRDs(), testenv.WithServiceCIDR("10.96.0.0/16")}
+	if c.unlimited {
+		logf("kube-controller-manager and kube-scheduler run without client rate limits")
+		opts = append(opts, testenv.WithoutClientLimits())
+	}
+	env, err := testenv.Start(s, opts...)
 	if err != nil {
 		return err
 	}

@@ -31,9 +31,9 @@ type observer struct {
 	tracing bool
 	since   time.Time
 	changed chan struct{}
-	// trails record every status change of a few canaries during a release.
-	trailOf map[types.NamespacedName]bool
-	trails  map[types.NamespacedName][]string
+	// trails record every status change of every canary during a release
+	// (a few lines each), so that the report can show the slowest one's.
+	trails map[types.NamespacedName][]string
 	// version is the image tag of the release traced; ready holds when each
 	// Deployment ("ns/name") first ran it ready.
 	version string
@@ -111,15 +111,12 @@ func (o *observer) seen(c *sluicev1beta1.Canary, now time.Time) {
 	if !o.tracing {
 		return
 	}
-	if o.trailOf[k] {
-		cond := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ProgressingCondition)
-		why := ""
-		if cond != nil {
-			why = cond.Reason
-		}
-		o.trails[k] = append(o.trails[k], fmt.Sprintf("%7.2fs  rv=%-8s phase=%-12s weight=%-3d iterations=%d steps=%d progressing=%s",
-			now.Sub(o.since).Seconds(), c.ResourceVersion, st.Phase, st.CanaryWeight, st.Iterations, len(st.History), why))
+	why := ""
+	if cond := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ProgressingCondition); cond != nil {
+		why = cond.Reason
 	}
+	o.trails[k] = append(o.trails[k], fmt.Sprintf("%7.2fs  rv=%-8s phase=%-12s weight=%-3d iterations=%d steps=%d progressing=%s",
+		now.Sub(o.since).Seconds(), c.ResourceVersion, st.Phase, st.CanaryWeight, st.Iterations, len(st.History), why))
 	t := o.tracks[k]
 	if t == nil {
 		t = &track{provider: c.Spec.Provider}
@@ -165,21 +162,21 @@ func (o *observer) deployment(d *appsv1.Deployment, now time.Time) {
 	k := d.Namespace + "/" + d.Name
 	if _, ok := o.ready[k]; !ok {
 		o.ready[k] = now
+		// The trail of its canary says when its pods were ready.
+		c := types.NamespacedName{Namespace: d.Namespace, Name: strings.TrimSuffix(d.Name, "-primary")}
+		o.trails[c] = append(o.trails[c], fmt.Sprintf("%7.2fs  Deployment %s ready with the new version", now.Sub(o.since).Seconds(), d.Name))
 	}
 }
 
 // trace starts recording the release of version on every canary, and every
-// status change of the canaries in trail.
-func (o *observer) trace(version string, trail ...types.NamespacedName) {
+// status change of each.
+func (o *observer) trace(version string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.version, o.ready = version, map[string]time.Time{}
 	o.tracks = map[types.NamespacedName]*track{}
 	o.tracing, o.since = true, time.Now()
-	o.trailOf, o.trails = map[types.NamespacedName]bool{}, map[types.NamespacedName][]string{}
-	for _, k := range trail {
-		o.trailOf[k] = true
-	}
+	o.trails = map[types.NamespacedName][]string{}
 }
 
 // finish stops recording and returns the tracks and the trails.

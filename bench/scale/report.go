@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	sluicev1beta1 "github.com/sluice-cd/sluice/api/v1beta1"
 	"github.com/sluice-cd/sluice/bench/internal/apicount"
 )
@@ -45,12 +47,22 @@ type stats struct {
 	// primary's pods.
 	ratios, analysis, engineRatios []float64
 	// podWait is that waiting time; tail is Succeeded − max(last step, primary ready).
-	podWait, tail     []time.Duration
+	podWait, tail []time.Duration
+	// latest is the step with the largest engine lateness, to show whose
+	// status changes the report prints.
+	latest            lateStep
 	steps, unfinished int
 	failed, waited    int
 	stepMismatch      int // canaries whose number of steps is not the expected one
 	// writes of the analysis steps, apart from a release's fixed cost
 	sw stepWrites
+}
+
+// lateStep is one step of one canary and its engine lateness.
+type lateStep struct {
+	key  types.NamespacedName
+	step int // from 1
+	late time.Duration
 }
 
 func later(a, b time.Time) time.Time {
@@ -64,7 +76,7 @@ func derive(c config, f *fleet, r *result) stats {
 	var s stats
 	s.sw = attributeSteps(r.writes, r.tracks, c.interval)
 	s.unfinished = c.n - len(r.tracks) // never seen changing
-	for _, t := range r.tracks {
+	for k, t := range r.tracks {
 		if t.waited {
 			s.waited++
 		}
@@ -76,6 +88,9 @@ func derive(c config, f *fleet, r *result) stats {
 				late = at.Sub(later(prev.Add(c.interval), t.targetReady))
 			}
 			s.engineLate = append(s.engineLate, late)
+			if s.latest.step == 0 || late > s.latest.late {
+				s.latest = lateStep{key: k, step: i + 1, late: late}
+			}
 			prev = at
 		}
 		s.steps += len(t.steps)
@@ -140,9 +155,9 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 	steps := f.steps(sluicev1beta1.ProviderGatewayAPI)
 	fmt.Fprintf(w, "\nSluice scale benchmark: N=%d canaries (%d kubernetes blue/green × %d iterations; %d gatewayapi, %d istio, %d traefik stepWeight %d → maxWeight %d), "+
 		"interval %s, %d analysis steps per release + %s drain after promotion (ideal release %s), metric request-success-rate from a Prometheus stand-in; "+
-		"%d CPUs (GOMAXPROCS %d), shared with the control plane.\n\n",
+		"%d CPUs (GOMAXPROCS %d), shared with the control plane; %s.\n\n",
 		c.n, f.count(sluicev1beta1.ProviderKubernetes), c.iterations, f.count(sluicev1beta1.ProviderGatewayAPI),
-		f.count(sluicev1beta1.ProviderIstio), f.count(sluicev1beta1.ProviderTraefik), c.stepWeight, c.maxWeight, c.interval, steps, f.drain(), f.ideal(sluicev1beta1.ProviderGatewayAPI), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+		f.count(sluicev1beta1.ProviderIstio), f.count(sluicev1beta1.ProviderTraefik), c.stepWeight, c.maxWeight, c.interval, steps, f.drain(), f.ideal(sluicev1beta1.ProviderGatewayAPI), runtime.NumCPU(), runtime.GOMAXPROCS(0), c.controlPlaneLimits())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := "measure"
 	for _, r := range results {
@@ -289,6 +304,13 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 			k := f.key(i)
 			fmt.Fprintf(w, "\nStatus updates of %s (%s) in run %q, as the benchmark saw them:\n", k, f.provider(i), r.label)
 			printLines(w, r.trails[k])
+		}
+		// The canary with the latest step, whichever it is: where a p99
+		// of the lateness comes from.
+		if l := derive(c, f, r).latest; l.step > 0 {
+			fmt.Fprintf(w, "\nStatus updates of %s (%s) in run %q, whose step %d was the latest (%s after it was due and its canary ready):\n",
+				l.key, r.tracks[l.key].provider, r.label, l.step, secs(l.late))
+			printLines(w, r.trails[l.key])
 		}
 	}
 }

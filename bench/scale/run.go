@@ -100,7 +100,7 @@ func (b *bench) runOnce(ctx context.Context, label string, limit int, args []str
 	}
 
 	logf("run %q: releasing example.com/app:%s on all %d targets", label, version, n)
-	b.obs.trace(version, b.fleet.key(0), b.fleet.key(1))
+	b.obs.trace(version)
 	b.proxy.Record()
 	before, u0, q0 := b.proxy.Snapshot(), m.MustUsage(), b.queries.Load()
 	t0 := time.Now()

@@ -27,7 +27,7 @@ type process struct {
 // against the API server, and registers one fake node that kwok manages, so
 // that Deployments and DaemonSets get real ReplicaSets, pods, scheduling,
 // readiness and garbage collection.
-func (e *Environment) startControllers(assets string) error {
+func (e *Environment) startControllers(assets string, unlimited bool) error {
 	admin, err := e.env.ControlPlane.AddUser(envtest.User{Name: "cluster-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return fmt.Errorf("failed to add the admin user: %w", err)
@@ -49,21 +49,7 @@ func (e *Environment) startControllers(assets string) error {
 	if err != nil {
 		return err
 	}
-	procs := []struct {
-		name string
-		args []string
-	}{
-		{"kube-controller-manager", []string{"--kubeconfig=" + kc, "--leader-elect=false", "--secure-port=0", "--controllers=*",
-			"--use-service-account-credentials=false", "--concurrent-deployment-syncs=10", "--concurrent-gc-syncs=10"}},
-		{"kube-scheduler", []string{"--kubeconfig=" + kc, "--leader-elect=false", "--secure-port=0"}},
-		{"kwok", []string{"--kubeconfig=" + kc, "--config=" + stages, "--manage-all-nodes=false",
-			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
-			// The node heartbeat stage (node-heartbeat-with-lease) only updates
-			// conditions every 10-20 minutes and relies on kwok renewing the node
-			// Lease; without the lease the node lifecycle controller finds the node
-			// silent after its 50 s grace period and marks every pod NotReady.
-			"--node-lease-duration-seconds=40"}},
-	}
+	procs := controllerProcs(kc, stages, unlimited)
 	for _, p := range procs {
 		log := filepath.Join(dir, p.name+".log")
 		f, err := os.Create(log)
@@ -82,6 +68,38 @@ func (e *Environment) startControllers(assets string) error {
 		e.procs = append(e.procs, process{name: p.name, cmd: cmd, log: log})
 	}
 	return e.addFakeNode(context.Background(), "kwok-node-0")
+}
+
+// controllerProc is a control-plane process to start: its binary in the
+// assets directory, and its arguments.
+type controllerProc struct {
+	name string
+	args []string
+}
+
+// controllerProcs are kcm, the scheduler and kwok for the kubeconfig kc and
+// the kwok stages file; unlimited lifts kcm's and the scheduler's client
+// rate limits (WithoutClientLimits).
+func controllerProcs(kc, stages string, unlimited bool) []controllerProc {
+	procs := []controllerProc{
+		{"kube-controller-manager", []string{"--kubeconfig=" + kc, "--leader-elect=false", "--secure-port=0", "--controllers=*",
+			"--use-service-account-credentials=false", "--concurrent-deployment-syncs=10", "--concurrent-gc-syncs=10"}},
+		{"kube-scheduler", []string{"--kubeconfig=" + kc, "--leader-elect=false", "--secure-port=0"}},
+		{"kwok", []string{"--kubeconfig=" + kc, "--config=" + stages, "--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
+			// The node heartbeat stage (node-heartbeat-with-lease) only updates
+			// conditions every 10-20 minutes and relies on kwok renewing the node
+			// Lease; without the lease the node lifecycle controller finds the node
+			// silent after its 50 s grace period and marks every pod NotReady.
+			"--node-lease-duration-seconds=40"}},
+	}
+	if unlimited {
+		// kwok's own client is unlimited already (a fake always-allow limiter).
+		for i := range procs[:2] {
+			procs[i].args = append(procs[i].args, "--kube-api-qps=5000", "--kube-api-burst=10000")
+		}
+	}
+	return procs
 }
 
 // addFakeNode registers a node that kwok manages and waits until it is Ready.

@@ -39,6 +39,7 @@ type Environment struct {
 type settings struct {
 	env         *envtest.Environment
 	controllers bool
+	unlimited   bool
 }
 
 // Option changes how the environment starts.
@@ -49,6 +50,17 @@ type Option func(*settings)
 // objects are garbage-collected.
 func WithControllers() Option {
 	return func(s *settings) { s.controllers = true }
+}
+
+// WithoutClientLimits lifts the client-side rate limits of
+// kube-controller-manager and kube-scheduler (20 and 50 requests per second
+// by default), as kwokctl's --disable-qps-limits does. With hundreds of
+// Deployments rolling out at once, kcm's limit, not the controller under
+// test, decides when pods exist: a benchmark that compares controllers
+// lifts it so both wait for the same, short, pod start-up. It implies
+// WithControllers.
+func WithoutClientLimits() Option {
+	return func(s *settings) { s.controllers, s.unlimited = true, true }
 }
 
 // WithCRDPaths installs the CRDs found in these files or directories too
@@ -107,7 +119,7 @@ func Start(scheme *runtime.Scheme, opts ...Option) (*Environment, error) {
 	}
 	e := &Environment{env: env, Config: cfg, Client: c, Root: root}
 	if s.controllers {
-		if err := e.startControllers(assets); err != nil {
+		if err := e.startControllers(assets, s.unlimited); err != nil {
 			_ = e.Stop()
 			return nil, err
 		}
