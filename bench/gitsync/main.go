@@ -53,7 +53,7 @@ func main() {
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Minute, "Bound on the whole run; everything is stopped when it passes.")
 	fs.IntVar(&c.workers, "workers", 16, "Parallel requests of the benchmark's own client when creating.")
 	fs.BoolVar(&c.keep, "keep", false, "Keep the run directory (sluice logs, Git repositories) after the run.")
-	fs.StringVar(&c.extra, "manager-args", "", "Extra flags for sluice, space-separated (e.g. \"--max-concurrent-reconciles=16\").")
+	fs.StringVar(&c.extra, "manager-args", "", "Extra flags for sluice, space-separated (e.g. \"--max-concurrent-git-reconciles=16\").")
 	_ = fs.Parse(os.Args[1:])
 	if c.eventTimeout == 0 {
 		c.eventTimeout = 2*c.interval + 30*time.Second

@@ -185,7 +185,7 @@ func TestSluiceChart_Defaults(t *testing.T) {
 	args := containerArgs(g, d)
 	g.Expect(args).To(ContainElements("--leader-elect=true", "--leader-election-namespace=sluice-system",
 		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--default-provider=kubernetes", "--metric-concurrency=8",
-		"--selector-labels=app,name,app.kubernetes.io/name"))
+		"--selector-labels=app,name,app.kubernetes.io/name", "--max-concurrent-reconciles=32", "--max-concurrent-git-reconciles=8"))
 	objs2, err := render("sluice", "sluice-system", chartCase{chart: "sluice"}, "--set", "selectorLabels={example.com/component,app}")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(containerArgs(g, find(objs2, "Deployment")[0])).To(ContainElement("--selector-labels=example.com/component,app"))
@@ -346,6 +346,7 @@ func TestCharts_BadValuesAreRejected(t *testing.T) {
 		{"promotion author without an email", "sluice", []string{"promotion.author.email=sluice"}, []string{"/promotion/author/email"}},
 		{"unknown gate store", "loadtester", []string{"gateStore=etcd"}, []string{"/gateStore"}},
 		{"no metric concurrency", "sluice", []string{"metricConcurrency=0"}, []string{"/metricConcurrency", "minimum"}},
+		{"no git workers", "sluice", []string{"maxConcurrentGitReconciles=0"}, []string{"/maxConcurrentGitReconciles", "minimum"}},
 		{"no selector labels", "sluice", []string{"selectorLabels=null"}, []string{"selectorLabels must name at least one label"}},
 		{"selector label with a space", "sluice", []string{"selectorLabels[0]=my app"}, []string{"/selectorLabels/0"}},
 	}

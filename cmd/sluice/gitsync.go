@@ -29,7 +29,7 @@ func setupGitSync(ctx context.Context, mgr ctrl.Manager, opts Options, notifier 
 	r := &gitsync.GitSyncReconciler{
 		Fetcher:                 gitsync.NewFetcher(dir),
 		Applier:                 &gitsync.Applier{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), DefaultProvider: opts.DefaultProvider},
-		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		MaxConcurrentReconciles: opts.MaxConcurrentGitReconciles,
 		SkipNameValidation:      opts.skipNameValidation,
 		ClusterName:             opts.ClusterName,
 

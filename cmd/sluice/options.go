@@ -19,53 +19,54 @@ import (
 // credential is ever taken from a flag: metrics-provider and notifier
 // credentials come from Secrets referenced by the API objects.
 type Options struct {
-	MetricsAddr             string
-	MetricsSecure           bool
-	ProbeAddr               string
-	LeaderElect             bool
-	LeaderElectionID        string
-	LeaderElectionNamespace string
-	LeaseDuration           time.Duration
-	RenewDeadline           time.Duration
-	RetryPeriod             time.Duration
-	LogLevel                string
-	LogEncoding             string
-	MetricsServer           string
-	MetricsQueryTimeout     time.Duration
-	DefaultProvider         string
-	WatchNamespace          string
-	KubeAPIQPS              float64
-	KubeAPIBurst            int
-	GracefulShutdownTimeout time.Duration
-	MaxConcurrentRollouts   int
-	MaxConcurrentReconciles int
-	MetricConcurrency       int
-	EnableConfigTracking    bool
-	SelectorLabels          string
-	TraefikNativeLB         bool
-	GatewayAPIImpl          string
-	IngressPrefix           string
-	DefaultAlertProvider    string
-	GitCacheDir             string
-	GitURL                  string
-	GitBranch               string
-	GitPath                 string
-	GitSecret               string
-	GitInterval             time.Duration
-	GitSyncName             string
-	GitSyncNamespace        string
-	GitReceiverAddr         string
-	ClusterName             string
-	Notifiers               notifierOptions // notifier_flags.go
-	EnablePromotion         bool
-	PromotionAuthorName     string
-	PromotionAuthorEmail    string
-	PromotionSigningKey     string
-	PromotionInsecureLocal  bool
-	ShowVersion             bool
-	ShardKey                string
-	WatchLabelSelector      string
-	PprofAddr               string
+	MetricsAddr                string
+	MetricsSecure              bool
+	ProbeAddr                  string
+	LeaderElect                bool
+	LeaderElectionID           string
+	LeaderElectionNamespace    string
+	LeaseDuration              time.Duration
+	RenewDeadline              time.Duration
+	RetryPeriod                time.Duration
+	LogLevel                   string
+	LogEncoding                string
+	MetricsServer              string
+	MetricsQueryTimeout        time.Duration
+	DefaultProvider            string
+	WatchNamespace             string
+	KubeAPIQPS                 float64
+	KubeAPIBurst               int
+	GracefulShutdownTimeout    time.Duration
+	MaxConcurrentRollouts      int
+	MaxConcurrentReconciles    int
+	MaxConcurrentGitReconciles int
+	MetricConcurrency          int
+	EnableConfigTracking       bool
+	SelectorLabels             string
+	TraefikNativeLB            bool
+	GatewayAPIImpl             string
+	IngressPrefix              string
+	DefaultAlertProvider       string
+	GitCacheDir                string
+	GitURL                     string
+	GitBranch                  string
+	GitPath                    string
+	GitSecret                  string
+	GitInterval                time.Duration
+	GitSyncName                string
+	GitSyncNamespace           string
+	GitReceiverAddr            string
+	ClusterName                string
+	Notifiers                  notifierOptions // notifier_flags.go
+	EnablePromotion            bool
+	PromotionAuthorName        string
+	PromotionAuthorEmail       string
+	PromotionSigningKey        string
+	PromotionInsecureLocal     bool
+	ShowVersion                bool
+	ShardKey                   string
+	WatchLabelSelector         string
+	PprofAddr                  string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
@@ -89,18 +90,27 @@ func DefaultOptions() Options {
 		KubeAPIQPS:              200,
 		KubeAPIBurst:            400,
 		GracefulShutdownTimeout: 30 * time.Second,
-		MaxConcurrentReconciles: 8,
-		MetricConcurrency:       canary.DefaultMetricConcurrency,
-		EnableConfigTracking:    true,
-		SelectorLabels:          strings.Join(canary.DefaultSelectorLabels, ","),
-		GatewayAPIImpl:          "traefik",
-		IngressPrefix:           nginxrouter.DefaultAnnotationsPrefix,
-		GitBranch:               "main",
-		GitInterval:             time.Minute,
-		GitSyncName:             "cluster",
-		GitSyncNamespace:        "sluice-system",
-		PromotionAuthorName:     "Sluice",
-		PromotionAuthorEmail:    "sluice@localhost",
+		// A Canary's reconcile mostly waits on the API server and the
+		// metric queries: with N releases stepping at once, steps are late
+		// once N ÷ workers × one reconcile's round trips exceeds the
+		// interval. 8 workers made steps up to an interval late at N=300
+		// on a busy control plane (docs/scale.md).
+		MaxConcurrentReconciles: 32,
+		// A GitSync's reconcile builds and applies a whole tree, a
+		// Pipeline's clones and pushes a repository: CPU and memory, not
+		// waiting.
+		MaxConcurrentGitReconciles: 8,
+		MetricConcurrency:          canary.DefaultMetricConcurrency,
+		EnableConfigTracking:       true,
+		SelectorLabels:             strings.Join(canary.DefaultSelectorLabels, ","),
+		GatewayAPIImpl:             "traefik",
+		IngressPrefix:              nginxrouter.DefaultAnnotationsPrefix,
+		GitBranch:                  "main",
+		GitInterval:                time.Minute,
+		GitSyncName:                "cluster",
+		GitSyncNamespace:           "sluice-system",
+		PromotionAuthorName:        "Sluice",
+		PromotionAuthorEmail:       "sluice@localhost",
 	}
 }
 
@@ -125,7 +135,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst of queries allowed to the Kubernetes API.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long to wait for running reconciles on shutdown.")
 	fs.IntVar(&o.MaxConcurrentRollouts, "max-concurrent-rollouts", o.MaxConcurrentRollouts, "Releases that may progress at once; others wait in phase Waiting (reason ConcurrencyLimit), oldest first. 0 is no limit.")
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Canaries reconciled in parallel; a reconcile mostly waits on the API server and metric queries.")
+	fs.IntVar(&o.MaxConcurrentGitReconciles, "max-concurrent-git-reconciles", o.MaxConcurrentGitReconciles, "GitSyncs and Pipelines reconciled in parallel; each builds a tree or clones and pushes a repository, so this bounds their CPU and memory.")
 	fs.IntVar(&o.MetricConcurrency, "metric-concurrency", o.MetricConcurrency, "Metric queries of one analysis step run at once (a step costs about its slowest query).")
 	fs.BoolVar(&o.EnableConfigTracking, "enable-config-tracking", o.EnableConfigTracking, "Track the ConfigMaps and Secrets of targets: copy them for the primary and release on their change.")
 	fs.StringVar(&o.SelectorLabels, "selector-labels", o.SelectorLabels, "Comma-separated pod labels, in order of preference, whose value in a target's spec.selector.matchLabels identifies its pods (the primary's get <value>-primary).")
@@ -225,6 +236,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, errors.New("--max-concurrent-reconciles must be at least 1"))
+	}
+	if o.MaxConcurrentGitReconciles < 1 {
+		errs = append(errs, errors.New("--max-concurrent-git-reconciles must be at least 1"))
 	}
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))

@@ -14,6 +14,10 @@ func TestOptions_DefaultsAreValid(t *testing.T) {
 	o := DefaultOptions()
 	g.Expect(o.Validate()).To(Succeed())
 	g.Expect(o.LeaderElect).To(BeTrue(), "leader election must be on by default")
+	// Canary reconciles wait on I/O; GitSync's build trees and Pipelines'
+	// push repositories: their worker pools differ (docs/scale.md).
+	g.Expect(o.MaxConcurrentReconciles).To(Equal(32))
+	g.Expect(o.MaxConcurrentGitReconciles).To(Equal(8))
 }
 
 func TestOptions_BindFlags(t *testing.T) {
@@ -26,7 +30,10 @@ func TestOptions_BindFlags(t *testing.T) {
 		"--metrics-server=https://thanos:9090", "--default-provider=istio",
 		"--watch-namespace=apps", "--leader-election-lease-duration=30s", "--cluster-name=prod-eu.1",
 		"--metric-concurrency=3", "--gateway-api-implementation=istio",
+		"--max-concurrent-reconciles=50", "--max-concurrent-git-reconciles=2",
 	})).To(Succeed())
+	g.Expect(o.MaxConcurrentReconciles).To(Equal(50))
+	g.Expect(o.MaxConcurrentGitReconciles).To(Equal(2))
 	g.Expect(o.GatewayAPIImpl).To(Equal("istio"))
 	g.Expect(o.MetricConcurrency).To(Equal(3))
 	g.Expect(o.ClusterName).To(Equal("prod-eu.1"))
@@ -59,6 +66,8 @@ func TestOptions_Validate(t *testing.T) {
 		{name: "cluster name too long", change: func(o *Options) { o.ClusterName = strings.Repeat("c", 64) }, wantErr: "--cluster-name must be"},
 		{name: "unknown gateway api implementation", change: func(o *Options) { o.GatewayAPIImpl = "haproxy" }, wantErr: `--gateway-api-implementation: unknown Gateway API implementation "haproxy": use one of traefik, envoy-gateway, istio, cilium, kong, nginx-gateway-fabric`},
 		{name: "metric concurrency zero", change: func(o *Options) { o.MetricConcurrency = 0 }, wantErr: "--metric-concurrency must be at least 1"},
+		{name: "no canary workers", change: func(o *Options) { o.MaxConcurrentReconciles = 0 }, wantErr: "--max-concurrent-reconciles must be at least 1"},
+		{name: "no git workers", change: func(o *Options) { o.MaxConcurrentGitReconciles = 0 }, wantErr: "--max-concurrent-git-reconciles must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

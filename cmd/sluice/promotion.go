@@ -48,7 +48,7 @@ func setupPromotion(ctx context.Context, mgr ctrl.Manager, opts Options, routers
 		Notifier:                   promotion.DispatchNotifier{D: dispatcher},
 		Recorder:                   recorders.NewRecorder("sluice-promotion"),
 		InsecureLoopbackRegistries: opts.PromotionInsecureLocal,
-		MaxConcurrentReconciles:    opts.MaxConcurrentReconciles,
+		MaxConcurrentReconciles:    opts.MaxConcurrentGitReconciles,
 		SkipNameValidation:         opts.skipNameValidation,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
