@@ -289,7 +289,7 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 	if c.n < targetLatenessAtN {
 		fmt.Fprintf(w, "\n(The lateness target is set at N=%d and the idle and memory targets at N=%d; this run has N=%d.)\n", targetLatenessAtN, targetIdleAndRSSAtN, c.n)
 	}
-	for _, r := range results {
+	for i, r := range results {
 		if r.idleMeasured {
 			fmt.Fprintf(w, "\nIdle requests of run %q over %s, by verb and resource (total, per canary):\n", r.label, r.idleFor.Round(time.Second))
 			printLines(w, r.idle.Lines(c.n))
@@ -297,17 +297,17 @@ func printReport(w io.Writer, c config, f *fleet, results []*result) {
 		fmt.Fprintf(w, "\nRequests of run %q during the releases (%s), by verb and resource (total, per canary release):\n", r.label, r.progressFor.Round(time.Second))
 		printLines(w, r.progress.Lines(c.n))
 		printProviders(w, r, c.interval)
-		sw := derive(c, f, r).sw
+		sw := all[i].sw
 		fmt.Fprintf(w, "\nWrites of run %q during analysis steps 2 … K−1 (%d steps of %d canaries), by verb and resource (total, per step):\n", r.label, sw.steps, len(sw.perCanary))
 		printLines(w, counts(toInt64(sw.byResource)).Lines(sw.steps))
-		for _, i := range []int{0, 1} {
-			k := f.key(i)
-			fmt.Fprintf(w, "\nStatus updates of %s (%s) in run %q, as the benchmark saw them:\n", k, f.provider(i), r.label)
+		for _, j := range []int{0, 1} {
+			k := f.key(j)
+			fmt.Fprintf(w, "\nStatus updates of %s (%s) in run %q, as the benchmark saw them:\n", k, f.provider(j), r.label)
 			printLines(w, r.trails[k])
 		}
 		// The canary with the latest step, whichever it is: where a p99
 		// of the lateness comes from.
-		if l := derive(c, f, r).latest; l.step > 0 {
+		if l := all[i].latest; l.step > 0 {
 			fmt.Fprintf(w, "\nStatus updates of %s (%s) in run %q, whose step %d was the latest (%s after it was due and its canary ready):\n",
 				l.key, r.tracks[l.key].provider, r.label, l.step, secs(l.late))
 			printLines(w, r.trails[l.key])
